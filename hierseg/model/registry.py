@@ -1,0 +1,40 @@
+"""Named CAST variants with their default configuration (timm-style registry)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .cast import CAST
+from .config import CASTConfig
+
+_VARIANTS: dict[str, CASTConfig] = {}
+
+
+def register_variant(name: str, config: CASTConfig) -> None:
+    if name in _VARIANTS:
+        raise ValueError(f"variant {name!r} is already registered")
+    _VARIANTS[name] = config
+
+
+def list_variants() -> list[str]:
+    return sorted(_VARIANTS)
+
+
+def variant_config(name: str, **overrides: Any) -> CASTConfig:
+    if name not in _VARIANTS:
+        raise KeyError(f"unknown CAST variant {name!r}; known: {', '.join(list_variants())}")
+    return _VARIANTS[name].replace(**overrides) if overrides else _VARIANTS[name]
+
+
+def build_cast(name: str, **overrides: Any) -> CAST:
+    """Build a registered variant, e.g. ``build_cast("cast_small", num_classes=1000)``."""
+    return CAST(variant_config(name, **overrides))
+
+
+# Official shapes (spec §1.1): stride-8 conv stem, 12 heads, MLP ratio 4, 11 or 15 blocks in 4 stages.
+register_variant("cast_small", CASTConfig(embed_dim=384, depths=(3, 3, 3, 2)))
+register_variant("cast_small_deep", CASTConfig(embed_dim=384, depths=(6, 3, 3, 3)))
+register_variant("cast_base", CASTConfig(embed_dim=768, depths=(3, 3, 3, 2)))
+register_variant("cast_base_deep", CASTConfig(embed_dim=768, depths=(6, 3, 3, 3)))
+# Small variants we train on CPUs: fewer, narrower blocks, the same token flow.
+register_variant("cast_tiny", CASTConfig(embed_dim=192, depths=(2, 2, 2, 2), num_heads=6, clusters=(32, 16, 8, 4), img_size=160))
+register_variant("cast_micro", CASTConfig(embed_dim=48, depths=(2, 1, 1, 1), num_heads=12, clusters=(16, 8, 4, 2)))
