@@ -109,6 +109,20 @@ class CAST(nn.Module):
     def no_weight_decay(self) -> set[str]:
         return {"cls_token", "pos_embed", "cls_pos_embed"}
 
+    def classify_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The classifier applied to segment tokens (B, N, C) -> (B, N, num_classes), as it is to the cls token."""
+        if self.head is None:
+            raise ValueError("this model has no classifier head")
+        return self.head(self.norm(tokens))
+
+    def level_tokens(self, output: CASTOutput) -> list[torch.Tensor]:
+        """The token of every node, finest first: superpixels, then each level's clusters.
+
+        A node's token is taken after the last blocks that processed it; the coarsest clusters are
+        never processed by a block, so theirs is the last pooling's output.
+        """
+        return [*output.stage_tokens, output.pooled_tokens[-1]]
+
     def embed(self, image: torch.Tensor, superpixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Superpixel tokens: segment means of the stem features and of the position table.
 

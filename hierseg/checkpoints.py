@@ -1,0 +1,254 @@
+"""hierseg's checkpoint format: ``model.safetensors`` (weights) + ``config.json`` (everything else).
+
+A checkpoint is a folder. ``config.json`` holds the architecture, the superpixel method and its
+parameters, the input size and normalisation, the class names, provenance and metrics; nothing we
+ship is a pickle. Checkpoints load by name (a folder in the repository's ``checkpoints/``), by path,
+or from the Hugging Face Hub (official CAST releases are converted once and cached).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import CheckpointError
+from .model import CAST, CASTConfig
+from .superpixels import SuperpixelConfig
+
+FORMAT = "hierseg-checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+DEFAULT_CHECKPOINT = "default"
+# Checkpoints that ship with the repository live here; HIERSEG_CHECKPOINTS adds another search folder.
+REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class CheckpointConfig:
+    """Everything but the weights."""
+
+    model: CASTConfig
+    superpixels: SuperpixelConfig
+    class_names: list[str] = field(default_factory=list)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    name: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.model.num_classes and len(self.class_names) != self.model.num_classes:
+            raise CheckpointError(
+                f"{len(self.class_names)} class names for a {self.model.num_classes}-way classifier"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "model": self.model.to_dict(),
+            "superpixels": self.superpixels.to_dict(),
+            "input": {"size": self.model.img_size, "resize": "square", "mean": list(self.mean), "std": list(self.std)},
+            "class_names": list(self.class_names),
+            "provenance": self.provenance,
+            "metrics": self.metrics,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CheckpointConfig":
+        if d.get("format") != FORMAT:
+            raise CheckpointError(f"not a hierseg checkpoint config (format={d.get('format')!r})")
+        if d.get("format_version", 0) > FORMAT_VERSION:
+            raise CheckpointError(f"checkpoint format {d['format_version']} is newer than this hierseg ({FORMAT_VERSION})")
+        try:
+            return cls(
+                model=CASTConfig.from_dict(d["model"]),
+                superpixels=SuperpixelConfig.from_dict(d["superpixels"]),
+                class_names=list(d.get("class_names", [])),
+                mean=tuple(d["input"]["mean"]),
+                std=tuple(d["input"]["std"]),
+                name=d.get("name", ""),
+                provenance=d.get("provenance", {}),
+                metrics=d.get("metrics", {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"invalid checkpoint config: {exc}") from exc
+
+
+def save_checkpoint(model: CAST, config: CheckpointConfig, folder: str | Path, drop_training_heads: bool = True) -> Path:
+    """Write ``folder/model.safetensors`` and ``folder/config.json`` atomically (temp folder, then rename).
+
+    With ``drop_training_heads`` the MoCo projector and predictor are left out: inference never uses them.
+    """
+    folder = Path(folder)
+    model_config = model.config
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if drop_training_heads:
+        state = {k: v for k, v in state.items() if not k.startswith(("projector.", "predictor."))}
+        model_config = model_config.replace(proj_dim=0, predictor=False)
+    config = CheckpointConfig(**{**config.__dict__, "model": model_config})
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        save_file(state, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+        (tmp / CONFIG).write_text(json.dumps(config.to_dict(), indent=1) + "\n")
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            folder.rename(old)
+            tmp.rename(folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def read_config(folder: str | Path) -> CheckpointConfig:
+    path = Path(folder) / CONFIG
+    try:
+        return CheckpointConfig.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"{path} is missing") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+
+
+def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> tuple[CAST, CheckpointConfig]:
+    """Build the model a checkpoint folder describes and load its weights strictly."""
+    folder = Path(folder)
+    config = read_config(folder)
+    try:
+        state = load_file(str(folder / WEIGHTS), device=str(device))
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"{folder / WEIGHTS} is missing") from exc
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{folder / WEIGHTS} is corrupt or truncated: {exc}") from exc
+    model = CAST(config.model)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in set(state) & set(expected) if state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        raise CheckpointError(
+            f"{folder}: weights do not match the config "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {sorted(wrong)[:3]})"
+        )
+    model.load_state_dict(state)
+    return model.to(device).eval(), config
+
+
+# Official releases on the Hub (spec §5): name -> (repo, file, superpixel family, clusters).
+OFFICIAL_RELEASES: dict[str, tuple[str, str]] = {
+    f"official/moco-in1k-{arch}": ("twke/CAST", f"snapshots/moco/imagenet1k/{arch}/checkpoint_0099.pth.tar")
+    for arch in ("cast_small", "cast_small_deep", "cast_base", "cast_base_deep")
+}
+OFFICIAL_RELEASES.update({
+    f"official/deit-in1k-{arch}": ("twke/CAST", f"snapshots/deit/imagenet1k/{arch}/best_checkpoint.pth")
+    for arch in ("cast_small", "cast_small_deep")
+})
+OFFICIAL_RELEASES["official/moco-coco-cast_small"] = ("twke/CAST", "snapshots/moco/coco/cast_small/checkpoint_0399.pth.tar")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HIERSEG_CACHE", Path.home() / ".cache" / "hierseg"))
+
+
+def resolve_checkpoint(name_or_path: str | os.PathLike | None = None) -> Path:
+    """Find a checkpoint folder: a path, a name under ``checkpoints/``, or an official Hub release."""
+    name = str(name_or_path) if name_or_path is not None else os.environ.get("HIERSEG_CHECKPOINT", DEFAULT_CHECKPOINT)
+    path = Path(name).expanduser()
+    if path.is_file() and path.name in (WEIGHTS, CONFIG):
+        path = path.parent
+    if (path / CONFIG).is_file():
+        return path
+    if path.suffix in (".pth", ".tar") and path.is_file():
+        return convert_to_cache(path, key=path.stem)
+    search = [REPO_CHECKPOINTS]
+    if os.environ.get("HIERSEG_CHECKPOINTS"):
+        search.insert(0, Path(os.environ["HIERSEG_CHECKPOINTS"]))
+    for root in search:
+        if (root / name / CONFIG).is_file():
+            return root / name
+    if name in OFFICIAL_RELEASES or name.startswith("hf://"):
+        return fetch_official(name)
+    known = sorted({p.name for root in search if root.is_dir() for p in root.iterdir() if (p / CONFIG).is_file()})
+    raise CheckpointError(
+        f"no checkpoint named {name!r}: not a folder with {CONFIG}, not in {', '.join(map(str, search))} "
+        f"(available: {', '.join(known) or 'none'}), and not an official release ({', '.join(OFFICIAL_RELEASES)})"
+    )
+
+
+def fetch_official(name: str) -> Path:
+    """Download an official release (or ``hf://repo/path/in/repo``), convert it once, return the cached folder."""
+    if name.startswith("hf://"):
+        repo_path = name[len("hf://"):].split("/")
+        if len(repo_path) < 3:
+            raise CheckpointError(f"{name}: expected hf://owner/repo/path/to/file")
+        repo, filename = "/".join(repo_path[:2]), "/".join(repo_path[2:])
+    else:
+        repo, filename = OFFICIAL_RELEASES[name]
+    key = (repo + "/" + filename).replace("/", "--")
+    converted = cache_dir() / key
+    if (converted / CONFIG).is_file():
+        return converted
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "20")  # fail rather than hang on a dead network
+    try:
+        local = hf_hub_download(repo, filename, etag_timeout=10)
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
+        raise CheckpointError(
+            f"cannot download {repo}/{filename} from the Hugging Face Hub (offline?): {type(exc).__name__}. "
+            "Download it elsewhere and pass its path, or use a local checkpoint."
+        ) from exc
+    return convert_to_cache(Path(local), key=key, source=f"https://huggingface.co/{repo}/blob/main/{filename}")
+
+
+def convert_to_cache(path: Path, key: str, source: str | None = None) -> Path:
+    folder = cache_dir() / key
+    if not (folder / CONFIG).is_file():
+        convert_file(path, folder, source=source)
+    return folder
+
+
+def convert_file(src: str | Path, dst: str | Path, num_heads: int = 12, clusters: tuple[int, ...] = (64, 32, 16, 8),
+                 use_ema: bool = False, source: str | None = None) -> tuple[Path, str]:
+    """Convert an official ``.pth``/``.pth.tar`` to a hierseg checkpoint folder. Returns (folder, report)."""
+    from .class_names import imagenet_class_names
+    from .convert import convert_official, official_metadata
+
+    model, report = convert_official(src, num_heads=num_heads, clusters=clusters, use_ema=use_ema)
+    meta = official_metadata(report.family)
+    names = imagenet_class_names() if model.config.num_classes == 1000 else [f"class {i}" for i in range(model.config.num_classes)]
+    config = CheckpointConfig(
+        model=model.config,
+        superpixels=SuperpixelConfig.from_dict(meta["superpixels"]),
+        class_names=names,
+        mean=tuple(meta["mean"]),
+        std=tuple(meta["std"]),
+        name=Path(dst).name,
+        provenance={
+            "converted_from": source or str(src),
+            "family": report.family,
+            "ema": use_ema,
+            "tensors_mapped": len(report.mapped),
+            "tensors_dropped": len(report.dropped),
+            "not_in_file": report.missing,
+        },
+    )
+    return save_checkpoint(model, config, dst), report.summary()

@@ -1,0 +1,43 @@
+"""Class evidence: what every segment of the hierarchy says about the checkpoint's classes.
+
+Meaning (also in README): the evidence of a node is ``softmax(head(norm(token)))``, the checkpoint's
+own classifier applied to the node's token exactly as it is applied to the cls token for the
+image-level prediction. A node's token is its feature after the last transformer blocks that ran on
+it (superpixels: stage 1; level-l clusters: stage l+1); the coarsest clusters are never processed by a
+block, so theirs is the last graph pooling's output. The default checkpoint is trained with an
+image-level term that pools these per-token predictions (a smooth max over tokens), so a segment's
+evidence says how strongly the segment alone supports each class.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .model import CAST, CASTOutput
+
+
+@torch.no_grad()
+def node_evidence(model: CAST, output: CASTOutput, index: int, num_superpixels: int) -> list[np.ndarray]:
+    """Per-node class distributions of image ``index`` of a batch, finest level first.
+
+    Entry 0 has one row per superpixel id (ids with no token take the last token's row, matching
+    how their level-1 assignment is padded); entry l has one row per raw cluster of level l.
+    Without a classifier every entry has zero columns.
+    """
+    tokens = [t[index] for t in model.level_tokens(output)]
+    if model.head is None:
+        return [np.zeros((len(t) if i else num_superpixels, 0), np.float32) for i, t in enumerate(tokens)]
+    rows = [model.classify_tokens(t[None].float())[0].softmax(-1).cpu().numpy() for t in tokens]
+    if len(rows[0]) < num_superpixels:
+        pad = np.repeat(rows[0][-1:], num_superpixels - len(rows[0]), axis=0)
+        rows[0] = np.concatenate([rows[0], pad])
+    rows[0] = rows[0][:num_superpixels]
+    return [r.astype(np.float32) for r in rows]
+
+
+@torch.no_grad()
+def image_prediction(output: CASTOutput, index: int) -> np.ndarray:
+    """Image-level class distribution from the cls token (empty without a classifier)."""
+    if output.logits is None:
+        return np.zeros(0, np.float32)
+    return output.logits[index].float().softmax(-1).cpu().numpy().astype(np.float32)
