@@ -59,7 +59,8 @@ class CAST(nn.Module):
             self.pos_embed = nn.Parameter(torch.zeros(1, grid_cells, dim))
             self.cls_pos_embed = nn.Parameter(torch.zeros(1, 1, dim))
 
-        drop_path = torch.linspace(0, config.drop_path_rate, sum(config.depths)).tolist()
+        total = sum(config.depths)
+        drop_path = [config.drop_path_rate * i / max(total - 1, 1) for i in range(total)]  # linear, as in timm
         self.stages = nn.ModuleList()
         start = 0
         for depth in config.depths:

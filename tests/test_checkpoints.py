@@ -1,0 +1,171 @@
+"""Checkpoint format, resolution, official conversion (DeiT layout built here), and failure modes."""
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hierseg.checkpoints import (
+    CheckpointConfig, convert_file, load_checkpoint, read_config, resolve_checkpoint, save_checkpoint,
+)
+from hierseg.cli import main as cli_main
+from hierseg.errors import CheckpointError
+from hierseg.model import build_cast
+from hierseg.superpixels import SEEDS_MOCO
+
+
+def small_checkpoint(tmp_path, name="tiny", **overrides):
+    model = build_cast("cast_micro", img_size=64, num_classes=3, **overrides).eval()
+    config = CheckpointConfig(model=model.config, superpixels=SEEDS_MOCO, class_names=["a", "b", "c"], name=name)
+    return model, save_checkpoint(model, config, tmp_path / name)
+
+
+def test_round_trip_is_exact(tmp_path):
+    model, folder = small_checkpoint(tmp_path)
+    loaded, config = load_checkpoint(folder)
+    assert config.class_names == ["a", "b", "c"] and config.superpixels == SEEDS_MOCO
+    for (k, a), (k2, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(a, b)
+    assert not list(folder.parent.glob(".tiny.*")), "temporary folders must not be left behind"
+
+
+def test_nothing_shipped_is_a_pickle(tmp_path):
+    _, folder = small_checkpoint(tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    assert json.loads((folder / "config.json").read_text())["format"] == "hierseg-checkpoint"
+
+
+def test_training_heads_are_dropped_when_shipping(tmp_path):
+    model = build_cast("cast_micro", img_size=64, proj_dim=16, proj_hidden_dim=32, predictor=True)
+    folder = save_checkpoint(model, CheckpointConfig(model=model.config, superpixels=SEEDS_MOCO), tmp_path / "m")
+    loaded, config = load_checkpoint(folder)
+    assert config.model.proj_dim == 0 and loaded.projector is None and loaded.predictor is None
+
+
+def test_resolve_by_path_file_and_env(tmp_path, monkeypatch):
+    _, folder = small_checkpoint(tmp_path)
+    assert resolve_checkpoint(folder) == folder
+    assert resolve_checkpoint(folder / "model.safetensors") == folder
+    monkeypatch.setenv("HIERSEG_CHECKPOINTS", str(tmp_path))
+    assert resolve_checkpoint("tiny") == tmp_path / "tiny"
+    monkeypatch.setenv("HIERSEG_CHECKPOINT", "tiny")
+    assert resolve_checkpoint(None) == tmp_path / "tiny"
+
+
+def test_unknown_name_lists_what_exists(tmp_path, monkeypatch):
+    small_checkpoint(tmp_path)
+    monkeypatch.setenv("HIERSEG_CHECKPOINTS", str(tmp_path))
+    with pytest.raises(CheckpointError, match="tiny"):
+        resolve_checkpoint("no-such-model")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "missing"])
+def test_corrupt_weights_give_a_clear_error(tmp_path, damage):
+    _, folder = small_checkpoint(tmp_path)
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    if damage == "truncate":
+        weights.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        weights.write_bytes(b"not a safetensors file at all" * 10)
+    elif damage == "empty":
+        weights.write_bytes(b"")
+    else:
+        weights.unlink()
+    with pytest.raises(CheckpointError):
+        load_checkpoint(folder)
+
+
+def test_corrupt_or_mismatched_config(tmp_path):
+    _, folder = small_checkpoint(tmp_path)
+    cfg = folder / "config.json"
+    good = json.loads(cfg.read_text())
+    cfg.write_text("{broken")
+    with pytest.raises(CheckpointError, match="JSON"):
+        read_config(folder)
+    good["model"]["embed_dim"] = 96  # weights no longer fit the architecture
+    cfg.write_text(json.dumps(good))
+    with pytest.raises(CheckpointError, match="do not match"):
+        load_checkpoint(folder)
+    good["model"]["embed_dim"] = 48
+    good["class_names"] = ["only one"]
+    cfg.write_text(json.dumps(good))
+    with pytest.raises(CheckpointError, match="class names"):
+        load_checkpoint(folder)
+
+
+def test_offline_hub_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(CheckpointError, match="Hugging Face Hub"):
+        resolve_checkpoint("official/moco-in1k-cast_small")
+
+
+def official_deit_file(model, path):
+    """Write ``model`` in the official DeiT layout: no prefix, cls row in pos_embed, blocks stored twice."""
+    state, starts = {}, np.cumsum([0, *model.config.depths])
+    for k, v in model.state_dict().items():
+        if k in ("pos_embed", "cls_pos_embed"):
+            continue
+        if k.startswith("stages."):
+            _, stage, local, rest = k.split(".", 3)
+            index = starts[int(stage)] + int(local)
+            state[f"blocks.{index}.{rest}"] = v.clone()
+            state[f"blocks{int(stage) + 1}.{index}.{rest}"] = v.clone()
+        elif k.startswith("pools."):
+            _, level, part, rest = k.split(".", 3)
+            part = {"affinity": "centroid_fc"}.get(part, part)
+            state[f"pool{int(level) + 1}.pool_block.{part}.{rest}"] = v
+        elif k.startswith("stem."):
+            state["patch_embed." + k[len("stem."):]] = v
+        else:
+            state[k] = v
+    state["pos_embed"] = torch.cat([model.cls_pos_embed, model.pos_embed], dim=1)
+    ema = {k: v + 1 for k, v in state.items() if v.is_floating_point()}
+    torch.save({"model": state, "model_ema": ema, "epoch": 299, "args": argparse.Namespace(model="cast_small")}, path)
+
+
+def test_deit_layout_converts_exactly(tmp_path):
+    torch.manual_seed(0)
+    model = build_cast("cast_micro", pos_embed="learned", num_classes=7).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    official_deit_file(model, tmp_path / "best_checkpoint.pth")
+    folder, report = convert_file(tmp_path / "best_checkpoint.pth", tmp_path / "deit", clusters=(16, 8, 4, 2))
+    assert "deit checkpoint" in report
+    loaded, config = load_checkpoint(folder)
+    assert config.model.pos_embed == "learned" and config.model.num_classes == 7
+    assert config.superpixels.histogram_bins == 5  # the DeiT recipe's SEEDS setting
+    image = torch.randn(2, 3, 224, 224)
+    sp = torch.arange(196).view(14, 14).repeat_interleave(16, 0).repeat_interleave(16, 1).expand(2, -1, -1)
+    with torch.no_grad():
+        a, b = model(image, sp), loaded(image, sp)
+    assert torch.equal(a.logits, b.logits)
+    # The EMA weights are a different entry of the same file.
+    folder_ema, _ = convert_file(tmp_path / "best_checkpoint.pth", tmp_path / "deit_ema", clusters=(16, 8, 4, 2), use_ema=True)
+    assert torch.equal(load_checkpoint(folder_ema)[0].norm.weight, model.norm.weight + 1)
+
+
+def test_official_files_are_never_unpickled_beyond_the_allow_list(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"model": {"x": torch.zeros(1)}, "evil": Evil()}, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        convert_file(tmp_path / "bad.pth", tmp_path / "out")
+
+
+def test_cli_convert_and_info(tmp_path, capsys):
+    torch.manual_seed(1)
+    model = build_cast("cast_micro", pos_embed="learned", num_classes=7)
+    official_deit_file(model, tmp_path / "best.pth")
+    assert cli_main(["convert", str(tmp_path / "best.pth"), str(tmp_path / "conv"), "--clusters", "16,8,4,2"]) == 0
+    assert "mapped" in capsys.readouterr().out
+    assert cli_main(["info", str(tmp_path / "conv")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["num_classes"] == 7 and info["model"]["clusters"] == [16, 8, 4, 2]
+    assert cli_main(["info", str(tmp_path / "nothing")]) == 2
