@@ -75,7 +75,7 @@ class Segmenter:
         superpixels = self._superpixels(rgb)
         t2 = time.perf_counter()
         size = self.input_size
-        resized = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
+        resized = np.array(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
         pixels = (torch.from_numpy(resized).permute(2, 0, 1).float() / 255 - self._mean) / self._std
         grid = superpixels_on_grid(torch.from_numpy(superpixels)[None].long(), self.config.model.grid_size)[0]
         t3 = time.perf_counter()

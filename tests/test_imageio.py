@@ -27,6 +27,11 @@ def _save(image: Image.Image, path: Path, **params) -> Path:
     return path
 
 
+def _mode(path: Path) -> str:
+    with Image.open(path) as image:
+        return image.mode
+
+
 def _png_declaring(width: int, height: int) -> bytes:
     """A valid 8x8 PNG whose IHDR (CRC fixed up) claims another size: a decompression bomb in 100 bytes."""
     buffer = io.BytesIO()
@@ -47,7 +52,11 @@ def test_rgb_file_formats(tmp_path, fmt):
     path = _save(Image.fromarray(rgb), tmp_path / f"img.{fmt.lower()}", format=fmt)
     out = load_image(path)
     assert out.shape == (20, 40, 3) and out.dtype == np.uint8
-    assert np.abs(out.astype(int) - rgb).max() <= 8  # lossless formats exact, JPEG/WebP close
+    if fmt in ("JPEG", "WEBP"):  # lossy: colours blur across the edge, so compare away from it
+        assert np.abs(out[:, 4:14].astype(int) - (255, 0, 0)).max() <= 8
+        assert np.abs(out[:, 26:36].astype(int) - (0, 0, 255)).max() <= 8
+    else:
+        np.testing.assert_array_equal(out, rgb)
 
 
 def test_every_source_kind_gives_the_same_pixels(tmp_path):
@@ -62,13 +71,12 @@ def test_every_source_kind_gives_the_same_pixels(tmp_path):
         def read(self, size: int = -1) -> bytes:
             return self._stream.read(size)
 
-    with open(path, "rb") as handle:
-        from_handle = load_image(handle)
-    sources = [str(path), path, data, bytearray(data), memoryview(data), io.BytesIO(data), Pipe(data)]
-    sources += [Image.open(path), Image.fromarray(rgb), rgb]
-    for source in sources:
-        np.testing.assert_array_equal(load_image(source), rgb)
-    np.testing.assert_array_equal(from_handle, rgb)
+    with open(path, "rb") as handle, Image.open(path) as lazy:
+        sources = [str(path), path, data, bytearray(data), memoryview(data), io.BytesIO(data), Pipe(data)]
+        sources += [handle, lazy, Image.fromarray(rgb), rgb]
+        for source in sources:
+            np.testing.assert_array_equal(load_image(source), rgb)
+        assert not handle.closed  # the caller's file stays theirs
 
 
 def test_result_is_a_fresh_writeable_array():
@@ -97,7 +105,7 @@ def test_grayscale_l(tmp_path):
 def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
     values = np.array([[0, 1000, 32896, 65535]], np.uint16).repeat(8, 0).repeat(2, 1)  # 8x8
     path = _save(Image.fromarray(values), tmp_path / "gray16.png")
-    assert Image.open(path).mode == "I;16"
+    assert _mode(path) == "I;16"
     out = load_image(path)
     np.testing.assert_array_equal(out[0, ::2, 0], [0, 4, 128, 255])
     assert (out[..., 0] == out[..., 2]).all()
@@ -116,7 +124,7 @@ def test_32_bit_integer_mode_i(tmp_path):
     values = np.full((8, 8), 65535, np.int32)
     values[:4] = 25700  # 25700 / 257 = 100
     path = _save(Image.fromarray(values), tmp_path / "int32.tif")
-    assert Image.open(path).mode == "I"
+    assert _mode(path) == "I"
     out = load_image(path)
     assert (out[:4] == 100).all() and (out[4:] == 255).all()
 
@@ -124,7 +132,7 @@ def test_32_bit_integer_mode_i(tmp_path):
 def test_float_mode_f(tmp_path):
     values = np.full((8, 8), 0.25, np.float32)
     path = _save(Image.fromarray(values), tmp_path / "float.tif")
-    assert Image.open(path).mode == "F"
+    assert _mode(path) == "F"
     assert (load_image(path) == 64).all()
 
 
@@ -150,7 +158,7 @@ def test_palette_with_transparency(tmp_path, fmt):
     palette_image.putpalette([0, 255, 0] + [255, 0, 0] * 255)
     palette_image.paste(1, (0, 0, 8, 4))  # top half index 1 (red), bottom half index 0 (green)
     path = _save(palette_image, tmp_path / f"p.{fmt.lower()}", transparency=0)
-    assert Image.open(path).mode == "P"
+    assert _mode(path) == "P"
     out = load_image(path)
     assert (out[:4] == (255, 0, 0)).all()
     assert (out[4:] == 255).all()  # transparent green shows the white background
@@ -256,21 +264,27 @@ def test_exif_orientation_is_applied(tmp_path):
 # ---------------------------------------------------------------- sizes
 
 
-def test_large_jpeg_is_drafted_then_downscaled(tmp_path, monkeypatch):
-    path = _save(Image.new("RGB", (6000, 4000), (10, 200, 30)), tmp_path / "big.jpg", quality=90)
-    decoded = []
+@pytest.fixture
+def jpeg_decode_sizes(monkeypatch) -> list[tuple[int, int]]:
+    """Records the size every JPEG has when it is decoded, i.e. what the decoder allocates."""
+    sizes = []
     original_load = JpegImagePlugin.JpegImageFile.load
 
     def spy(self):
-        decoded.append(self.size)
+        sizes.append(self.size)
         return original_load(self)
 
     monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", spy)
+    return sizes
+
+
+def test_large_jpeg_is_drafted_then_downscaled(tmp_path, jpeg_decode_sizes):
+    path = _save(Image.new("RGB", (6000, 4000), (10, 200, 30)), tmp_path / "big.jpg", quality=90)
     out = load_image(path)
     assert out.shape == (1365, DEFAULT_MAX_SIDE, 3)
     assert np.abs(out.astype(int) - (10, 200, 30)).max() <= 4
     # The decoder produced 1/2 scale (3000x2000, 18 MB), never the full 72 MB.
-    assert decoded and max(w * h for w, h in decoded) == 3000 * 2000
+    assert set(jpeg_decode_sizes) == {(3000, 2000)}
 
 
 def test_max_side_none_keeps_full_size_and_max_side_downscales():
@@ -313,14 +327,18 @@ def test_max_pixels_is_configurable(tmp_path):
     assert load_image(path, max_pixels=10_000).shape == (100, 100, 3)
 
 
-def test_jpeg_declaring_a_huge_size_fails_cleanly():
+def test_jpeg_declaring_a_huge_size_is_decoded_small(jpeg_decode_sizes):
     buffer = io.BytesIO()
     Image.new("RGB", (16, 16)).save(buffer, "JPEG")
     data = bytearray(buffer.getvalue())
     sof = data.index(b"\xff\xc0")  # baseline frame header: length(2), precision(1), height(2), width(2)
-    data[sof + 5 : sof + 9] = struct.pack(">HH", 9000, 12000)
-    with pytest.raises(ImageLoadError, match="truncated"):
-        load_image(bytes(data))  # drafted to 1/8 scale, then the missing data is detected
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 9000, 12000)  # claims 108 MP, over max_pixels
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = load_image(bytes(data))
+    # libjpeg fills the missing scan with gray; what matters is that only 1/4 scale was ever allocated.
+    assert set(jpeg_decode_sizes) == {(3000, 2250)}
+    assert out.shape == (1536, 2048, 3)
 
 
 def test_invalid_limits():
