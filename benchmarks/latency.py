@@ -1,0 +1,103 @@
+"""Latency of CAST against a plain ViT, side by side in one run; prints a markdown table.
+
+    python benchmarks/latency.py                 # CPU (all threads), and CUDA when present
+    python benchmarks/latency.py --threads 2     # the 2-core budget of the targets
+
+Rows: superpixels (SEEDS, as configured), model forward, hierarchy readout, end to end (a photo
+through ``Segmenter``). ``cast_small`` and timm's ``vit_small_patch16_224`` run at 224 px on the
+same random batch; figures are medians. Targets: cast_small forward <= 0.75x ViT-S; the default
+checkpoint end to end <= 150 ms per photo on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from datetime import date
+
+import numpy as np
+import timm
+import torch
+from skimage import data
+
+from hierseg import load_segmenter
+from hierseg.model import build_cast
+from hierseg.superpixels import SEEDS_MOCO, compute_superpixels
+
+
+def median_ms(fn, repeats: int, warmup: int = 2, sync=lambda: None) -> float:
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def bench_models(device: torch.device, batch: int, repeats: int) -> tuple[float, float]:
+    cast = build_cast("cast_small", num_classes=1000).to(device).eval()
+    vit = timm.create_model("vit_small_patch16_224", pretrained=False, num_classes=1000).to(device).eval()
+    image = torch.randn(batch, 3, 224, 224, device=device)
+    photo = data.astronaut()[::2, ::2].copy()
+    sp = torch.from_numpy(compute_superpixels(np.ascontiguousarray(photo[:224, :224]), SEEDS_MOCO)).long()
+    sp = sp[None].expand(batch, -1, -1).to(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    with torch.inference_mode():
+        t_cast = median_ms(lambda: cast(image, sp), repeats, sync=sync)
+        t_vit = median_ms(lambda: vit(image), repeats, sync=sync)
+    return t_cast, t_vit
+
+
+def bench_pipeline(checkpoint: str | None, device: str, repeats: int) -> dict[str, float]:
+    segmenter = load_segmenter(checkpoint, device=device)
+    photo = data.astronaut()  # 512x512 RGB
+    timings: list[dict[str, float]] = []
+    totals = []
+    for i in range(repeats + 2):
+        t0 = time.perf_counter()
+        h = segmenter(photo)
+        if i >= 2:
+            totals.append((time.perf_counter() - t0) * 1e3)
+            timings.append(h.meta["timings_ms"])
+    out = {k: statistics.median(t[k] for t in timings) for k in timings[0]}
+    out["end to end"] = statistics.median(totals)
+    out["name"] = segmenter.config.name
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--checkpoint", default=None, help="checkpoint for the end-to-end row (default: shipped)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    cpu_name = platform.processor() or platform.machine()
+    print(f"# hierseg latency, {date.today()}, {cpu_name}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
+    print()
+    print("| device | batch | cast_small forward ms | vit_small_patch16_224 forward ms | ratio CAST/ViT |")
+    print("|---|---|---|---|---|")
+    for device in devices:
+        for batch in (1, 32):
+            repeats = args.repeats if batch == 1 else max(3, args.repeats // 3)
+            t_cast, t_vit = bench_models(device, batch, repeats)
+            print(f"| {device.type} | {batch} | {t_cast:.1f} | {t_vit:.1f} | {t_cast / t_vit:.2f} |")
+    print()
+    print("| device | checkpoint | decode | superpixels | preprocess | model | hierarchy | end to end (ms, 512x512 photo) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for device in devices:
+        row = bench_pipeline(args.checkpoint, device.type, args.repeats)
+        cells = " | ".join(f"{row[k]:.1f}" for k in ("decode", "superpixels", "preprocess", "model", "hierarchy", "end to end"))
+        print(f"| {device.type} | {row['name']} | {cells} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Image-level recognition objectives that train CAST: supervised, MoCo-v3 and distillation.
+
+Each objective is an ``nn.Module`` that owns the model (and, for MoCo, its momentum copy) and maps a
+batch to ``(loss, logs)``: one forward of the wrapper per step, which is what DistributedDataParallel
+expects. ``logs`` holds detached scalars for the log file.
+
+None of them sees a mask. The optional *segment-token* term scores every segment of every level with
+the same classifier as the cls token and pools the per-segment class scores into an image prediction by
+a smooth maximum, trained against the image's target; it is what gives per-segment class evidence a
+meaning (the app shows ``softmax(classify_tokens(token))`` for every segment).
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+from torch import nn
+
+from hierseg.model import CAST, CASTOutput
+
+Logs = dict[str, torch.Tensor]
+
+
+def smooth_max(token_logits: torch.Tensor) -> torch.Tensor:
+    """(B, N, C) per-token class logits -> (B, C): logsumexp over tokens minus log N.
+
+    Between the mean and the max of the tokens' logits: the image is called "dog" when some segments
+    are very dog-like, without forcing every segment (sky, grass) to be.
+    """
+    return torch.logsumexp(token_logits, dim=1) - math.log(token_logits.shape[1])
+
+
+def segment_logits(model: CAST, output: CASTOutput) -> list[torch.Tensor]:
+    """Image-level logits (B, C) pooled from the segment tokens of every level above the superpixels."""
+    return [smooth_max(model.classify_tokens(tokens)) for tokens in model.level_tokens(output)[1:]]
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher || student) of the distributions softened by ``temperature``, times T^2 (Hinton et al.)."""
+    t = temperature
+    log_p_student = F.log_softmax(student_logits.float() / t, dim=-1)
+    log_p_teacher = F.log_softmax(teacher_logits.float() / t, dim=-1)
+    return F.kl_div(log_p_student, log_p_teacher, log_target=True, reduction="batchmean") * t * t
+
+
+class Supervised(nn.Module):
+    """Cross-entropy on the cls logits (+ optionally on the segment-pooled logits).
+
+    Targets are class indices (label smoothing applied here) or, with mixup/cutmix, soft target
+    distributions that already carry the smoothing (timm ``Mixup``), scored with soft cross-entropy.
+    """
+
+    def __init__(self, model: CAST, label_smoothing: float = 0.1, segment_weight: float = 0.0) -> None:
+        super().__init__()
+        self.model = model
+        self.segment_weight = segment_weight
+        self.hard = LabelSmoothingCrossEntropy(label_smoothing) if label_smoothing > 0 else nn.CrossEntropyLoss()
+        self.soft = SoftTargetCrossEntropy()
+
+    def criterion(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        return self.soft(logits, targets) if targets.ndim == 2 else self.hard(logits, targets)
+
+    def forward(self, images: torch.Tensor, superpixels: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, Logs]:
+        """images (B, 3, S, S), superpixels (B, S, S), targets (B,) int64 or (B, C) probabilities."""
+        out = self.model(images, superpixels)
+        loss_image = self.criterion(out.logits, targets)
+        logs = {"loss_image": loss_image.detach()}
+        loss = loss_image
+        if self.segment_weight > 0:
+            loss_segments = torch.stack([self.criterion(z, targets) for z in segment_logits(self.model, out)]).mean()
+            loss = loss + self.segment_weight * loss_segments
+            logs["loss_segments"] = loss_segments.detach()
+        if targets.ndim == 1:
+            logs["top1"] = (out.logits.argmax(-1) == targets).float().mean()
+        return loss, logs
+
+
+class Distill(nn.Module):
+    """Match the teacher's softened class distribution with the cls logits and the segment-pooled logits."""
+
+    def __init__(self, model: CAST, temperature: float = 1.0, segment_weight: float = 0.5) -> None:
+        super().__init__()
+        self.model = model
+        self.temperature = temperature
+        self.segment_weight = segment_weight
+
+    def forward(self, images: torch.Tensor, superpixels: torch.Tensor, teacher_logits: torch.Tensor) -> tuple[torch.Tensor, Logs]:
+        """images (B, 3, S, S), superpixels (B, S, S), teacher_logits (B, C)."""
+        out = self.model(images, superpixels)
+        loss_image = distillation_loss(out.logits, teacher_logits, self.temperature)
+        logs = {"loss_image": loss_image.detach()}
+        loss = loss_image
+        if self.segment_weight > 0:
+            per_level = [distillation_loss(z, teacher_logits, self.temperature) for z in segment_logits(self.model, out)]
+            loss_segments = torch.stack(per_level).mean()
+            loss = loss + self.segment_weight * loss_segments
+            logs["loss_segments"] = loss_segments.detach()
+        logs["agree_top1"] = (out.logits.argmax(-1) == teacher_logits.argmax(-1)).float().mean()
+        return loss, logs
+
+
+@torch.no_grad()
+def gather_from_all(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` over all processes along dim 0 (no gradient; identity without a process group)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
+
+
+def moco_momentum(step: int, total_steps: int, base: float) -> float:
+    """MoCo-v3's schedule: from ``base`` at step 0 to 1 at the end along a half cosine."""
+    return 1.0 - 0.5 * (1.0 + math.cos(math.pi * step / total_steps)) * (1.0 - base)
+
+
+class MoCo(nn.Module):
+    """MoCo-v3: online model (projector + predictor) against a momentum copy (projector only).
+
+    Loss = ctr(q1, k2) + ctr(q2, k1), with ctr the InfoNCE of each query against the keys of the whole
+    global batch (all-gathered; the positive of local query i sits at i + rank * local batch), scaled
+    by 2T as in the official code.
+    """
+
+    def __init__(self, model: CAST, temperature: float = 0.2) -> None:
+        super().__init__()
+        if model.predictor is None:
+            raise ValueError("MoCo needs a model with a projector and a predictor (proj_dim > 0, predictor=True)")
+        self.model = model
+        self.momentum_model = copy.deepcopy(model)
+        self.momentum_model.predictor = None
+        self.momentum_model.requires_grad_(False)
+        self.temperature = temperature
+
+    @torch.no_grad()
+    def update_momentum(self, m: float) -> None:
+        """EMA of the online parameters (the momentum copy's BN statistics stay its own, as officially)."""
+        online = dict(self.model.named_parameters())
+        for name, p in self.momentum_model.named_parameters():
+            p.mul_(m).add_(online[name].detach(), alpha=1.0 - m)
+
+    def contrastive(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        q = F.normalize(q.float(), dim=1)
+        k = gather_from_all(F.normalize(k.float(), dim=1))
+        logits = q @ k.t() / self.temperature
+        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+        labels = torch.arange(q.shape[0], device=q.device) + q.shape[0] * rank
+        return F.cross_entropy(logits, labels) * (2 * self.temperature)
+
+    def forward(self, images: torch.Tensor, superpixels: torch.Tensor, momentum: float) -> tuple[torch.Tensor, Logs]:
+        """images (B, 2, 3, S, S) and superpixels (B, 2, S, S): two views; ``momentum`` for this step."""
+        q1 = self.model(images[:, 0], superpixels[:, 0]).prediction
+        q2 = self.model(images[:, 1], superpixels[:, 1]).prediction
+        with torch.no_grad():
+            self.update_momentum(momentum)
+            k1 = self.momentum_model(images[:, 0], superpixels[:, 0]).projection
+            k2 = self.momentum_model(images[:, 1], superpixels[:, 1]).projection
+        loss = self.contrastive(q1, k2) + self.contrastive(q2, k1)
+        return loss, {"loss_moco": loss.detach()}
