@@ -84,7 +84,8 @@ class Segmenter:
 
     def _superpixels(self, rgb: np.ndarray) -> np.ndarray:
         height, width = rgb.shape[:2]
-        scale = SUPERPIXEL_MAX_SIDE / max(height, width)
+        # Keep the short side usable for SEEDS even on extremely elongated images.
+        scale = max(SUPERPIXEL_MAX_SIDE / max(height, width), 16 / min(height, width))
         if scale >= 1:
             return compute_superpixels(rgb, self.config.superpixels)
         small = (max(1, round(width * scale)), max(1, round(height * scale)))

@@ -218,12 +218,12 @@ def _safe_seeds_request(height: int, width: int, n_segments: int, num_levels: in
     """
     if _seeds_grid(height, width, n_segments, num_levels):
         return n_segments
-    # Requests below 10 all behave like 10 inside OpenCV.
-    lowest = max(n_segments, 10)
-    count, request = max((_seeds_grid(height, width, k, num_levels), k) for k in range(10, lowest + 1))
+    # Requests below 10 all behave like 10 inside OpenCV, so the downward search stops there.
+    ceiling = max(n_segments, 10)
+    count, request = max((_seeds_grid(height, width, k, num_levels), k) for k in range(10, ceiling + 1))
     if count:
         return request
-    return next(k for k in range(lowest + 1, height * width + 1) if _seeds_grid(height, width, k, num_levels))
+    return next(k for k in range(ceiling + 1, height * width + 1) if _seeds_grid(height, width, k, num_levels))
 
 
 def _contiguous(labels: np.ndarray) -> np.ndarray:
