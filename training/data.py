@@ -257,7 +257,7 @@ class SuperpixelImages(Dataset):
                 tensor = view
                 rgb = ((view * self.std + self.mean) * 255).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
             else:
-                rgb = np.asarray(view)
+                rgb = np.array(view)  # writable copy: torch.from_numpy warns on read-only arrays
                 tensor = (torch.from_numpy(rgb).permute(2, 0, 1).float() / 255 - self.mean) / self.std
             tensors.append(tensor)
             maps.append(torch.from_numpy(compute_superpixels(np.ascontiguousarray(rgb), self.superpixels).astype(np.int64)))

@@ -80,7 +80,7 @@ DEFAULTS: dict[str, Any] = {
     "sync_bn": True,  # under DDP, BatchNorm statistics over the global batch (as official MoCo)
     # optimisation (AdamW, per-step linear warmup then cosine)
     "batch_size": 256,  # global, over all processes
-    "epochs": 100,
+    "epochs": 100,  # may be fractional (time-boxed runs)
     "base_lr": 5e-4,  # lr = base_lr * batch_size / lr_batch_ref
     "lr_batch_ref": 512,
     "warmup_epochs": 5.0,
@@ -263,7 +263,8 @@ def evaluate(model: nn.Module, cfg: dict[str, Any], sp_config: SuperpixelConfig,
     return metrics
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> nn.Module:
+    """Run the training a config describes; returns the trained CAST model of this process."""
     cfg = load_config(sys.argv[1:] if argv is None else argv)
     started = time.time()
 
@@ -312,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg["num_workers"],
                         generator=torch.Generator())
     steps_per_epoch = sampler.batches_per_epoch
-    total_steps = cfg["epochs"] * steps_per_epoch
+    total_steps = max(1, round(cfg["epochs"] * steps_per_epoch))  # fractional epochs allowed
 
     # -------------------------------------------------------------------------------- objective
     teacher = None
@@ -507,6 +508,7 @@ def main(argv: list[str] | None = None) -> None:
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
+    return model
 
 
 if __name__ == "__main__":

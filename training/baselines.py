@@ -1,0 +1,135 @@
+"""Classic bottom-up grouping baselines that output a hierarchy like hierseg: label maps, coarsest first.
+
+* :func:`slic_rag_levels`: SLIC superpixels greedily merged by mean colour on their region adjacency
+  graph, cut at exact segment counts; the levels are nested.
+* :func:`felzenszwalb_levels`: Felzenszwalb-Huttenlocher graph segmentation at several scales; the
+  levels are independent runs and are *not* nested.
+
+All label maps are ``int64`` with contiguous labels ``0..n-1``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from skimage.graph import RAG, merge_hierarchical, rag_mean_color
+from skimage.segmentation import felzenszwalb, slic
+from skimage.util import img_as_float
+
+LabelMap = NDArray[np.int64]
+
+
+def _contiguous(labels: NDArray[np.integer]) -> LabelMap:
+    """Relabel to ``0..n-1`` in increasing order of the original labels."""
+    return np.unique(labels, return_inverse=True)[1].reshape(labels.shape).astype(np.int64)
+
+
+def _check_rgb(rgb: NDArray) -> NDArray[np.float64]:
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an H x W x 3 RGB image, got shape {rgb.shape}")
+    return img_as_float(rgb)
+
+
+def _merge_mean_color(graph: RAG, src: int, dst: int) -> None:
+    """Fold ``src``'s colour statistics into ``dst`` (called just before the two nodes merge)."""
+    node = graph.nodes[dst]
+    node["total color"] += graph.nodes[src]["total color"]
+    node["pixel count"] += graph.nodes[src]["pixel count"]
+    node["mean color"] = node["total color"] / node["pixel count"]
+
+
+def _mean_color_weight(graph: RAG, src: int, dst: int, neighbour: int) -> dict[str, float]:
+    """Edge weight between the merged node ``dst`` and a neighbour: distance of their mean colours."""
+    diff = graph.nodes[dst]["mean color"] - graph.nodes[neighbour]["mean color"]
+    return {"weight": float(np.linalg.norm(diff))}
+
+
+def merge_order(image: NDArray[np.float64], superpixels: LabelMap) -> list[tuple[int, int]]:
+    """The complete greedy mean-colour merge sequence of a superpixel map, as ``(src, dst)`` pairs.
+
+    ``skimage.graph.merge_hierarchical`` stops at a colour-distance threshold, not at a segment count,
+    so we run it with an infinite threshold (until one region is left) and record every merge; replaying
+    the first ``n - k`` merges then gives exactly ``k`` segments. In each pair ``src`` is absorbed into
+    ``dst``, which keeps its id.
+    """
+    rag = rag_mean_color(image, superpixels)
+    merges: list[tuple[int, int]] = []
+
+    def record_and_merge(graph: RAG, src: int, dst: int) -> None:
+        merges.append((src, dst))
+        _merge_mean_color(graph, src, dst)
+
+    merge_hierarchical(
+        superpixels,
+        rag,
+        thresh=np.inf,
+        rag_copy=False,
+        in_place_merge=True,
+        merge_func=record_and_merge,
+        weight_func=_mean_color_weight,
+    )
+    return merges
+
+
+def cut_merge_order(superpixels: LabelMap, merges: Sequence[tuple[int, int]], segment_counts: Sequence[int]) -> list[LabelMap]:
+    """Label maps after replaying ``merges`` down to each of ``segment_counts``, in the given order."""
+    n_superpixels = int(superpixels.max()) + 1
+    wanted = set(segment_counts)
+    if min(wanted) < n_superpixels - len(merges) or max(wanted) > n_superpixels:
+        raise ValueError(f"{n_superpixels} superpixels and {len(merges)} merges cannot give counts {sorted(wanted)}")
+    owner = np.arange(n_superpixels)  # current region of every superpixel
+    snapshots = {n_superpixels: owner.copy()} if n_superpixels in wanted else {}
+    for done, (src, dst) in enumerate(merges, start=1):
+        owner[owner == src] = dst
+        if n_superpixels - done in wanted:
+            snapshots[n_superpixels - done] = owner.copy()
+    return [_contiguous(snapshots[k][superpixels]) for k in segment_counts]
+
+
+def slic_rag_levels(
+    rgb: NDArray,
+    segment_counts: Sequence[int],
+    n_superpixels: int = 400,
+    compactness: float = 10.0,
+) -> list[LabelMap]:
+    """Nested segmentations with exactly ``segment_counts`` segments each, coarsest first.
+
+    SLIC (``n_superpixels`` is SLIC's target; the actual number can differ a little) gives the finest
+    partition; adjacent regions are then merged greedily, closest mean colour first, with colour
+    statistics updated after each merge (``skimage.graph.merge_hierarchical``). The merge sequence is
+    recorded and cut at each requested count, so every level is a union of regions of the next finer
+    one. ``segment_counts`` must be strictly increasing and at most the number of SLIC superpixels.
+    Deterministic.
+    """
+    counts = [int(c) for c in segment_counts]
+    if not counts or counts[0] < 1 or any(a >= b for a, b in zip(counts, counts[1:])):
+        raise ValueError(f"segment_counts must be positive and strictly increasing, got {list(segment_counts)}")
+    image = _check_rgb(rgb)
+    superpixels = _contiguous(slic(image, n_segments=n_superpixels, compactness=compactness, start_label=0))
+    available = int(superpixels.max()) + 1
+    if counts[-1] > available:
+        raise ValueError(
+            f"asked for {counts[-1]} segments but SLIC produced only {available} superpixels; raise n_superpixels"
+        )
+    return cut_merge_order(superpixels, merge_order(image, superpixels), counts)
+
+
+def felzenszwalb_levels(
+    rgb: NDArray,
+    scales: Sequence[float] = (1000.0, 300.0, 100.0),
+    sigma: float = 0.8,
+    min_size: int = 20,
+) -> list[LabelMap]:
+    """Felzenszwalb-Huttenlocher segmentations at several ``scales``, ordered by segment count (fewest first).
+
+    A larger scale favours larger segments, but each scale is an independent run: levels are not
+    nested and counts are not guaranteed to follow the scales, hence the explicit ordering by count
+    (ties keep the order of ``scales``).
+    """
+    if not scales:
+        raise ValueError("need at least one scale")
+    image = _check_rgb(rgb)
+    maps = [_contiguous(felzenszwalb(image, scale=s, sigma=sigma, min_size=min_size)) for s in scales]
+    return sorted(maps, key=lambda m: int(m.max()) + 1)
