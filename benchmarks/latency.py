@@ -47,10 +47,13 @@ def bench_models(device: torch.device, batch: int, repeats: int) -> tuple[float,
     sp = torch.from_numpy(compute_superpixels(np.ascontiguousarray(photo[:224, :224]), SEEDS_MOCO)).long()
     sp = sp[None].expand(batch, -1, -1).to(device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    # Interleave the two models so that load from other processes hits both alike.
+    t_cast, t_vit = [], []
     with torch.inference_mode():
-        t_cast = median_ms(lambda: cast(image, sp), repeats, sync=sync)
-        t_vit = median_ms(lambda: vit(image), repeats, sync=sync)
-    return t_cast, t_vit
+        for _ in range(repeats):
+            t_cast.append(median_ms(lambda: cast(image, sp), 1, warmup=1, sync=sync))
+            t_vit.append(median_ms(lambda: vit(image), 1, warmup=1, sync=sync))
+    return statistics.median(t_cast), statistics.median(t_vit)
 
 
 def bench_pipeline(checkpoint: str | None, device: str, repeats: int) -> dict[str, float]:

@@ -13,17 +13,20 @@ from __future__ import annotations
 import html
 import json
 import os
+import socket
 import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlparse
 
 import numpy as np
 from PIL import Image
 
-from .checkpoints import CONFIG, OFFICIAL_RELEASES, REPO_CHECKPOINTS
+from .checkpoints import CONFIG, OFFICIAL_RELEASES, REPO_CHECKPOINTS, cache_dir
+from .errors import CheckpointError
 from .hierarchy import ROOT, Hierarchy, Node, NodeLike
 from .render import node_color, render_level, render_node
 
@@ -39,7 +42,10 @@ __all__ = [
     "drill_to",
     "evidence_table",
     "export_zip",
+    "display_size",
     "go_up",
+    "hub_reachable",
+    "load_checkpoint_quickly",
     "level_choices",
     "new_state",
     "overlay",
@@ -121,7 +127,7 @@ def set_level(state: ExploreState, level: int) -> ExploreState:
 
 
 def click_to_node(state: ExploreState, x: float, y: float, shown_size: tuple[int, int]) -> Node:
-    """The node a click at pixel ``(x, y)`` of the displayed overlay (``shown_size`` = (W, H)) picks.
+    """The node a click at pixel ``(x, y)`` of the overlay picks; ``shown_size`` is the overlay's (W, H).
 
     Inside the selection it is the coloured segment under the pointer (the level being shown);
     in the dimmed area outside it is the node of the selection's own level there, so a click
@@ -155,7 +161,7 @@ class View:
     """Everything the app shows for one state."""
 
     overlay: np.ndarray  # (h, w, 3) uint8, at most DISPLAY_MAX_SIDE on the long side
-    tree: dict[str, Any]  # plotly figure: {"data": [...], "layout": {...}}
+    tree: str  # plotly figure as JSON: {"data": [...], "layout": {...}}
     evidence: dict[str, float]  # top classes of the selection
     prediction: dict[str, float]  # top classes of the whole image
     table_headers: list[str]
@@ -171,7 +177,7 @@ def view(state: ExploreState) -> View:
     hierarchy = state.hierarchy
     return View(
         overlay=overlay(state),
-        tree=tree_figure(hierarchy, state.selected),
+        tree=tree_json(hierarchy, state.selected),
         evidence=top_class_dict(hierarchy, state.selected),
         prediction=top_class_dict(hierarchy, ROOT),
         table_headers=headers,
@@ -214,12 +220,19 @@ def _erode(mask: np.ndarray, radius: int) -> np.ndarray:
     return eroded
 
 
+def display_size(image_size: tuple[int, int], max_side: int = DISPLAY_MAX_SIDE) -> tuple[int, int]:
+    """(W, H) at which an image of ``image_size`` (W, H) is shown: shrunk to ``max_side``, never enlarged."""
+    width, height = image_size
+    if max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def _fit(rgb: np.ndarray, max_side: int) -> np.ndarray:
-    height, width = rgb.shape[:2]
-    if max(height, width) <= max_side:
+    size = display_size((rgb.shape[1], rgb.shape[0]), max_side)
+    if size == (rgb.shape[1], rgb.shape[0]):
         return rgb
-    scale = max_side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
 
 
@@ -296,6 +309,11 @@ def tree_figure(hierarchy: Hierarchy, selected: NodeLike = ROOT) -> dict[str, An
         "font": {"size": 12},
     }
     return {"data": [trace], "layout": layout}
+
+
+def tree_json(hierarchy: Hierarchy, selected: NodeLike = ROOT) -> str:
+    """``tree_figure`` as compact JSON, the value the app's tree panel draws."""
+    return json.dumps(tree_figure(hierarchy, selected), separators=(",", ":"))
 
 
 def breadcrumb_html(hierarchy: Hierarchy, selected: NodeLike) -> str:
@@ -412,10 +430,47 @@ def available_checkpoints() -> list[str]:
     return list(dict.fromkeys(names))  # de-duplicated, first occurrence kept
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face Hub answers a TCP connection within ``timeout`` seconds (False when HF_HUB_OFFLINE is set)."""
+    from huggingface_hub import constants  # lazily, as hierseg.checkpoints imports the Hub client
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _official_is_converted(name: str) -> bool:
+    """Whether an official release was already downloaded and converted (same cache key as ``fetch_official``)."""
+    repo, filename = OFFICIAL_RELEASES[name]
+    return (cache_dir() / (repo + "/" + filename).replace("/", "--") / CONFIG).is_file()
+
+
+def load_checkpoint_quickly(name: str, loader: Callable[[str], Any]) -> Any:
+    """``loader(name)``, but an official release that needs the Hub fails at once when the Hub is unreachable.
+
+    huggingface_hub retries a dead network for about half a minute; a person waiting on the app
+    should hear "offline" in seconds instead.
+
+    Raises:
+        CheckpointError: offline and not cached, or whatever ``loader`` raises.
+    """
+    if name in OFFICIAL_RELEASES and not _official_is_converted(name) and not hub_reachable():
+        raise CheckpointError(
+            f"{name} is an official CAST release on the Hugging Face Hub, which cannot be reached from this "
+            "machine (offline). Use a local checkpoint, or download it once while online."
+        )
+    return loader(name)
+
+
 class SegmenterPool:
     """Loaded segmenters cached by name, so each checkpoint is read (or downloaded) once per process.
 
-    ``loader`` is ``hierseg.load_segmenter`` in the app. Loading holds a lock: two sessions asking
+    ``loader`` maps a name to a segmenter. Loading holds a lock: two sessions asking
     for the same new checkpoint must not download and convert it twice.
     """
 
@@ -432,10 +487,5 @@ class SegmenterPool:
         """
         with self._lock:
             if name not in self._loaded:
-                self._loaded[name] = self._loader(name)
+                self._loaded[name] = load_checkpoint_quickly(name, self._loader)
             return self._loaded[name]
-
-
-def tree_json(hierarchy: Hierarchy, selected: NodeLike = ROOT) -> str:
-    """``tree_figure`` as compact JSON, the value the app's tree panel draws."""
-    return json.dumps(tree_figure(hierarchy, selected), separators=(",", ":"))

@@ -11,6 +11,7 @@ from typing import Iterator
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -33,6 +34,7 @@ def import_app(folder: Path) -> ModuleType:
     if "app" not in sys.modules:
         with pytest.MonkeyPatch.context() as patch:
             if not (REPO / "checkpoints" / "default" / "config.json").is_file():
+                torch.manual_seed(0)  # the same random model, hence the same segments, every run
                 model = build_cast("cast_micro", img_size=64, num_classes=3).eval()
                 config = CheckpointConfig(model=model.config, superpixels=SEEDS_MOCO,
                                           class_names=["sky", "cat", "grass"], name="random-micro")
@@ -182,3 +184,13 @@ def test_unknown_nodes_and_checkpoints_are_refused(client: Client) -> None:
     with pytest.raises(Exception, match="Unknown checkpoint"):
         client.predict(handle_file(str(EXAMPLE)), "/etc", api_name="/segment")
     assert client.predict("0:0", api_name="/drill")["node"] == "0:0", "the session survives errors"
+
+
+def test_official_release_offline_says_so_quickly(client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from hierseg import explore
+
+    monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path))  # nothing converted yet
+    monkeypatch.setattr(explore, "hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(Exception, match="offline"):
+        client.predict(handle_file(str(EXAMPLE)), "official/moco-in1k-cast_small", api_name="/segment")
+    assert client.predict(handle_file(str(EXAMPLE)), api_name="/segment")["image_size"] == [451, 300]

@@ -83,6 +83,14 @@ def test_drill_on_the_photo_then_in_the_tree(page) -> None:
     assert photo["overlay"] != start["overlay"] and photo["evidence"] != start["evidence"]
     assert "1:" in photo["table"] and "0:0" not in photo["table"].split("\n")[1:], "the table lists the children"
 
+    # The level selector colours finer parts of the same selection.
+    page.locator("#level label").nth(1).click()
+    wait_for(lambda: "2:" in snapshot(page)["table"])
+    finer = snapshot(page)
+    assert finer["tree"] == node and finer["current"] == photo["current"] and finer["overlay"] != photo["overlay"]
+    page.locator("#level label").nth(0).click()
+    wait_for(lambda: "2:" not in snapshot(page)["table"])
+
     # Click a child in the sunburst: same outcome, driven from the tree.
     page.evaluate(
         "() => { const gd = document.querySelector('#tree .js-plotly-plot');"

@@ -153,7 +153,7 @@ def test_table_and_level_choices_follow_the_selection(state: explore.ExploreStat
 def test_view_bundles_consistent_data(state: explore.ExploreState) -> None:
     shown = explore.view(explore.drill_to(state, "1:0"))
     assert shown.overlay.shape == (8, 16, 3)
-    assert shown.tree["data"][0]["level"] == "1:0"
+    assert json.loads(shown.tree)["data"][0]["level"] == "1:0"
     assert shown.evidence == {"tabby, tabby cat": 0.8, "grass": 0.1, "sky <blue>": 0.1}
     assert next(iter(shown.prediction)) == "tabby, tabby cat"
     assert [row[0] for row in shown.table_rows] == ["2:0", "2:1"]

@@ -17,13 +17,16 @@ def farthest_point_sample(points: torch.Tensor, num_samples: int, start: int = 0
     batch, count, _ = pts.shape
     if num_samples > count:
         raise ValueError(f"cannot sample {num_samples} of {count} points")
+    # All pairwise squared distances in one float64 matrix product: far cheaper than K passes over
+    # (B, M, C), and float64 keeps the rounding far below any gap that decides a pick.
+    sq = pts.square().sum(-1)
+    dist = (sq[:, :, None] + sq[:, None, :] - 2 * pts @ pts.transpose(1, 2)).clamp_min_(0)
+    dist.diagonal(dim1=1, dim2=2).zero_()
     arange = torch.arange(batch, device=pts.device)
     picks = torch.empty(batch, num_samples, dtype=torch.long, device=pts.device)
     picks[:, 0] = start
-    nearest = torch.full((batch, count), float("inf"), dtype=torch.float64, device=pts.device)
-    last = pts[:, start]
+    nearest = dist[:, start].clone()
     for i in range(1, num_samples):
-        nearest = torch.minimum(nearest, (pts - last[:, None]).square().sum(-1))
         picks[:, i] = nearest.argmax(dim=1)
-        last = pts[arange, picks[:, i]]
+        nearest = torch.minimum(nearest, dist[arange, picks[:, i]])
     return picks

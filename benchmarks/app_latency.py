@@ -1,0 +1,168 @@
+"""Latency and memory of the web app, measured through gradio_client against a local ``python app.py``.
+
+    python benchmarks/app_latency.py                      # the app's own checkpoint choice
+    python benchmarks/app_latency.py --checkpoint PATH    # any checkpoint folder
+
+Measures, on the server the script starts:
+  * segment: round trip of ``/segment`` on a 1024 px photo (upload included), median over ``--runs``;
+    the server's own model timings come from the returned summary;
+  * drill: server time of ``/drill`` (a node id in, children and evidence out) as gradio's queue
+    reports it, and its round trip, medians;
+  * memory: the server's resident set size (RSS) after 10 and after ``--requests`` requests
+    (segments, drills and exports mixed, from two sessions).
+Targets (issue): segment <= 400 ms on 2 CPU cores with the default checkpoint, drill <= 50 ms,
+RSS growth from 10 to 200 requests within 10 %.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process in MiB, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def start_app(checkpoint: str | None, port: int) -> subprocess.Popen:
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_ANALYTICS_ENABLED": "False"}
+    if checkpoint:
+        env["HIERSEG_CHECKPOINT"] = checkpoint
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the app exited during start-up:\n{server.stderr.read()}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+            return server
+        except OSError:
+            time.sleep(0.5)
+    server.kill()
+    raise RuntimeError("the app did not start within 300 s")
+
+
+def record_server_durations(sink: list[float]) -> None:
+    """Append gradio's own server-side duration of every finished call to ``sink`` (in ms).
+
+    The queue's "process_completed" message carries how long the event took on the server
+    (preprocess + function + postprocess); gradio_client receives it but only returns the data, so
+    its private SSE reader is wrapped here.
+    """
+    from gradio_client.client import Endpoint
+
+    read = Endpoint._sse_fn_v1plus
+
+    def reading(self: Endpoint, *args: Any, **kwargs: Any) -> dict:
+        result = read(self, *args, **kwargs)
+        if isinstance(result, dict) and result.get("duration") is not None:
+            sink.append(result["duration"] * 1e3)
+        return result
+
+    Endpoint._sse_fn_v1plus = reading
+
+
+def timed(call: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = call()
+    return (time.perf_counter() - start) * 1e3, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", help="checkpoint folder or name (default: the app's own choice)")
+    parser.add_argument("--runs", type=int, default=10, help="timed runs per measurement")
+    parser.add_argument("--requests", type=int, default=200, help="requests before the second memory reading")
+    args = parser.parse_args()
+
+    from gradio_client import Client, handle_file
+
+    work = Path(tempfile.mkdtemp(prefix="hierseg-bench-"))
+    photo = work / "photo-1024.jpg"
+    Image.open(REPO / "examples" / "astronaut.jpg").resize((1024, 1024), Image.Resampling.BICUBIC).save(photo, quality=92)
+    other = work / "photo-small.jpg"
+    Image.open(REPO / "examples" / "coffee.jpg").save(other, quality=92)
+
+    port = free_port()
+    server = start_app(args.checkpoint, port)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        for _ in range(2):  # warm-up: first-call allocations, thread pools
+            summary = client.predict(handle_file(str(photo)), api_name="/segment")
+        segment_ms, model_ms = [], []
+        for _ in range(args.runs):
+            elapsed, summary = timed(lambda: client.predict(handle_file(str(photo)), api_name="/segment"))
+            segment_ms.append(elapsed)
+            model_ms.append(sum(summary["timings_ms"].values()))
+        nodes = [child["node"] for child in summary["root"]["children"]]
+        server_ms: list[float] = []
+        record_server_durations(server_ms)
+        drill_ms = [timed(lambda: client.predict(nodes[i % len(nodes)], api_name="/drill"))[0]
+                    for i in range(max(args.runs, 20))]
+        drill_server_ms = list(server_ms)
+
+        # Memory: two sessions taking turns in blocks of four requests, each block opening with a
+        # segmentation (so every drill has something to drill into); every 20th request exports.
+        sessions = [client, Client(f"http://127.0.0.1:{port}/", verbose=False)]
+        images = [photo, other]
+        rss_at: dict[int, float] = {}
+        for i in range(1, args.requests + 1):
+            turn = (i - 1) // 4 % 2
+            if i % 4 == 1:
+                sessions[turn].predict(handle_file(str(images[turn])), api_name="/segment")
+            elif i % 20 == 0:
+                sessions[turn].predict(api_name="/export")
+            else:
+                sessions[turn].predict(("0:0", "-1:0")[i % 2], api_name="/drill")
+            if i in (10, args.requests):
+                rss_at[i] = rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    growth = 100.0 * (rss_at[args.requests] / rss_at[10] - 1.0)
+    rows = [
+        ("checkpoint", summary["checkpoint"], ""),
+        ("cores available", str(os.cpu_count()), ""),
+        ("segment 1024 px, round trip (median)", f"{statistics.median(segment_ms):.0f} ms", "<= 400 ms"),
+        ("  server pipeline (decode+superpixels+model+tree)", f"{statistics.median(model_ms):.0f} ms", ""),
+        ("  per stage (last run)", ", ".join(f"{k} {v:.0f}" for k, v in summary["timings_ms"].items()), ""),
+        ("drill, server time (median)", f"{statistics.median(drill_server_ms):.1f} ms", "<= 50 ms"),
+        ("drill, round trip through the queue (median)", f"{statistics.median(drill_ms):.1f} ms", ""),
+        ("RSS after 10 requests", f"{rss_at[10]:.0f} MiB", ""),
+        (f"RSS after {args.requests} requests", f"{rss_at[args.requests]:.0f} MiB", ""),
+        ("RSS growth", f"{growth:+.1f} %", "<= 10 %"),
+    ]
+    width = max(len(row[0]) for row in rows)
+    value_width = max(len(row[1]) for row in rows)
+    print(f"{'measure':<{width}}  {'value':<{value_width}}  target")
+    for name, value, target in rows:
+        print(f"{name:<{width}}  {value:<{value_width}}  {target}")
+
+
+if __name__ == "__main__":
+    main()
