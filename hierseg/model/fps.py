@@ -22,11 +22,12 @@ def farthest_point_sample(points: torch.Tensor, num_samples: int, start: int = 0
     sq = pts.square().sum(-1)
     dist = (sq[:, :, None] + sq[:, None, :] - 2 * pts @ pts.transpose(1, 2)).clamp_min_(0)
     dist.diagonal(dim1=1, dim2=2).zero_()
-    arange = torch.arange(batch, device=pts.device)
+    rows = dist.view(batch * count, count)  # row b * count + j: distances from point j of image b
+    offsets = torch.arange(batch, device=pts.device) * count
     picks = torch.empty(batch, num_samples, dtype=torch.long, device=pts.device)
     picks[:, 0] = start
     nearest = dist[:, start].clone()
     for i in range(1, num_samples):
         picks[:, i] = nearest.argmax(dim=1)
-        nearest = torch.minimum(nearest, dist[arange, picks[:, i]])
+        torch.minimum(nearest, rows.index_select(0, offsets + picks[:, i]), out=nearest)
     return picks
