@@ -5,7 +5,7 @@ Spaces sets them). The checkpoint is ``$HIERSEG_CHECKPOINT`` or the shipped ``ch
 official CAST releases can be picked in the app and are downloaded from the Hub once.
 
 This file only wires widgets to library calls: the drill logic, the tree figure, the tables and the
-export live in ``hierseg.explore``. API endpoints (see docs/api.md): ``/segment`` (image in, tree
+export live in ``hierseg.explore``. API endpoints (see README, "API"): ``/segment`` (image in, tree
 summary out), ``/drill`` (node id in, its children and evidence out) and ``/export`` (zip of
 ``tree.json`` and one lossless PNG label map per level). They keep the segmentation in the session
 state, so call them from one ``gradio_client.Client``.

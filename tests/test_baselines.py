@@ -70,3 +70,22 @@ def test_felzenszwalb_levels_ordered_coarsest_first(rgb: np.ndarray) -> None:
     again = B.felzenszwalb_levels(rgb, scales=(50.0, 800.0, 200.0))
     for a, b in zip(levels, again):
         np.testing.assert_array_equal(a, b)
+
+
+def test_kmeans_token_levels_nest_and_hit_the_counts():
+    from training.baselines import kmeans_token_levels, spherical_kmeans
+
+    rng = np.random.default_rng(0)
+    # Four well separated directions: 2-means must split them 2+2, 4-means one each.
+    centres = np.eye(8)[:4] * 10
+    tokens = (centres[rng.integers(0, 4, 64)] + rng.normal(scale=0.1, size=(64, 8))).reshape(8, 8, 8)
+    labels, _ = spherical_kmeans(tokens.reshape(-1, 8), 4)
+    assert len(np.unique(labels)) == 4
+    maps = kmeans_token_levels(tokens, (40, 30), [2, 4, 16])
+    counts = [int(m.max()) + 1 for m in maps]
+    # Prototypes that win no pixel after upsampling drop out, so the finest count is at most the request.
+    assert counts[:2] == [2, 4] and 4 <= counts[2] <= 16
+    for coarse, fine in zip(maps, maps[1:]):
+        assert all(len(np.unique(coarse[fine == i])) == 1 for i in range(int(fine.max()) + 1))
+    again = kmeans_token_levels(tokens, (40, 30), [2, 4, 16])
+    assert all(np.array_equal(a, b) for a, b in zip(maps, again))

@@ -133,3 +133,69 @@ def felzenszwalb_levels(
     image = _check_rgb(rgb)
     maps = [_contiguous(felzenszwalb(image, scale=s, sigma=sigma, min_size=min_size)) for s in scales]
     return sorted(maps, key=lambda m: int(m.max()) + 1)
+
+
+def spherical_kmeans(points: NDArray, k: int, weights: NDArray | None = None, iterations: int = 30,
+                     seed: int = 0) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Weighted spherical k-means (cosine similarity) with k-means++ seeding. Returns (labels, unit centres).
+
+    Deterministic for a given ``seed``. Empty clusters are re-seeded on the worst-fitting point, so
+    exactly ``min(k, number of distinct points)`` clusters come back non-empty.
+    """
+    x = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+    k = min(k, len(x))
+    rng = np.random.default_rng(seed)
+    centres = [x[int(np.argmax(w))]]
+    for _ in range(1, k):
+        dist = np.maximum(0.0, 1.0 - np.max(x @ np.array(centres).T, axis=1)) * w
+        centres.append(x[rng.choice(len(x), p=dist / dist.sum())] if dist.sum() > 0 else x[rng.integers(len(x))])
+    c = np.array(centres)
+    for _ in range(iterations):
+        sim = x @ c.T
+        labels = sim.argmax(axis=1)
+        for j in range(k):
+            members = labels == j
+            if not members.any():
+                worst = int(np.argmin(sim[np.arange(len(x)), labels]))
+                labels[worst] = j
+                members = labels == j
+            centre = (x[members] * w[members, None]).sum(0)
+            c[j] = centre / max(np.linalg.norm(centre), 1e-12)
+    labels = (x @ c.T).argmax(axis=1)
+    return _contiguous(labels), c[np.unique(labels)]
+
+
+def kmeans_token_levels(tokens: NDArray, image_shape: tuple[int, int], segment_counts: Sequence[int],
+                        seed: int = 0) -> list[LabelMap]:
+    """The paper's ViT baseline readout: hierarchical spherical k-means on a ViT's patch tokens.
+
+    ``tokens`` is the (gh, gw, C) last-layer patch grid. The finest level clusters the token features
+    bilinearly upsampled to the image (every pixel takes its nearest prototype); each coarser level
+    clusters the previous level's prototypes (weighted by their pixel counts), so levels nest.
+    ``segment_counts`` are the wanted counts, coarsest first; a count above the number of tokens is
+    capped there. Returns label maps coarsest first.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    height, width = image_shape
+    grid = torch.from_numpy(np.ascontiguousarray(tokens, dtype=np.float32)).permute(2, 0, 1)[None]
+    # Pixel features at up to 1/2 resolution, then nearest back up: the clustering is the same and
+    # it keeps a 2048 px photo affordable.
+    small = (max(1, height // 2), max(1, width // 2))
+    pixels = F.interpolate(grid, size=small, mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
+    pixels = F.normalize(pixels.reshape(-1, pixels.shape[-1]), dim=-1).numpy()
+    flat_tokens = tokens.reshape(-1, tokens.shape[-1])
+    counts = [min(int(c), len(flat_tokens)) for c in segment_counts]
+    labels_tok, centres = spherical_kmeans(flat_tokens, counts[-1], seed=seed)
+    pixel_labels = (pixels @ centres.T).argmax(axis=1)
+    maps_small = [pixel_labels]
+    weights = np.bincount(pixel_labels, minlength=len(centres)).astype(float)
+    for k in reversed(counts[:-1]):
+        parent, centres = spherical_kmeans(centres, k, weights=np.maximum(weights, 1e-6), seed=seed)
+        maps_small.append(parent[maps_small[-1]])
+        weights = np.bincount(parent, weights=weights, minlength=len(centres))
+    rows = np.minimum(np.arange(height) * small[0] // height, small[0] - 1)
+    cols = np.minimum(np.arange(width) * small[1] // width, small[1] - 1)
+    return [_contiguous(m.reshape(small)[rows[:, None], cols[None, :]]) for m in reversed(maps_small)]
