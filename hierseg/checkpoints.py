@@ -208,7 +208,13 @@ def fetch_official(name: str) -> Path:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "20")  # fail rather than hang on a dead network
+    # huggingface_hub retries a dead network for about half a minute; say "offline" in seconds instead.
+    if not hub_reachable() and not _in_hub_cache(repo, filename):
+        raise CheckpointError(
+            f"{name} is on the Hugging Face Hub ({repo}/{filename}), which cannot be reached from this machine "
+            "(offline). Download it once while online, or pass a local checkpoint."
+        )
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "20")  # fail rather than hang on a slow network
     try:
         local = hf_hub_download(repo, filename, etag_timeout=10)
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
@@ -217,6 +223,29 @@ def fetch_official(name: str) -> Path:
             "Download it elsewhere and pass its path, or use a local checkpoint."
         ) from exc
     return convert_to_cache(Path(local), key=key, source=f"https://huggingface.co/{repo}/blob/main/{filename}")
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hub answers a TCP connection within ``timeout`` seconds (False when HF_HUB_OFFLINE is set)."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _in_hub_cache(repo: str, filename: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo, filename), str)
 
 
 def convert_to_cache(path: Path, key: str, source: str | None = None) -> Path:

@@ -13,20 +13,17 @@ from __future__ import annotations
 import html
 import json
 import os
-import socket
 import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urlparse
 
 import numpy as np
 from PIL import Image
 
-from .checkpoints import CONFIG, OFFICIAL_RELEASES, REPO_CHECKPOINTS, cache_dir
-from .errors import CheckpointError
+from .checkpoints import CONFIG, OFFICIAL_RELEASES, REPO_CHECKPOINTS
 from .hierarchy import ROOT, Hierarchy, Node, NodeLike
 from .render import node_color, render_level, render_node
 
@@ -44,8 +41,6 @@ __all__ = [
     "export_zip",
     "display_size",
     "go_up",
-    "hub_reachable",
-    "load_checkpoint_quickly",
     "level_choices",
     "new_state",
     "overlay",
@@ -430,43 +425,6 @@ def available_checkpoints() -> list[str]:
     return list(dict.fromkeys(names))  # de-duplicated, first occurrence kept
 
 
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hugging Face Hub answers a TCP connection within ``timeout`` seconds (False when HF_HUB_OFFLINE is set)."""
-    from huggingface_hub import constants  # lazily, as hierseg.checkpoints imports the Hub client
-
-    if constants.HF_HUB_OFFLINE:
-        return False
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _official_is_converted(name: str) -> bool:
-    """Whether an official release was already downloaded and converted (same cache key as ``fetch_official``)."""
-    repo, filename = OFFICIAL_RELEASES[name]
-    return (cache_dir() / (repo + "/" + filename).replace("/", "--") / CONFIG).is_file()
-
-
-def load_checkpoint_quickly(name: str, loader: Callable[[str], Any]) -> Any:
-    """``loader(name)``, but an official release that needs the Hub fails at once when the Hub is unreachable.
-
-    huggingface_hub retries a dead network for about half a minute; a person waiting on the app
-    should hear "offline" in seconds instead.
-
-    Raises:
-        CheckpointError: offline and not cached, or whatever ``loader`` raises.
-    """
-    if name in OFFICIAL_RELEASES and not _official_is_converted(name) and not hub_reachable():
-        raise CheckpointError(
-            f"{name} is an official CAST release on the Hugging Face Hub, which cannot be reached from this "
-            "machine (offline). Use a local checkpoint, or download it once while online."
-        )
-    return loader(name)
-
-
 class SegmenterPool:
     """Loaded segmenters cached by name, so each checkpoint is read (or downloaded) once per process.
 
@@ -487,5 +445,5 @@ class SegmenterPool:
         """
         with self._lock:
             if name not in self._loaded:
-                self._loaded[name] = load_checkpoint_quickly(name, self._loader)
+                self._loaded[name] = self._loader(name)
             return self._loaded[name]

@@ -187,10 +187,10 @@ def test_unknown_nodes_and_checkpoints_are_refused(client: Client) -> None:
 
 
 def test_official_release_offline_says_so_quickly(client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from hierseg import explore
+    from hierseg import checkpoints
 
     monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path))  # nothing converted yet
-    monkeypatch.setattr(explore, "hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(checkpoints, "hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(Exception, match="offline"):
         client.predict(handle_file(str(EXAMPLE)), "official/moco-in1k-cast_small", api_name="/segment")
     assert client.predict(handle_file(str(EXAMPLE)), api_name="/segment")["image_size"] == [451, 300]

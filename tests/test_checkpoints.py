@@ -96,11 +96,19 @@ def test_corrupt_or_mismatched_config(tmp_path):
 
 
 def test_offline_hub_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import time
+
+    from huggingface_hub import constants
+
     monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    start = time.perf_counter()
     with pytest.raises(CheckpointError, match="Hugging Face Hub"):
-        resolve_checkpoint("official/moco-in1k-cast_small")
+        resolve_checkpoint("official/moco-in1k-cast_small")  # this machine has no route to the Hub
+    assert time.perf_counter() - start < 15, "offline must be reported, not retried for half a minute"
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(CheckpointError, match="offline"):
+        resolve_checkpoint("hf://twke/CAST/snapshots/deit/imagenet1k/cast_small/best_checkpoint.pth")
 
 
 def official_deit_file(model, path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierseg import CheckpointError, Hierarchy, Node
+from hierseg import Hierarchy, Node
 from hierseg import explore
 from hierseg.render import node_color
 
@@ -212,24 +212,6 @@ def test_segmenter_pool_loads_each_checkpoint_once() -> None:
     pool = explore.SegmenterPool(lambda name: calls.append(name) or f"segmenter {name}")
     assert pool.get("a") == "segmenter a" and pool.get("a") == "segmenter a" and pool.get("b") == "segmenter b"
     assert calls == ["a", "b"]
-
-
-def test_official_release_fails_fast_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path))
-    monkeypatch.setattr(explore, "hub_reachable", lambda timeout=3.0: False)
-    calls = []
-    with pytest.raises(CheckpointError, match="offline"):
-        explore.load_checkpoint_quickly("official/moco-in1k-cast_small", calls.append)
-    assert calls == [], "the slow Hub download is never attempted"
-    explore.load_checkpoint_quickly("local-name", calls.append)
-    assert calls == ["local-name"]
-
-
-def test_hub_unreachable_when_offline_mode(monkeypatch: pytest.MonkeyPatch) -> None:
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    assert not explore.hub_reachable()
 
 
 def test_available_checkpoints(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -237,10 +237,11 @@ def evaluate(model: nn.Module, cfg: dict[str, Any], sp_config: SuperpixelConfig,
             levels.append(torch.stack([z.float().cpu() for z in segment_logits(model, out)], dim=1))
         logits, levels = torch.cat(logits), torch.cat(levels)  # (N, C), (N, levels, C)
         result: dict[str, Any] = {"images": len(images)}
+        top5 = logits.topk(min(5, logits.shape[1])).indices
         labels = torch.from_numpy(images.labels)
         if cfg["objective"] == "supervised" and images.classes == train_classes:
             result["top1"] = (logits.argmax(-1) == labels).float().mean().item()
-            result["top5"] = (logits.topk(5).indices == labels[:, None]).any(-1).float().mean().item()
+            result["top5"] = (top5 == labels[:, None]).any(-1).float().mean().item()
         elif spec.startswith("tinyimagenet:") and cfg["class_names"] == "imagenet":
             # Tiny-ImageNet ids -> ImageNet-1k indices; images of unmapped classes are not scored.
             mapping = tinyimagenet_to_imagenet(Path(cfg["data_root"] or "", spec.split(":")[1]), class_names)
@@ -248,7 +249,7 @@ def evaluate(model: nn.Module, cfg: dict[str, Any], sp_config: SuperpixelConfig,
             result["mapped_classes"] = f"{len(mapping)}/{len(images.classes)}"
             labels, keep = target, target >= 0
             result["top1"] = (logits.argmax(-1) == labels)[keep].float().mean().item()
-            result["top5"] = (logits.topk(5).indices == labels[:, None]).any(-1)[keep].float().mean().item()
+            result["top5"] = (top5 == labels[:, None]).any(-1)[keep].float().mean().item()
         if teacher is not None:
             size = cfg["teacher_size"] or img_size
             t_logits = cached_teacher_logits(teacher, ResizedImages(dataset, size), images.ids, size,

@@ -1,7 +1,7 @@
 """Named CAST variants with their default configuration (timm-style registry)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from .cast import CAST
 from .config import CASTConfig
