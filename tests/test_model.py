@@ -130,3 +130,21 @@ def test_config_round_trip_and_validation():
         CASTConfig(embed_dim=50)
     with pytest.raises(ValueError):
         CASTConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+
+
+def test_fps_never_repeats_a_pick_when_points_run_out():
+    points = torch.zeros(1, 6, 3)
+    points[0, 1] = 1.0  # two distinct positions, six points: the rest are duplicates of point 0
+    picks = farthest_point_sample(points, 5)[0].tolist()
+    assert picks == [0, 1, 2, 3, 4]
+
+
+def test_more_clusters_than_valid_tokens_in_a_padded_batch():
+    model = build_cast("cast_micro", img_size=64).eval()
+    sp = torch.zeros(2, 64, 64, dtype=torch.long)
+    sp[0] = torch.arange(64).view(8, 8).repeat_interleave(8, 0).repeat_interleave(8, 1)
+    sp[1, :, 32:] = 1  # two superpixels: 62 of its 64 tokens are padding, 16 clusters requested
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 64, 64), sp)
+    picks = out.centroids[0][1].tolist()
+    assert len(set(picks)) == 16 and min(picks) >= 0 and {0, 1} <= set(picks)

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_nn
 from timm.data import Mixup
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -149,6 +148,22 @@ def superpixel_config(spec: dict[str, Any]) -> SuperpixelConfig:
     return SuperpixelConfig.from_dict({**base, **spec})
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over processes whose gradient is again the sum over processes (each rank holds one loss term)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     """BatchNorm over the batch of all processes, for CPU/gloo runs (torch's SyncBatchNorm needs a GPU).
 
@@ -167,9 +182,9 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         shape = [1, -1] + [1] * (x.dim() - 2)
         count = torch.tensor(float(x.numel() // x.shape[1]))
         dist.all_reduce(count)
-        mean = dist_nn.all_reduce(x.sum(dims)) / count
+        mean = _AllReduceSum.apply(x.sum(dims)) / count
         centred = x - mean.view(shape)
-        var = dist_nn.all_reduce(centred.square().sum(dims)) / count
+        var = _AllReduceSum.apply(centred.square().sum(dims)) / count
         with torch.no_grad():
             self.num_batches_tracked.add_(1)
             self.running_mean.lerp_(mean.detach(), self.momentum)

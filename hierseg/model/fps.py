@@ -10,7 +10,7 @@ def farthest_point_sample(points: torch.Tensor, num_samples: int, start: int = 0
 
     points: (B, M, C). Distances are squared Euclidean in float64. The first pick is ``start``; each
     next pick is the point farthest from all picks so far, ties going to the lowest index (argmax
-    returns the first maximum). Vectorised over the batch; the loop runs over the picks only.
+    returns the first maximum); no point is picked twice. Vectorised over the batch; the loop runs over the picks only.
     Returns (B, num_samples) int64.
     """
     pts = points.double()
@@ -27,7 +27,12 @@ def farthest_point_sample(points: torch.Tensor, num_samples: int, start: int = 0
     picks = torch.empty(batch, num_samples, dtype=torch.long, device=pts.device)
     picks[:, 0] = start
     nearest = dist[:, start].clone()
+    # Picked points are marked -1 so that, once every remaining point coincides with a pick (more
+    # samples than distinct points, e.g. a mostly padded image), the lowest unpicked index comes
+    # next instead of a repeat. While any point is farther than 0 this changes nothing.
+    nearest[:, start] = -1
     for i in range(1, num_samples):
         picks[:, i] = nearest.argmax(dim=1)
         torch.minimum(nearest, rows.index_select(0, offsets + picks[:, i]), out=nearest)
+        nearest.scatter_(1, picks[:, i:i + 1], -1.0)
     return picks
