@@ -50,7 +50,7 @@ def test_object_segments_support_the_true_class_more_than_background_segments():
     root = shared_data("tinyimagenet_animals59")
     segmenter = load_segmenter(device="cpu")
     words = dict(line.split("\t", 1) for line in (root / "words.txt").read_text().splitlines())
-    lines = (root / "val" / "val_annotations.txt").read_text().splitlines()[:200]
+    lines = (root / "val" / "val_annotations.txt").read_text().splitlines()[:120]
     wins, ratios = [], []  # per image and level: object support > background support; their ratio
     for line in lines:
         name, wnid, x0, y0, x1, y1 = line.split("\t")[:6]
@@ -70,6 +70,6 @@ def test_object_segments_support_the_true_class_more_than_background_segments():
                 b = np.average(support[bg], weights=areas[bg])
                 wins.append(o > b)
                 ratios.append(np.log(o / b))
-    assert len(wins) > 100
+    assert len(wins) > 60
     # Most images, and on average by a clear factor, favour the object's segments.
     assert np.mean(wins) > 0.6 and np.exp(np.mean(ratios)) > 1.1, (np.mean(wins), np.exp(np.mean(ratios)))

@@ -11,7 +11,8 @@ Datasets (each skipped when absent):
 
 Methods, scored by the same code: CAST (every hierarchy level, superpixels included); SLIC + RAG
 mean-colour merging cut to exactly CAST's segment counts on the same image; Felzenszwalb at several
-scales. Majority-label mIoU rises with the number of segments, so compare at equal counts: every
+scales; with ``--vit FOLDER``, the paper's ViT baseline (a CAST-sized ViT trained by the same recipe,
+``training/vit_baseline.py``) read out by hierarchical k-means at CAST's counts. Majority-label mIoU rises with the number of segments, so compare at equal counts: every
 row reports its mean number of segments. Writes ``results.json``, ``results.md`` and ``results.png``.
 """
 from __future__ import annotations
@@ -111,9 +112,14 @@ def horse_items(root: Path, limit: int | None) -> Iterator[tuple[Path, Path]]:
         yield image, root / "mask" / f"{image.stem}.png"
 
 
-def run(checkpoint: str | None, data: Path, limit: int | None, device: str = "auto") -> dict:
+def run(checkpoint: str | None, data: Path, limit: int | None, device: str = "auto", vit: Path | None = None) -> dict:
     segmenter = load_segmenter(checkpoint, device=device)
     baselines: dict[str, Method] = {"SLIC+RAG": slic_rag_method, "Felzenszwalb": felzenszwalb_method}
+    if vit is not None:
+        from .vit_baseline import load_vit, vit_kmeans_levels
+
+        vit_model = load_vit(vit)
+        baselines["ViT+k-means"] = lambda rgb, counts: vit_kmeans_levels(vit_model, rgb, list(counts))
     scores = {name: MethodScores(name) for name in ["CAST", *baselines]}
 
     def all_levels(rgb: np.ndarray) -> dict[str, LabelMaps]:
@@ -284,8 +290,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("eval"), help="output folder")
     parser.add_argument("--limit", type=int, default=None, help="at most this many images per dataset")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--vit", type=Path, default=None, help="a trained ViT baseline folder (training/vit_baseline.py)")
     args = parser.parse_args(argv)
-    results = run(args.checkpoint, args.data, args.limit, args.device)
+    results = run(args.checkpoint, args.data, args.limit, args.device, args.vit)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     table = markdown(results)
