@@ -41,13 +41,14 @@ from tqdm import tqdm
 import hierseg.superpixels as superpixel_presets
 from hierseg.checkpoints import IMAGENET_MEAN, IMAGENET_STD, CheckpointConfig, save_checkpoint
 from hierseg.class_names import imagenet_class_names
-from hierseg.model import build_cast
+from hierseg.model import build_cast, variant_config
 from hierseg.superpixels import SuperpixelConfig
 from training.data import (
     EpochBatches, ResizedImages, SuperpixelImages, byol_views, concat_lists, deit_views, distill_views, eval_view,
     list_images, tinyimagenet_to_imagenet,
 )
 from training.objectives import Distill, MoCo, Supervised, moco_momentum, segment_logits
+from training.vit_baseline import PatchViT, save_vit
 from training.teacher import TEACHER_NAME, Teacher, cached_teacher_logits
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -226,6 +227,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else whatever ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
 def save_atomic(obj: Any, path: Path) -> None:
     """torch.save to a temporary file, then rename: a crash mid-write never leaves a broken ``path``."""
     tmp = path.with_name(path.name + ".tmp")
@@ -312,7 +324,10 @@ def main(argv: list[str] | None = None) -> nn.Module:
     model_cfg = dict(cfg["model_overrides"])
     if objective_name in ("supervised", "distill"):
         model_cfg["num_classes"] = len(class_names)
-    model = build_cast(cfg["model"], **model_cfg)
+    if cfg["model"].startswith("vit_baseline:"):  # the paper's ViT baseline, sized like the named CAST variant
+        model = PatchViT(variant_config(cfg["model"].split(":", 1)[1], **model_cfg))
+    else:
+        model = build_cast(cfg["model"], **model_cfg)
     img_size = model.config.img_size
     augment = cfg["augment"]
     if augment == "distill":
@@ -327,7 +342,7 @@ def main(argv: list[str] | None = None) -> nn.Module:
     sampler = EpochBatches(len(dataset), cfg["batch_size"], cfg["seed"], rank, world)
     # A private generator: creating loader iterators must not consume the global RNG (resume equality).
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg["num_workers"],
-                        generator=torch.Generator())
+                        generator=torch.Generator(), pin_memory=use_cuda)
     steps_per_epoch = sampler.batches_per_epoch
     total_steps = max(1, round(cfg["epochs"] * steps_per_epoch))  # fractional epochs allowed
 
@@ -506,14 +521,17 @@ def main(argv: list[str] | None = None) -> nn.Module:
             "steps": total_steps,
             "images_seen": total_steps * cfg["batch_size"],
             "wall_time_s": round(wall, 1),
-            "hardware": {"device": torch.cuda.get_device_name(device) if use_cuda else platform.processor() or "cpu",
+            "hardware": {"device": torch.cuda.get_device_name(device) if use_cuda else cpu_name(),
                          "processes": world, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                          "torch": torch.__version__, "python": platform.python_version()},
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
         config = CheckpointConfig(model=model.config, superpixels=sp_config, class_names=list(class_names),
                                   name=cfg["name"], provenance=provenance, metrics=metrics)
-        save_checkpoint(model, config, out_dir / "model")
+        if isinstance(model, PatchViT):
+            save_vit(model, out_dir / "model", provenance={**provenance, "metrics": metrics})
+        else:
+            save_checkpoint(model, config, out_dir / "model")
         log_file.write(json.dumps({"step": step, "final": True, "metrics": metrics, "wall_time_s": wall}) + "\n")
         print(json.dumps(metrics, indent=1))
         print(f"model written to {out_dir / 'model'} after {wall / 60:.1f} min")
