@@ -238,6 +238,22 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_state(data_root: Path, t
     assert not (tmp_path / "model").exists()
 
 
+def with_gradient(name: str, value: torch.Tensor, moco: bool) -> torch.Tensor:
+    """``value`` without the entries whose true gradient is exactly zero.
+
+    AdamW turns rounding noise in a zero gradient into steps of up to lr, so those entries differ
+    between any two numerically different but equivalent runs. They are: the attention key biases
+    (softmax ignores a shift), the affinity block's output bias (removed by centring over tokens) and,
+    under MoCo, the final norm's bias (removed by the projector's BatchNorm after a linear layer).
+    """
+    if name.endswith("qkv.bias"):
+        third = value.shape[0] // 3
+        return torch.cat([value[:third], value[2 * third:]])
+    if name.endswith("affinity.attn.proj.bias") or (moco and name == "norm.bias"):
+        return value[:0]
+    return value
+
+
 def _ddp_worker(rank: int, world: int, port: int, argv: list[str], out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
                       WORLD_SIZE=str(world))
@@ -268,5 +284,7 @@ def test_two_process_ddp_matches_one_process(config: str, data_root: Path, tmp_p
     rank1 = torch.load(tmp_path / "two" / "rank1.pt")
     for name, value in single.items():
         assert torch.equal(rank0[name], rank1[name]), name
-        torch.testing.assert_close(rank0[name], value, rtol=1e-4, atol=1e-5, msg=name)
+        moco = config.startswith("moco")
+        torch.testing.assert_close(with_gradient(name, rank0[name], moco), with_gradient(name, value, moco),
+                                   rtol=1e-4, atol=1e-5, msg=name)
     assert log_losses(tmp_path / "two") == pytest.approx(log_losses(tmp_path / "one"), rel=1e-5)
