@@ -38,6 +38,13 @@ class PreparedImage:
     timings_ms: dict[str, float]
 
 
+def model_input(rgb: np.ndarray, size: int, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, size, size) normalised float tensor: the whole image squashed to a square."""
+    resized = np.array(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
+    pixels = torch.from_numpy(resized).permute(2, 0, 1).float() / 255
+    return (pixels - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -56,8 +63,6 @@ class Segmenter:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.config = config
-        self._mean = torch.tensor(config.mean).view(3, 1, 1)
-        self._std = torch.tensor(config.std).view(3, 1, 1)
 
     @property
     def class_names(self) -> list[str]:
@@ -74,9 +79,7 @@ class Segmenter:
         t1 = time.perf_counter()
         superpixels = self._superpixels(rgb)
         t2 = time.perf_counter()
-        size = self.input_size
-        resized = np.array(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
-        pixels = (torch.from_numpy(resized).permute(2, 0, 1).float() / 255 - self._mean) / self._std
+        pixels = model_input(rgb, self.input_size, self.config.mean, self.config.std)
         grid = superpixels_on_grid(torch.from_numpy(superpixels)[None].long(), self.config.model.grid_size)[0]
         t3 = time.perf_counter()
         timings = {"decode": (t1 - t0) * 1e3, "superpixels": (t2 - t1) * 1e3, "preprocess": (t3 - t2) * 1e3}

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from safetensors.torch import load_file, save_file
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
@@ -22,6 +21,7 @@ from torch import nn
 from hierseg.checkpoints import IMAGENET_MEAN, IMAGENET_STD
 from hierseg.errors import CheckpointError
 from hierseg.model import CASTConfig
+from hierseg.segmenter import model_input
 
 from .baselines import kmeans_token_levels
 
@@ -93,10 +93,7 @@ def load_vit(folder: str | Path) -> PatchViT:
 @torch.no_grad()
 def vit_kmeans_levels(model: PatchViT, rgb: np.ndarray, segment_counts: list[int]) -> list[np.ndarray]:
     """Label maps (coarsest first) of the ViT baseline on one photo, cut to ``segment_counts``."""
-    size = model.config.img_size
-    resized = np.array(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
-    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    pixels = (torch.from_numpy(resized).permute(2, 0, 1).float() / 255 - mean) / std
+    pixels = model_input(rgb, model.config.img_size, IMAGENET_MEAN, IMAGENET_STD)
     tokens = model(pixels[None]).tokens[0]
     g = model.grid_size
     return kmeans_token_levels(tokens.reshape(g, g, -1).numpy(), rgb.shape[:2], segment_counts)
