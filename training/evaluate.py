@@ -214,6 +214,19 @@ def _trim_bounds(e, width):
     return type(e)(**{k: v[:width] for k, v in e.__dict__.items()})
 
 
+def _level_table(methods: dict, key: str, title: str, columns: list[str]) -> list[str]:
+    """Markdown rows (method, level, segments, mIoU per ground-truth level) of one part/object dataset."""
+    if not any(key in m for m in methods.values()):
+        return []
+    lines = [title, "", "| method | level | segments | " + " | ".join(columns) + " |", "|---" * (3 + len(columns)) + "|"]
+    for name, m in methods.items():
+        if key in m:
+            for level, (count, scores) in enumerate(zip(m[key]["segments_per_level"], m[key]["miou_per_level"])):
+                scores = scores if isinstance(scores, list) else [scores]
+                lines.append(f"| {name} | {level} | {count:.1f} | " + " | ".join(f"{v:.3f}" for v in scores) + " |")
+    return lines + [""]
+
+
 def markdown(results: dict) -> str:
     methods = results["methods"]
     lines = [f"Checkpoint `{results['checkpoint']}`.", ""]
@@ -234,24 +247,10 @@ def markdown(results: dict) -> str:
                 pairs = ", ".join(f"{c:.0f} → {v:.3f}" for c, v in zip(b["segments_per_level"], b["covering_per_level"]))
                 lines.append(f"- {name}: {pairs}")
         lines.append("")
-    if any("pascal_part" in m for m in methods.values()):
-        lines += ["**Pascal-Part person** (majority-label mIoU per level, against body / upper-lower body / 6 parts)", "",
-                  "| method | level | segments | body | upper/lower | parts |", "|---|---|---|---|---|---|"]
-        for name, m in methods.items():
-            if "pascal_part" in m:
-                p = m["pascal_part"]
-                for li, (c, row) in enumerate(zip(p["segments_per_level"], p["miou_per_level"])):
-                    lines.append(f"| {name} | {li} | {c:.1f} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
-        lines.append("")
-    if any("horse" in m for m in methods.values()):
-        lines += ["**Weizmann horses** (majority-label mIoU per level, horse / background)", "",
-                  "| method | level | segments | mIoU |", "|---|---|---|---|"]
-        for name, m in methods.items():
-            if "horse" in m:
-                h = m["horse"]
-                for li, (c, v) in enumerate(zip(h["segments_per_level"], h["miou_per_level"])):
-                    lines.append(f"| {name} | {li} | {c:.1f} | {v:.3f} |")
-        lines.append("")
+    lines += _level_table(methods, "pascal_part", "**Pascal-Part person** (majority-label mIoU per level, against "
+                          "body / upper-lower body / 6 parts)", ["body", "upper/lower", "parts"])
+    lines += _level_table(methods, "horse", "**Weizmann horses** (majority-label mIoU per level, horse / background)",
+                          ["mIoU"])
     return "\n".join(lines)
 
 
