@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
 from PIL import Image
 
+from conftest import DATA
 from training import metrics as M
 
-DATA = Path(os.environ.get("HIERSEG_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 BENCH = DATA / "bsds500" / "bench_data"
 needs_bench = pytest.mark.skipif(not BENCH.is_dir(), reason=f"BSDS500 bench_data not found under {DATA}")
 
