@@ -7,7 +7,7 @@ import pytest
 from skimage import data
 
 from training import baselines as B
-from training.metrics import contingency_table
+from training.metrics.regions import contingency_table
 
 
 @pytest.fixture(scope="module")

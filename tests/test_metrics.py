@@ -1,7 +1,7 @@
-"""Tests of training.metrics: hand-computed toy cases and the official BSDS500 benchmark outputs."""
+"""Tests of training.metrics (regions, boundaries, ucm, parts, ground truth): hand-computed toy cases
+and the official BSDS500 benchmark outputs."""
 
 from __future__ import annotations
-
 
 import numpy as np
 import pytest
@@ -9,7 +9,11 @@ import scipy.io
 from PIL import Image
 
 from conftest import DATA
-from training import metrics as M
+from training.metrics import boundaries as B
+from training.metrics import ground_truth as G
+from training.metrics import parts as P
+from training.metrics import regions as R
+from training.metrics import ucm as U
 
 BENCH = DATA / "bsds500" / "bench_data"
 needs_bench = pytest.mark.skipif(not BENCH.is_dir(), reason=f"BSDS500 bench_data not found under {DATA}")
@@ -21,34 +25,34 @@ needs_bench = pytest.mark.skipif(not BENCH.is_dir(), reason=f"BSDS500 bench_data
 
 def test_identical_segmentation_is_perfect() -> None:
     seg = np.array([[0, 0, 1], [2, 2, 1], [2, 2, 1]])
-    assert M.segmentation_covering(seg, [seg]) == 1.0
-    assert M.probabilistic_rand_index(seg, [seg]) == 1.0
-    assert M.mean_variation_of_information(seg, [seg]) == pytest.approx(0.0, abs=1e-12)
+    assert R.segmentation_covering(seg, [seg]) == 1.0
+    assert R.probabilistic_rand_index(seg, [seg]) == 1.0
+    assert R.mean_variation_of_information(seg, [seg]) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_crossed_halves() -> None:
     # Top/bottom halves against left/right halves of a 2x2 image: every contingency cell holds 1 pixel.
     seg = np.array([[0, 0], [1, 1]])
     gt = np.array([[5, 7], [5, 7]])
-    np.testing.assert_array_equal(M.contingency_table(seg, gt), np.ones((2, 2)))
-    assert M.segmentation_covering(seg, [gt]) == pytest.approx(1 / 3)  # each gt region: IoU 1/3
-    assert M.probabilistic_rand_index(seg, [gt]) == pytest.approx(1 / 3)  # 2 of 6 pairs agree
-    assert M.mean_variation_of_information(seg, [gt]) == pytest.approx(2.0)  # 1 bit each way
+    np.testing.assert_array_equal(R.contingency_table(seg, gt), np.ones((2, 2)))
+    assert R.segmentation_covering(seg, [gt]) == pytest.approx(1 / 3)  # each gt region: IoU 1/3
+    assert R.probabilistic_rand_index(seg, [gt]) == pytest.approx(1 / 3)  # 2 of 6 pairs agree
+    assert R.mean_variation_of_information(seg, [gt]) == pytest.approx(2.0)  # 1 bit each way
 
 
 def test_split_region_against_two_humans() -> None:
     seg = np.array([[0, 0, 1, 1]])
     whole, same = np.zeros((1, 4), int), seg + 3
     # Human 1 (one region): IoU 1/2, RI 2/6, VI 1 bit. Human 2 (same split): IoU 1, RI 1, VI 0.
-    assert M.segmentation_covering(seg, [whole, same]) == pytest.approx((4 * 0.5 + 4 * 1.0) / 8)
-    assert M.probabilistic_rand_index(seg, [whole, same]) == pytest.approx((1 / 3 + 1) / 2)
-    assert M.mean_variation_of_information(seg, [whole, same]) == pytest.approx(0.5)
+    assert R.segmentation_covering(seg, [whole, same]) == pytest.approx((4 * 0.5 + 4 * 1.0) / 8)
+    assert R.probabilistic_rand_index(seg, [whole, same]) == pytest.approx((1 / 3 + 1) / 2)
+    assert R.mean_variation_of_information(seg, [whole, same]) == pytest.approx(0.5)
 
 
 def test_region_aggregation_ods_ois() -> None:
     # Two images, two levels; image 1 prefers level 0, image 2 level 1.
-    def ev(cnt: list[float], total: float, pri: list[float], voi: list[float], best: float) -> M.ImageRegionEval:
-        return M.ImageRegionEval(
+    def ev(cnt: list[float], total: float, pri: list[float], voi: list[float], best: float) -> R.ImageRegionEval:
+        return R.ImageRegionEval(
             cover_count=np.array(cnt),
             cover_total=np.full(2, total),
             precision_count=np.array(cnt) / 2,
@@ -58,7 +62,7 @@ def test_region_aggregation_ods_ois() -> None:
             best_cover_count=best,
         )
 
-    s = M.summarize_regions([ev([8, 2], 10, [0.9, 0.5], [1.0, 3.0], 9), ev([10, 25], 30, [0.6, 0.8], [2.0, 1.5], 26)])
+    s = R.summarize_regions([ev([8, 2], 10, [0.9, 0.5], [1.0, 3.0], 9), ev([10, 25], 30, [0.6, 0.8], [2.0, 1.5], 26)])
     np.testing.assert_allclose(s.covering, [18 / 40, 27 / 40])
     assert (s.cover_ods_level, s.cover_ods) == (1, pytest.approx(27 / 40))
     assert s.cover_ois == pytest.approx((8 + 25) / 40)
@@ -73,13 +77,13 @@ def test_ucm_helpers_threshold_and_subsample() -> None:
     # 2x2 image, one vertical contour of strength 0.5 between its columns.
     ucm2 = np.zeros((5, 5))
     ucm2[:, 2] = 0.5
-    fine, coarse = M.ucm_region_levels(ucm2, [0.3, 0.6])
+    fine, coarse = U.ucm_region_levels(ucm2, [0.3, 0.6])
     assert fine[0, 0] == fine[1, 0] != fine[0, 1] == fine[1, 1]
     assert np.unique(coarse).size == 1
-    low, high = M.ucm_boundary_maps(ucm2, [0.3, 0.6])
+    low, high = U.ucm_boundary_maps(ucm2, [0.3, 0.6])
     np.testing.assert_array_equal(low, [[True, False], [True, False]])
     assert not high.any()
-    np.testing.assert_allclose(M.ucm_thresholds(5), [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6])
+    np.testing.assert_allclose(U.ucm_thresholds(5), [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -89,7 +93,7 @@ def test_ucm_helpers_threshold_and_subsample() -> None:
 def test_segmentation_boundary_follows_seg2bdry() -> None:
     seg = np.array([[0, 0, 1], [0, 0, 1], [2, 2, 2]])
     expected = np.array([[0, 1, 0], [1, 1, 1], [0, 0, 0]], bool)
-    np.testing.assert_array_equal(M.segmentation_boundary(seg), expected)
+    np.testing.assert_array_equal(B.segmentation_boundary(seg), expected)
 
 
 def test_match_boundaries_tolerance_and_one_to_one() -> None:
@@ -98,26 +102,26 @@ def test_match_boundaries_tolerance_and_one_to_one() -> None:
     near, far = np.zeros_like(human), np.zeros_like(human)
     near[12, 2:17] = True  # 2 px away, 15 pixels for 10 human pixels
     far[16, 2:12] = True  # 6 px away
-    m_hit, h_hit = M.match_boundaries(near, human, max_dist=4.0)
+    m_hit, h_hit = B.match_boundaries(near, human, max_dist=4.0)
     assert (m_hit.sum(), h_hit.sum()) == (10, 10)
     assert not (m_hit & ~near).any() and (h_hit == human).all()
-    m_hit, h_hit = M.match_boundaries(far, human, max_dist=4.0)
+    m_hit, h_hit = B.match_boundaries(far, human, max_dist=4.0)
     assert m_hit.sum() == h_hit.sum() == 0
 
 
 def test_boundary_counts_and_summary() -> None:
     gt = np.zeros((40, 40), int)
     gt[:, 20:] = 1
-    human = M.segmentation_boundary(gt)
+    human = B.segmentation_boundary(gt)
     np.testing.assert_array_equal(np.argwhere(human)[:, 1], np.full(40, 19))  # column left of the split
     # Level 0 has no boundary; level 1 is the truth; level 2 adds a horizontal cut (row 9, 39 new pixels).
     levels = [np.zeros_like(gt), gt, gt + (np.arange(40)[:, None] >= 10)]
-    ev = M.evaluate_segmentation_boundaries(levels, [human, human])
+    ev = B.evaluate_segmentation_boundaries(levels, [human, human])
     np.testing.assert_array_equal(ev.recall_count, [0, 80, 80])
     np.testing.assert_array_equal(ev.recall_total, [80, 80, 80])
     np.testing.assert_array_equal(ev.precision_count, [0, 40, 40])
     np.testing.assert_array_equal(ev.precision_total, [0, 40, 79])
-    s = M.summarize_boundaries([ev], interpolate=False)
+    s = B.summarize_boundaries([ev], interpolate=False)
     np.testing.assert_allclose(s.f, [0, 1, 2 * (40 / 79) / (1 + 40 / 79)])
     assert (s.ods.threshold, s.ods.f) == (2.0, 1.0)
     assert (s.ois.recall, s.ois.precision) == (1.0, 1.0)
@@ -125,13 +129,13 @@ def test_boundary_counts_and_summary() -> None:
 
 def test_interpolated_best_point_and_average_precision() -> None:
     thr, r, p = np.array([1.0, 2.0]), np.array([0.2, 0.8]), np.array([0.8, 0.2])
-    exact = M.best_operating_point(thr, r, p, interpolate=False)
+    exact = B.best_operating_point(thr, r, p, interpolate=False)
     assert (exact.threshold, exact.f) == (1.0, pytest.approx(0.32))
-    mid = M.best_operating_point(thr, r, p, interpolate=True)  # F peaks half-way, where P = R = 0.5
+    mid = B.best_operating_point(thr, r, p, interpolate=True)  # F peaks half-way, where P = R = 0.5
     assert mid.f == pytest.approx(0.5, abs=1e-4) and 1.4 < mid.threshold < 1.6
     # P falls linearly from 1 at R=0.245 to 0.5 at R=0.755: 51 grid recalls 0.25..0.75, mean P 0.75.
-    assert M.average_precision(np.array([0.755, 0.245]), np.array([0.5, 1.0])) == pytest.approx(0.3825)
-    assert M.average_precision(np.array([0.5, 0.5]), np.array([0.1, 0.9])) == 0.0
+    assert B.average_precision(np.array([0.755, 0.245]), np.array([0.5, 1.0])) == pytest.approx(0.3825)
+    assert B.average_precision(np.array([0.5, 0.5]), np.array([0.1, 0.9])) == 0.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -142,24 +146,24 @@ def test_majority_label_miou_toy() -> None:
     gt = np.array([[0, 0, 1, 1], [0, 0, 1, 1]])
     seg = np.array([[0, 0, 0, 1], [0, 0, 0, 1]])  # segment 0 votes class 0 (4 vs 2), segment 1 class 1
     # class 0: 4 / 6, class 1: 2 / 4; class 2 is absent from gt and not averaged.
-    assert M.majority_label_miou(seg, gt, n_classes=3) == pytest.approx((4 / 6 + 2 / 4) / 2)
+    assert P.majority_label_miou(seg, gt, n_classes=3) == pytest.approx((4 / 6 + 2 / 4) / 2)
     # Data-set level: intersections and unions are pooled, not per-image mIoUs averaged.
     perfect = (np.zeros((1, 2), int), np.array([[1, 1]]))
-    pooled = M.majority_label_miou([seg, perfect[0]], [gt, perfect[1]], n_classes=2)
+    pooled = P.majority_label_miou([seg, perfect[0]], [gt, perfect[1]], n_classes=2)
     assert pooled == pytest.approx((4 / 6 + 4 / 6) / 2)
 
 
 def test_majority_label_miou_ignore_index() -> None:
     gt = np.array([[255, 255, 0, 1]])
     seg = np.array([[0, 0, 0, 1]])  # ignored pixels do not vote: segment 0 is class 0 by 1 vote
-    assert M.majority_label_miou(seg, gt, n_classes=2, ignore_index=255) == 1.0
+    assert P.majority_label_miou(seg, gt, n_classes=2, ignore_index=255) == 1.0
     with pytest.raises(ValueError):
-        M.majority_label_miou(seg, gt, n_classes=2)
+        P.majority_label_miou(seg, gt, n_classes=2)
 
 
 def test_pascal_part_levels() -> None:
     mask = np.arange(7).reshape(1, 7)
-    body, halves, parts = M.pascal_part_levels(mask)
+    body, halves, parts = G.pascal_part_levels(mask)
     np.testing.assert_array_equal(body, [[0, 1, 1, 1, 1, 1, 1]])
     np.testing.assert_array_equal(halves, [[0, 1, 1, 2, 1, 2, 1]])  # upper {1,2,4,6}, lower {3,5}
     np.testing.assert_array_equal(parts, mask)
@@ -168,18 +172,18 @@ def test_pascal_part_levels() -> None:
 @pytest.mark.skipif(not (DATA / "pascal_part_person").is_dir(), reason="Pascal-Part data absent")
 def test_pascal_part_ground_truth_scores_itself_perfectly() -> None:
     path = sorted((DATA / "pascal_part_person" / "gt_masks").glob("*.png"))[0]
-    levels = M.load_pascal_part_levels(path)
-    for gt, n in zip(levels, M.PASCAL_PART_N_CLASSES):
-        assert M.majority_label_miou(gt, gt, n) == 1.0
-    assert [int(np.unique(g).max()) < n for g, n in zip(levels, M.PASCAL_PART_N_CLASSES)] == [True] * 3
+    levels = G.load_pascal_part_levels(path)
+    for gt, n in zip(levels, G.PASCAL_PART_N_CLASSES):
+        assert P.majority_label_miou(gt, gt, n) == 1.0
+    assert [int(np.unique(g).max()) < n for g, n in zip(levels, G.PASCAL_PART_N_CLASSES)] == [True] * 3
 
 
 @pytest.mark.skipif(not (DATA / "weizmann_horse").is_dir(), reason="Weizmann horse data absent")
 def test_weizmann_mask_is_binary() -> None:
-    mask = M.load_weizmann_mask(DATA / "weizmann_horse" / "mask" / "horse001.png")
+    mask = G.load_weizmann_mask(DATA / "weizmann_horse" / "mask" / "horse001.png")
     assert set(np.unique(mask)) == {0, 1}
     one_segment = np.zeros_like(mask)  # everything votes background: IoU bg = bg share, horse 0
-    assert M.majority_label_miou(one_segment, mask, M.WEIZMANN_N_CLASSES) == pytest.approx((mask == 0).mean() / 2)
+    assert P.majority_label_miou(one_segment, mask, G.WEIZMANN_N_CLASSES) == pytest.approx((mask == 0).mean() / 2)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -205,7 +209,7 @@ def _max_diff(ours: dict[str, str], test: str) -> dict[str, float]:
 def bench() -> dict[str, list]:
     ids = _ids()
     return {
-        "gt": [M.load_bsds_ground_truth(BENCH / "groundTruth" / f"{i}.mat") for i in ids],
+        "gt": [G.load_bsds_ground_truth(BENCH / "groundTruth" / f"{i}.mat") for i in ids],
         "segs": [[np.asarray(s) for s in scipy.io.loadmat(BENCH / "segs" / f"{i}.mat")["segs"][0]] for i in ids],
         "ucm2": [scipy.io.loadmat(BENCH / "ucm2" / f"{i}.mat")["ucm2"] for i in ids],
         "png": [np.asarray(Image.open(BENCH / "png" / f"{i}.png")) / 255.0 for i in ids],
@@ -226,16 +230,16 @@ REGION_TOL = {
 @needs_bench
 @pytest.mark.parametrize("test", ["test_4", "test_5"])
 def test_regions_match_official_on_segs(bench: dict, test: str) -> None:
-    evals = [M.evaluate_regions(s, g.segmentations) for s, g in zip(bench["segs"], bench["gt"])]
-    diffs = _max_diff(M.bsds_region_report(M.summarize_regions(evals)), test)
+    evals = [R.evaluate_regions(s, g.segmentations) for s, g in zip(bench["segs"], bench["gt"])]
+    diffs = _max_diff(R.bsds_region_report(R.summarize_regions(evals)), test)
     assert all(diffs[name] <= tol for name, tol in REGION_TOL.items()), diffs
 
 
 @needs_bench
 def test_regions_match_official_on_ucm2(bench: dict) -> None:
-    thr = M.ucm_thresholds(5)
-    evals = [M.evaluate_regions(M.ucm_region_levels(u, thr), g.segmentations) for u, g in zip(bench["ucm2"], bench["gt"])]
-    diffs = _max_diff(M.bsds_region_report(M.summarize_regions(evals, thr)), "test_1")
+    thr = U.ucm_thresholds(5)
+    evals = [R.evaluate_regions(U.ucm_region_levels(u, thr), g.segmentations) for u, g in zip(bench["ucm2"], bench["gt"])]
+    diffs = _max_diff(R.bsds_region_report(R.summarize_regions(evals, thr)), "test_1")
     assert all(diffs[name] <= tol for name, tol in REGION_TOL.items()), diffs
 
 
@@ -245,29 +249,29 @@ def test_regions_match_official_on_ucm2(bench: dict) -> None:
 BOUNDARY_TOL = {"eval_bdry.txt": 6e-4, "eval_bdry_thr.txt": 7e-4, "eval_bdry_img.txt": 1.35e-3}
 
 
-def _boundary_diffs(evals: list[M.ImageBoundaryEval], thresholds: np.ndarray | None, test: str) -> dict[str, float]:
-    return _max_diff(M.bsds_boundary_report(M.summarize_boundaries(evals, thresholds)), test)
+def _boundary_diffs(evals: list[B.ImageBoundaryEval], thresholds: np.ndarray | None, test: str) -> dict[str, float]:
+    return _max_diff(B.bsds_boundary_report(B.summarize_boundaries(evals, thresholds)), test)
 
 
 @needs_bench
 @pytest.mark.parametrize("test", ["test_3", "test_4"])
 def test_boundaries_match_official_on_segs(bench: dict, test: str) -> None:
-    evals = [M.evaluate_segmentation_boundaries(s, g.boundaries) for s, g in zip(bench["segs"], bench["gt"])]
+    evals = [B.evaluate_segmentation_boundaries(s, g.boundaries) for s, g in zip(bench["segs"], bench["gt"])]
     diffs = _boundary_diffs(evals, None, test)
     assert all(diffs[name] <= tol for name, tol in BOUNDARY_TOL.items()), diffs
 
 
 @needs_bench
 def test_boundaries_match_official_on_ucm2(bench: dict) -> None:
-    thr = M.ucm_thresholds(5)
-    evals = [M.evaluate_boundaries(M.ucm_boundary_maps(u, thr), g.boundaries) for u, g in zip(bench["ucm2"], bench["gt"])]
+    thr = U.ucm_thresholds(5)
+    evals = [B.evaluate_boundaries(U.ucm_boundary_maps(u, thr), g.boundaries) for u, g in zip(bench["ucm2"], bench["gt"])]
     diffs = _boundary_diffs(evals, thr, "test_1")
     assert all(diffs[name] <= tol for name, tol in BOUNDARY_TOL.items()), diffs
 
 
 @needs_bench
 def test_boundaries_match_official_on_png(bench: dict) -> None:
-    thr = M.ucm_thresholds(5)
-    evals = [M.evaluate_boundaries([pb >= t for t in thr], g.boundaries) for pb, g in zip(bench["png"], bench["gt"])]
+    thr = U.ucm_thresholds(5)
+    evals = [B.evaluate_boundaries([pb >= t for t in thr], g.boundaries) for pb, g in zip(bench["png"], bench["gt"])]
     diffs = _boundary_diffs(evals, thr, "test_2")
     assert all(diffs[name] <= tol for name, tol in BOUNDARY_TOL.items()), diffs

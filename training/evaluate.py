@@ -31,19 +31,16 @@ from hierseg import load_segmenter
 from hierseg.imageio import load_image
 
 from .baselines import felzenszwalb_levels, slic_rag_levels
-from .metrics import (
+from .metrics.boundaries import evaluate_segmentation_boundaries, summarize_boundaries
+from .metrics.ground_truth import (
     PASCAL_PART_N_CLASSES,
     WEIZMANN_N_CLASSES,
-    evaluate_regions,
-    evaluate_segmentation_boundaries,
     load_bsds_ground_truth,
     load_pascal_part_levels,
     load_weizmann_mask,
-    majority_label_confusion,
-    miou_from_confusion,
-    summarize_boundaries,
-    summarize_regions,
 )
+from .metrics.parts import majority_label_confusion, miou_from_confusion
+from .metrics.regions import evaluate_regions, summarize_regions
 
 LabelMaps = list[np.ndarray]
 # A method maps (rgb, CAST's segment counts on this image) to label maps, coarsest first.
