@@ -89,3 +89,26 @@ def test_kmeans_token_levels_nest_and_hit_the_counts():
         assert all(len(np.unique(coarse[fine == i])) == 1 for i in range(int(fine.max()) + 1))
     again = kmeans_token_levels(tokens, (40, 30), [2, 4, 16])
     assert all(np.array_equal(a, b) for a, b in zip(maps, again))
+
+
+def test_slic_rag_matched_records_counts_it_cannot_reach(rgb: np.ndarray) -> None:
+    available = int(B.slic_superpixels(rgb, n_superpixels=60).max()) + 1
+    matched = B.slic_rag_matched(rgb, [3, 10, 10_000], n_superpixels=60)
+    # One level per requested count: the unreachable one gets every superpixel and says so.
+    assert matched.counts == [3, 10, available]
+    assert [int(m.max()) + 1 for m in matched.label_maps] == matched.counts
+    for coarse, fine in zip(matched.label_maps, matched.label_maps[1:]):
+        assert ((contingency_table(fine, coarse) > 0).sum(axis=1) == 1).all()
+
+
+def test_slic_rag_matched_keeps_repeated_and_unordered_counts_in_place(rgb: np.ndarray) -> None:
+    matched = B.slic_rag_matched(rgb, [12, 5, 5], n_superpixels=60)
+    assert matched.counts == [12, 5, 5]
+    assert [int(m.max()) + 1 for m in matched.label_maps] == [12, 5, 5]
+    np.testing.assert_array_equal(matched.label_maps[1], matched.label_maps[2])
+    # The same cuts as the strictly increasing API.
+    five, twelve = B.slic_rag_levels(rgb, [5, 12], n_superpixels=60)
+    np.testing.assert_array_equal(matched.label_maps[0], twelve)
+    np.testing.assert_array_equal(matched.label_maps[1], five)
+    with pytest.raises(ValueError, match="positive"):
+        B.slic_rag_matched(rgb, [0, 4])

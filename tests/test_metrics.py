@@ -13,6 +13,7 @@ from training.metrics import boundaries as B
 from training.metrics import ground_truth as G
 from training.metrics import parts as P
 from training.metrics import regions as R
+from training.metrics import tree as T
 from training.metrics import ucm as U
 
 BENCH = DATA / "bsds500" / "bench_data"
@@ -184,6 +185,44 @@ def test_weizmann_mask_is_binary() -> None:
     assert set(np.unique(mask)) == {0, 1}
     one_segment = np.zeros_like(mask)  # everything votes background: IoU bg = bg share, horse 0
     assert P.majority_label_miou(one_segment, mask, G.WEIZMANN_N_CLASSES) == pytest.approx((mask == 0).mean() / 2)
+
+
+# --------------------------------------------------------------------------------------------------
+# Shape of the tree
+
+
+def test_one_piece_segments_uses_4_connectivity() -> None:
+    seg = np.array([
+        [0, 1, 1, 0],
+        [2, 1, 1, 3],
+        [4, 2, 3, 3],
+    ])
+    # 0: two pieces (corners); 1: one block; 2: touches itself only diagonally, so two pieces under
+    # 4-connectivity; 3: one L-shaped piece; 4: one pixel.
+    assert T.one_piece_segments(seg) == T.Fraction(3, 5)
+    assert T.one_piece_segments(np.zeros((3, 3), int)) == T.Fraction(1, 1)
+
+
+def test_single_child_parents_counts_per_level() -> None:
+    parents = [
+        np.zeros(0, int),
+        np.array([0, 0, 1, 2, 2, 2]),  # level 0 nodes have 2, 1, 3 children
+        np.array([0, 1, 2, 3, 4, 5, 5]),  # level 1: five single children, node 5 has two
+    ]
+    assert T.single_child_parents(parents) == [T.Fraction(1, 3), T.Fraction(5, 6)]
+    assert sum(T.single_child_parents(parents), T.Fraction(0, 0)).value == pytest.approx(6 / 9)
+    assert np.isnan(T.Fraction(0, 0).value)
+
+
+def test_parents_from_nested_label_maps() -> None:
+    fine = np.array([[0, 1, 2], [3, 3, 2]])
+    coarse = np.array([[0, 0, 1], [1, 1, 1]])
+    parents = T.parents_from_nested([coarse, fine])
+    np.testing.assert_array_equal(parents[1], [0, 0, 1, 1])
+    np.testing.assert_array_equal(parents[1][fine], coarse)
+    assert T.single_child_parents(parents) == [T.Fraction(0, 2)]
+    with pytest.raises(ValueError, match="does not nest"):
+        T.parents_from_nested([np.array([[0, 0, 1, 1]]), np.array([[0, 1, 1, 2]])])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Classic bottom-up grouping baselines that output a hierarchy like hierseg: label maps, coarsest first.
 
 * :func:`slic_rag_levels`: SLIC superpixels greedily merged by mean colour on their region adjacency
-  graph, cut at exact segment counts; the levels are nested.
+  graph, cut at exact segment counts; the levels are nested. :func:`slic_rag_matched` cuts it at
+  another method's counts and records the counts it could not match.
 * :func:`felzenszwalb_levels`: Felzenszwalb-Huttenlocher graph segmentation at several scales; the
   levels are independent runs and are *not* nested.
 
@@ -10,6 +11,7 @@ All label maps are ``int64`` with contiguous labels ``0..n-1``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -88,6 +90,11 @@ def cut_merge_order(superpixels: LabelMap, merges: Sequence[tuple[int, int]], se
     return [_contiguous(snapshots[k][superpixels]) for k in segment_counts]
 
 
+def slic_superpixels(rgb: NDArray, n_superpixels: int = 400, compactness: float = 10.0) -> LabelMap:
+    """SLIC superpixels with contiguous labels (``n_superpixels`` is SLIC's target; it may make a few fewer or more)."""
+    return _contiguous(slic(_check_rgb(rgb), n_segments=n_superpixels, compactness=compactness, start_label=0))
+
+
 def slic_rag_levels(
     rgb: NDArray,
     segment_counts: Sequence[int],
@@ -96,24 +103,52 @@ def slic_rag_levels(
 ) -> list[LabelMap]:
     """Nested segmentations with exactly ``segment_counts`` segments each, coarsest first.
 
-    SLIC (``n_superpixels`` is SLIC's target; the actual number can differ a little) gives the finest
-    partition; adjacent regions are then merged greedily, closest mean colour first, with colour
-    statistics updated after each merge (``skimage.graph.merge_hierarchical``). The merge sequence is
-    recorded and cut at each requested count, so every level is a union of regions of the next finer
-    one. ``segment_counts`` must be strictly increasing and at most the number of SLIC superpixels.
-    Deterministic.
+    SLIC (:func:`slic_superpixels`) gives the finest partition; adjacent regions are then merged
+    greedily, closest mean colour first, with colour statistics updated after each merge
+    (``skimage.graph.merge_hierarchical``). The merge sequence is recorded and cut at each requested
+    count, so every level is a union of regions of the next finer one. ``segment_counts`` must be
+    strictly increasing and at most the number of SLIC superpixels. Deterministic.
     """
     counts = [int(c) for c in segment_counts]
     if not counts or counts[0] < 1 or any(a >= b for a, b in zip(counts, counts[1:])):
         raise ValueError(f"segment_counts must be positive and strictly increasing, got {list(segment_counts)}")
     image = _check_rgb(rgb)
-    superpixels = _contiguous(slic(image, n_segments=n_superpixels, compactness=compactness, start_label=0))
+    superpixels = slic_superpixels(rgb, n_superpixels, compactness)
     available = int(superpixels.max()) + 1
     if counts[-1] > available:
         raise ValueError(
             f"asked for {counts[-1]} segments but SLIC produced only {available} superpixels; raise n_superpixels"
         )
     return cut_merge_order(superpixels, merge_order(image, superpixels), counts)
+
+
+@dataclass(frozen=True)
+class MatchedLevels:
+    """Label maps cut to requested counts, and the count each level actually has."""
+
+    label_maps: list[LabelMap]
+    counts: list[int]
+
+
+def slic_rag_matched(
+    rgb: NDArray, segment_counts: Sequence[int], n_superpixels: int = 400, compactness: float = 10.0
+) -> MatchedLevels:
+    """SLIC+RAG cut to another method's per-level counts: one level per requested count, in their order.
+
+    Unlike :func:`slic_rag_levels` the counts may repeat or decrease (a hierarchy can have two levels
+    with the same count). A count above the number of superpixels SLIC made cannot be matched: that
+    level gets all SLIC superpixels and ``counts`` says so; no level is ever dropped or shifted.
+    """
+    requested = [int(c) for c in segment_counts]
+    if not requested or min(requested) < 1:
+        raise ValueError(f"segment counts must be positive, got {requested}")
+    image = _check_rgb(rgb)
+    superpixels = slic_superpixels(rgb, n_superpixels, compactness)
+    available = int(superpixels.max()) + 1
+    produced = [min(c, available) for c in requested]
+    distinct = sorted(set(produced))
+    maps = dict(zip(distinct, cut_merge_order(superpixels, merge_order(image, superpixels), distinct)))
+    return MatchedLevels([maps[c] for c in produced], produced)
 
 
 def felzenszwalb_levels(
