@@ -163,6 +163,26 @@ OFFICIAL_RELEASES.update({
 OFFICIAL_RELEASES["official/moco-coco-cast_small"] = ("twke/CAST", "snapshots/moco/coco/cast_small/checkpoint_0399.pth.tar")
 
 
+def available_checkpoints() -> list[str]:
+    """Every checkpoint name to offer: ``$HIERSEG_CHECKPOINT``, folders under ``$HIERSEG_CHECKPOINTS`` and
+    ``checkpoints/`` (those holding a ``config.json``), then the official releases; no duplicates."""
+    names = []
+    if os.environ.get("HIERSEG_CHECKPOINT"):
+        names.append(os.environ["HIERSEG_CHECKPOINT"])
+    roots = [Path(os.environ["HIERSEG_CHECKPOINTS"])] if os.environ.get("HIERSEG_CHECKPOINTS") else []
+    for root in [*roots, REPO_CHECKPOINTS]:
+        if root.is_dir():
+            names.extend(sorted(p.name for p in root.iterdir() if (p / CONFIG).is_file()))
+    names.extend(OFFICIAL_RELEASES)
+    return list(dict.fromkeys(names))  # first occurrence kept
+
+
+def checkpoint_label(name: str) -> str:
+    """How a checkpoint is named in a list: a folder by its last component, anything else as is."""
+    path = Path(name)
+    return path.name if path.is_dir() else name
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("HIERSEG_CACHE", Path.home() / ".cache" / "hierseg"))
 

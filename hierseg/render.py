@@ -1,8 +1,9 @@
 """Overlays of a hierarchy on its image, for the app and the CLI (numpy only, integer arithmetic).
 
-Colours come from node ids alone (golden-ratio hue steps), so a segment has the same colour in the
-overlay and in a tree view that calls ``node_color``. Ids of siblings are contiguous in a
-``Hierarchy`` built by ``from_assignments``, and consecutive ids get hues about 137 degrees apart.
+Two colourings: ``palette``/``render_level`` colour one level by id alone (golden-ratio hue steps;
+the CLI's previews), and ``tree_colors``/``render_view`` colour the explorer's collapsed tree,
+where a part's colour is derived from its parent's, so the photo, the tree, the breadcrumb and the
+table can all use one table of colours.
 """
 from __future__ import annotations
 
@@ -10,15 +11,19 @@ from typing import Any
 
 import numpy as np
 
-from .hierarchy import ROOT, Hierarchy, Node, NodeLike
+from .chains import ChainTree
+from .hierarchy import ROOT, Node, NodeLike
 
-__all__ = ["child_colors", "node_color", "palette", "render_level", "render_node"]
+__all__ = ["node_color", "palette", "render_level", "render_thumbnail", "render_view", "tree_colors"]
 
 _GOLDEN = 0.6180339887498949  # fractional part of the golden ratio: maximally spread hue steps
 _SATURATION = 0.65
 _VALUE = 0.95
 OUTLINE = np.array([255, 255, 255], np.uint8)
 NODE_OUTLINE_RADIUS = 1  # the selected node's outline is 2 * radius + 1 pixels wide
+_DIM = 0.35  # brightness kept outside the selection
+# (saturation, value) shades; a child never has its parent's, siblings alternate between the other two.
+_SHADES = ((0.65, 0.95), (0.90, 0.70), (0.40, 1.0))
 
 
 def palette(n: int, seed: int = 0) -> np.ndarray:
@@ -41,14 +46,6 @@ def node_color(node: NodeLike, seed: int = 0) -> tuple[int, int, int]:
     return int(r), int(g), int(b)
 
 
-def child_colors(hierarchy: Hierarchy, node: NodeLike, seed: int = 0) -> np.ndarray:
-    """(n_children, 3) uint8 colours of ``hierarchy.children(node)``, in that order; (0, 3) for a leaf."""
-    children = hierarchy.children(node)
-    if not children:
-        return np.zeros((0, 3), np.uint8)
-    return palette(max(child.index for child in children) + 1, seed)[[child.index for child in children]]
-
-
 def render_level(rgb: Any, label_map: np.ndarray, alpha: float = 0.5, seed: int = 0) -> np.ndarray:
     """Tint every segment of ``label_map`` with its colour and outline the segments in white.
 
@@ -67,56 +64,99 @@ def render_level(rgb: Any, label_map: np.ndarray, alpha: float = 0.5, seed: int 
     return out
 
 
-def render_node(
-    rgb: Any,
-    hierarchy: Hierarchy,
-    node: NodeLike,
-    alpha: float = 0.55,
-    dim: float = 0.35,
-    seed: int = 0,
-) -> np.ndarray:
-    """Show what ``node`` is made of: its children tinted and outlined, the rest of the image dimmed.
+def tree_colors(chains: ChainTree, seed: int = 0) -> list[np.ndarray]:
+    """(n_nodes(l), 3) uint8 colours for every level, derived down the collapsed tree.
 
-    The node's own outline is drawn thicker. A leaf is tinted with its own colour; the root shows
-    all level-0 segments with nothing dimmed.
+    The coarsest segments get golden-ratio hues, each owning a slice of the hue circle. A chain's
+    children share their parent's slice (each a narrower sub-slice around its own hue) and take a
+    shade (saturation, value) that differs from the parent's and alternates between siblings, so a
+    part is never its parent's colour yet its family stays recognisable. Every node of a chain has
+    the chain's colour (it is the same region), so a segment looks the same at every level it spans.
+    """
+    hierarchy = chains.hierarchy
+    colours = [np.zeros((hierarchy.n_nodes(level), 3), np.uint8) for level in range(hierarchy.n_levels)]
+    start = np.random.default_rng(seed).random() if seed else 0.0
+    coarse = chains.children(ROOT)
+    # (head, hue, slice width, shade index); the root's chain is grey and never drawn.
+    stack = [(node, (start + j * _GOLDEN) % 1.0, 0.6 / max(len(coarse), 1), 0) for j, node in enumerate(coarse)]
+    while stack:
+        head, hue, width, shade = stack.pop()
+        saturation, value = _SHADES[shade]
+        colour = _hsv_to_rgb(np.array([hue]), np.array([saturation]), np.array([value]))[0]
+        for node in chains.chain(head):
+            colours[node.level][node.index] = colour
+        children = chains.children(head)
+        for j, child in enumerate(children):
+            offset = width * ((j + 0.5) / len(children) - 0.5)
+            stack.append((child, (hue + offset) % 1.0, width / len(children), (shade + 1 + j % 2) % len(_SHADES)))
+    return colours
+
+
+def render_view(
+    rgb: np.ndarray,
+    label_map: np.ndarray,
+    colours: np.ndarray,
+    selection: np.ndarray | None = None,
+    opacity: float = 0.5,
+    outlines_only: bool = False,
+    dim: bool = True,
+    outline: np.ndarray | None = None,
+) -> np.ndarray:
+    """The explorer's photo: the segments of ``label_map`` in ``colours``, the selection outlined.
+
+    Segments are tinted over the photo's luminance rather than its colour, so a blue part on a red
+    car reads blue, not purple; each segment is outlined in its own colour. ``outlines_only``
+    keeps the photo untouched under the outlines.
 
     Args:
-        rgb: the image the hierarchy was computed on, (H, W, 3) uint8.
-        hierarchy: the tree.
-        node: ``Node``, ``(level, index)`` or ``"level:index"``.
-        alpha: weight of the child colours inside the node.
-        dim: brightness kept outside the node (0 black, 1 unchanged); those pixels are also
-            half desaturated.
+        rgb: (H, W, 3) uint8 photo.
+        label_map: (H, W) ids into ``colours``.
+        colours: (n, 3) uint8 colour per id.
+        selection: (H, W) bool mask of the selected segment, or None for the whole image.
+        opacity: weight of the segment colour, 0..1.
+        outlines_only: draw outlines only, no tint.
+        dim: darken and desaturate outside the selection (otherwise the whole image is coloured).
+        outline: (H, W) bool mask that gets the thick white outline; defaults to ``selection``.
     Returns:
         (H, W, 3) uint8 image.
     """
-    node = hierarchy.node(node)
-    rgb = _as_rgb(rgb, hierarchy.shape)
-    if node == ROOT:
-        return render_level(rgb, hierarchy.label_map(0), alpha, seed)
-    if not 0.0 <= dim <= 1.0:
-        raise ValueError(f"dim must be in [0, 1], got {dim}")
-
-    out = _dimmed(rgb, dim)
-    # Everything else happens in the node's box, grown by the outline width: cheap for small nodes.
-    height, width = hierarchy.shape
-    x0, y0, x1, y1 = hierarchy.bbox(node)
-    pad = NODE_OUTLINE_RADIUS + 1
-    box = np.s_[max(y0 - pad, 0) : min(y1 + pad, height), max(x0 - pad, 0) : min(x1 + pad, width)]
-    inside = hierarchy.label_maps[node.level][box] == node.index
-    if hierarchy.is_leaf(node):
-        parts = np.zeros(inside.shape, np.int32)
-        colours = np.array([node_color(node, seed)], np.uint8)
-    else:
-        parts = hierarchy.label_maps[node.level + 1][box]
-        colours = palette(hierarchy.n_nodes(node.level + 1), seed)
-    region = out[box]
-    tinted = _blend(rgb[box], colours[parts], alpha)
-    region[inside] = tinted[inside]
-    region[_boundaries(parts) & inside] = OUTLINE
-    region[_dilate(_boundaries(inside), NODE_OUTLINE_RADIUS)] = OUTLINE
+    label_map = np.asarray(label_map)
+    rgb = _as_rgb(rgb, label_map.shape)
+    fill = colours[label_map]
+    out = rgb.copy() if outlines_only else _blend(_grey(rgb), fill, opacity)
+    edges = _inner_boundaries(label_map)
+    out[edges] = fill[edges]
+    if selection is not None and dim:
+        outside = ~selection
+        out[outside] = _dimmed(rgb, _DIM)[outside]
+    outline = selection if outline is None else outline
+    if outline is not None:
+        out[_dilate(_inner_boundaries(outline.astype(np.int8)) & outline, NODE_OUTLINE_RADIUS)] = OUTLINE
     return out
 
+
+def render_thumbnail(rgb: np.ndarray, label_map: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """A small whole-image view of one level (for the level strip): flat colours with a little photo showing."""
+    return render_view(rgb, label_map, colours, opacity=0.7)
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) luminance image (ITU-R 601 weights in 8.8 fixed point)."""
+    wide = rgb.astype(np.uint16)
+    grey = ((wide[..., 0] * 77 + wide[..., 1] * 150 + wide[..., 2] * 29) >> 8).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def _inner_boundaries(label_map: np.ndarray) -> np.ndarray:
+    """Pixels with a 4-neighbour of another id, on both sides of every edge (each side gets its own colour)."""
+    edge = np.zeros(label_map.shape, bool)
+    horizontal = label_map[:, 1:] != label_map[:, :-1]
+    vertical = label_map[1:, :] != label_map[:-1, :]
+    edge[:, 1:] |= horizontal
+    edge[:, :-1] |= horizontal
+    edge[1:, :] |= vertical
+    edge[:-1, :] |= vertical
+    return edge
 
 def _as_rgb(image: Any, shape: tuple[int, int]) -> np.ndarray:
     rgb = np.asarray(image)
@@ -168,15 +208,16 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return grown
 
 
-def _hsv_to_rgb(hue: np.ndarray, saturation: float, value: float) -> np.ndarray:
-    """(n,) hues in [0, 1) at one saturation and value -> (n, 3) uint8."""
+def _hsv_to_rgb(hue: np.ndarray, saturation: Any, value: Any) -> np.ndarray:
+    """(n,) hues in [0, 1) with scalar or (n,) saturations and values -> (n, 3) uint8."""
+    hue = np.asarray(hue, float)
+    saturation = np.broadcast_to(np.asarray(saturation, float), hue.shape)
+    v = np.broadcast_to(np.asarray(value, float), hue.shape)
     sector = np.floor(hue * 6.0)
     fraction = hue * 6.0 - sector
-    p = value * (1.0 - saturation)
-    q = value * (1.0 - saturation * fraction)
-    t = value * (1.0 - saturation * (1.0 - fraction))
-    v = np.full_like(hue, value)
-    p = np.full_like(hue, p)
+    p = v * (1.0 - saturation)
+    q = v * (1.0 - saturation * fraction)
+    t = v * (1.0 - saturation * (1.0 - fraction))
     choices = [
         np.stack(channels, axis=-1)
         for channels in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))

@@ -17,7 +17,7 @@ from PIL import Image
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from gradio_client import Client, handle_file  # noqa: E402  (after disabling analytics)
 
-from hierseg import Hierarchy  # noqa: E402
+from hierseg import Hierarchy, load_segmenter  # noqa: E402
 from hierseg.checkpoints import CheckpointConfig, save_checkpoint  # noqa: E402
 from hierseg.model import build_cast  # noqa: E402
 from hierseg.superpixels import SEEDS_MOCO  # noqa: E402
@@ -26,31 +26,40 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "chelsea.jpg"
 
 
-def import_app(folder: Path) -> ModuleType:
-    """Import app.py on the shipped default checkpoint when it exists, else on a small random one built in ``folder``.
-
-    The app reads HIERSEG_CHECKPOINT once, at import; later imports in the same session reuse the module.
-    """
+def app_module() -> ModuleType:
+    """app.py as a module (importing it loads no model)."""
     if "app" not in sys.modules:
-        with pytest.MonkeyPatch.context() as patch:
-            if not (REPO / "checkpoints" / "default" / "config.json").is_file():
-                torch.manual_seed(0)  # the same random model, hence the same segments, every run
-                model = build_cast("cast_micro", img_size=64, num_classes=3).eval()
-                config = CheckpointConfig(model=model.config, superpixels=SEEDS_MOCO,
-                                          class_names=["sky", "cat", "grass"], name="random-micro")
-                patch.setenv("HIERSEG_CHECKPOINT", str(save_checkpoint(model, config, folder / "random-micro")))
-            patch.syspath_prepend(str(REPO))
-            import app  # noqa: F401
+        sys.path.insert(0, str(REPO))
+        import app  # noqa: F401
     return sys.modules["app"]
+
+
+def checkpoint_for_tests(folder: Path) -> str:
+    """The shipped default when it loads (whatever model it is today), else a small random CAST built in ``folder``."""
+    try:
+        load_segmenter("default")
+        return "default"
+    except Exception:  # noqa: BLE001  (the default is being replaced, or absent: any failure means "use our own")
+        torch.manual_seed(0)  # the same random model, hence the same segments, every run
+        model = build_cast("cast_micro", img_size=64, num_classes=3).eval()
+        config = CheckpointConfig(model=model.config, superpixels=SEEDS_MOCO,
+                                  class_names=["sky", "cat", "grass"], name="random-micro")
+        return str(save_checkpoint(model, config, folder / "random-micro"))
+
+
+def launch(demo) -> str:
+    _, local_url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True,
+                                  **app_module().LAUNCH_KWARGS)
+    return local_url
 
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    app = import_app(tmp_path_factory.mktemp("checkpoint"))
-    assert not app.STARTUP_ERROR, app.STARTUP_ERROR
-    _, local_url, _ = app.demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.LAUNCH_KWARGS)
-    yield local_url
-    app.demo.close()
+    app = app_module()
+    checkpoint = checkpoint_for_tests(tmp_path_factory.mktemp("checkpoint"))
+    demo = app.build_demo(default_checkpoint=checkpoint)
+    yield launch(demo)
+    demo.close()
 
 
 @pytest.fixture
@@ -86,19 +95,34 @@ def test_segment_then_drill_down_to_a_leaf(client: Client) -> None:
     assert summary["image_size"] == list(Image.open(EXAMPLE).size)
     levels = [level["n_nodes"] for level in summary["levels"]]
     assert len(levels) >= 2 and levels == sorted(levels), "coarsest first"
-    assert [child["node"] for child in summary["root"]["children"]] == [f"0:{i}" for i in range(levels[0])]
     assert sum(child["share"] for child in summary["root"]["children"]) == pytest.approx(1.0, abs=1e-3)
     assert len(summary["prediction"]) >= 1 and summary["timings_ms"]["model"] > 0
 
-    node = "-1:0"
-    for depth in range(len(levels)):
+    node, seen = "-1:0", []
+    while True:
         info = client.predict(node, api_name="/drill")
-        assert info["node"] == node and len(info["path"]) == depth + 1 and not info["is_leaf"]
-        assert info["children"], "a non-leaf has children"
-        assert all(child["node"].startswith(f"{depth}:") for child in info["children"])
+        assert info["node"] == node and info["path"][-1] == node and info["path"][:-1] == seen
+        assert info["chain"][0] == node
+        if info["is_leaf"]:
+            break
+        # Defect 2: a click always reveals something new; a node stands for its whole single-child chain.
+        assert len(info["children"]) >= 2, info
+        child_level = int(info["chain"][-1].split(":")[0]) + 1
+        assert all(child["node"].startswith(f"{child_level}:") for child in info["children"])
+        assert sum(child["share"] for child in info["children"]) == pytest.approx(info["share"], abs=2e-3)
+        seen.append(node)
         node = max(info["children"], key=lambda child: child["share"])["node"]
-    leaf = client.predict(node, api_name="/drill")
-    assert leaf["is_leaf"] and leaf["children"] == [] and leaf["top_classes"]
+    assert info["children"] == [] and info["top_classes"] and info["chain"][-1].startswith(f"{len(levels) - 1}:")
+
+
+def test_drill_never_answers_one_child(client: Client) -> None:
+    """Every node of every level: /drill lists zero or at least two children (defect 2)."""
+    summary = client.predict(handle_file(str(EXAMPLE)), api_name="/segment")
+    for level, entry in enumerate(summary["levels"][:-1]):
+        for index in range(entry["n_nodes"]):
+            info = client.predict(f"{level}:{index}", api_name="/drill")
+            assert len(info["children"]) != 1, info
+            assert f"{level}:{index}" in info["chain"], "asking for any node of a chain answers the chain"
 
 
 def test_export_holds_the_tree_and_lossless_label_maps(client: Client, tmp_path: Path) -> None:
@@ -163,7 +187,8 @@ def _gradient(size: tuple[int, int]) -> np.ndarray:
 def test_every_kind_of_photo_is_segmented(client: Client, tmp_path: Path, name: str, data: bytes, size: list[int]) -> None:
     summary = client.predict(handle_file(_file(tmp_path, name, data)), api_name="/segment")
     assert summary["image_size"] == size
-    assert client.predict("0:0", api_name="/drill")["node"] == "0:0"
+    first = (summary["root"]["children"] or [summary["root"]])[0]["node"]
+    assert client.predict(first, api_name="/drill")["node"] == first
 
 
 def test_sessions_are_isolated(url: str, tmp_path: Path) -> None:
@@ -183,7 +208,7 @@ def test_unknown_nodes_and_checkpoints_are_refused(client: Client) -> None:
         client.predict("9:9", api_name="/drill")
     with pytest.raises(Exception, match="Unknown checkpoint"):
         client.predict(handle_file(str(EXAMPLE)), "/etc", api_name="/segment")
-    assert client.predict("0:0", api_name="/drill")["node"] == "0:0", "the session survives errors"
+    assert client.predict("-1:0", api_name="/drill")["node"] == "-1:0", "the session survives errors"
 
 
 def test_official_release_offline_says_so_quickly(client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -1,0 +1,132 @@
+"""Files a person takes away from the explorer: label maps, one segment's mask and cut-out, COCO RLE.
+
+* ``export_zip``: ``tree.json`` plus one lossless PNG label map per level; unzipped, it loads back
+  with ``Hierarchy.load(folder)``.
+* ``export_mask`` / ``export_cutout``: the selected segment as a black-and-white PNG and as an RGBA
+  PNG of the photo cropped to its box, transparent outside it (full working resolution).
+* ``export_coco``: every node of every level as a COCO-style annotation with an uncompressed RLE
+  (``{"size": [h, w], "counts": [...]}``, column-major, starting with a background run: what
+  ``pycocotools.mask.frPyObjects`` reads).
+
+Downloads are named after the photo and the node (``chelsea-0-1-mask.png``), never a temp name.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .hierarchy import ROOT, Hierarchy, Node, NodeLike
+
+__all__ = ["coco_rle", "decode_coco_rle", "download_name", "export_coco", "export_cutout", "export_mask", "export_zip"]
+
+
+def download_name(photo: str, node: NodeLike | None = None, suffix: str = "", ext: str = "png") -> str:
+    """``<photo>[-<level>-<index>][-<suffix>].<ext>``; the root gets no node part (``chelsea-tree.zip``)."""
+    stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in (photo or "photo")) or "photo"
+    parts = [stem]
+    if node is not None:
+        node = Node.parse(node) if isinstance(node, str) else Node(*node)
+        if node != ROOT:
+            parts.append(f"{node.level}-{node.index}")
+    if suffix:
+        parts.append(suffix)
+    return "-".join(parts) + "." + ext
+
+
+def export_zip(hierarchy: Hierarchy, path: str | os.PathLike) -> Path:
+    """Write ``tree.json`` and every level's ``level_<l>.png`` (lossless, 0 = coarsest) into one zip."""
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = hierarchy.save_pngs(tmp)
+        with zipfile.ZipFile(path, "w") as archive:
+            for file in sorted(folder.iterdir()):
+                # PNGs are already deflated; compressing them again only costs time.
+                method = zipfile.ZIP_DEFLATED if file.suffix == ".json" else zipfile.ZIP_STORED
+                archive.write(file, file.name, compress_type=method)
+    return path
+
+
+def export_mask(hierarchy: Hierarchy, node: NodeLike, path: str | os.PathLike) -> Path:
+    """The node's mask at the working resolution: white inside, black outside (8-bit greyscale PNG)."""
+    path = Path(path)
+    Image.fromarray(hierarchy.mask(node).astype(np.uint8) * 255, "L").save(path)
+    return path
+
+
+def export_cutout(hierarchy: Hierarchy, rgb: np.ndarray, node: NodeLike, path: str | os.PathLike) -> Path:
+    """The photo inside the node's box as RGBA, alpha 255 on the node and 0 elsewhere."""
+    if rgb.shape[:2] != hierarchy.shape:
+        raise ValueError(f"image is {rgb.shape[1]}x{rgb.shape[0]}, hierarchy is {hierarchy.image_size}")
+    x0, y0, x1, y1 = hierarchy.bbox(node)
+    alpha = hierarchy.mask(node)[y0:y1, x0:x1].astype(np.uint8) * 255
+    rgba = np.dstack([rgb[y0:y1, x0:x1], alpha])
+    path = Path(path)
+    Image.fromarray(rgba, "RGBA").save(path)
+    return path
+
+
+def coco_rle(mask: np.ndarray) -> dict[str, Any]:
+    """Uncompressed COCO RLE of a bool mask: run lengths in column-major order, first run background."""
+    flat = np.asarray(mask, bool).ravel(order="F")
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    bounds = np.r_[0, changes, flat.size]
+    counts = np.diff(bounds).tolist()
+    if flat.size and flat[0]:
+        counts = [0, *counts]  # COCO runs start with background
+    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts}
+
+
+def decode_coco_rle(rle: dict[str, Any]) -> np.ndarray:
+    """Inverse of ``coco_rle``."""
+    height, width = rle["size"]
+    values = np.arange(len(rle["counts"])) % 2 == 1
+    flat = np.repeat(values, rle["counts"])
+    return flat.reshape((width, height)).T
+
+
+def export_coco(hierarchy: Hierarchy, path: str | os.PathLike, file_name: str = "", top_k: int = 3) -> Path:
+    """The whole tree as COCO-style JSON: one annotation per node of every level.
+
+    Each annotation has ``segmentation`` (RLE), ``area``, ``bbox`` ``[x, y, w, h]``, ``category_id``
+    (its top class, 1-based; 0 without a classifier) and ``hierseg`` (``node``, ``level``,
+    ``parent``, ``top_classes``) so the tree can be rebuilt.
+    """
+    width, height = hierarchy.image_size
+    annotations = []
+    for level in range(hierarchy.n_levels):
+        label_map = hierarchy.label_maps[level]
+        for node in hierarchy.nodes(level):
+            x0, y0, x1, y1 = hierarchy.bbox(node)
+            top = hierarchy.top_classes(node, top_k)
+            mask = np.zeros(label_map.shape, bool)
+            np.equal(label_map[y0:y1, x0:x1], node.index, out=mask[y0:y1, x0:x1])
+            annotations.append({
+                "id": len(annotations) + 1,
+                "image_id": 1,
+                "segmentation": coco_rle(mask),
+                "area": hierarchy.area(node),
+                "bbox": [x0, y0, x1 - x0, y1 - y0],
+                "iscrowd": 0,
+                "category_id": hierarchy.class_names.index(top[0][0]) + 1 if top else 0,
+                "hierseg": {
+                    "node": str(node),
+                    "level": level,
+                    "parent": str(hierarchy.parent(node)),
+                    "top_classes": [[name, round(prob, 4)] for name, prob in top],
+                },
+            })
+    document = {
+        "images": [{"id": 1, "width": width, "height": height, "file_name": file_name}],
+        "categories": [{"id": i + 1, "name": name} for i, name in enumerate(hierarchy.class_names)],
+        "annotations": annotations,
+    }
+    path = Path(path)
+    path.write_text(json.dumps(document, separators=(",", ":")))
+    return path

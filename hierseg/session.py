@@ -1,0 +1,206 @@
+"""One person's exploration of one segmented photo: what is selected, at which level, shown how.
+
+A ``Session`` is immutable; every action (a click on the photo, the tree, the breadcrumb or the
+table, Up, the keyboard, the level strip, the API) returns a new one through ``drill_to`` or
+``set_level``, so the photo, the tree and the evidence always describe the same node. Selections
+are chain heads of the collapsed tree (``ChainTree``): a click always reveals something new.
+
+Pure numpy (no gradio); node ids are ``str(Node)``, the whole-image root is ``"-1:0"``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from PIL import Image
+
+from .chains import ChainTree
+from .hierarchy import ROOT, Hierarchy, Node, NodeLike
+from .render import tree_colors
+
+__all__ = [
+    "DISPLAY_MAX_SIDE",
+    "Display",
+    "Session",
+    "click_to_node",
+    "display_size",
+    "drill_to",
+    "go_up",
+    "new_session",
+    "selection_mask",
+    "set_display",
+    "set_level",
+    "step_sibling",
+    "tree_click_target",
+]
+
+# The photo is shown at most this large: PNG-encoding a 2048 px overlay on every click would cost
+# more than the click itself, and a browser panel never shows more pixels than this anyway.
+DISPLAY_MAX_SIDE = 1024
+
+
+@dataclass(frozen=True)
+class Display:
+    """How the photo is drawn: colour weight, outlines without tint, dimming outside the selection."""
+
+    opacity: float = 0.5
+    outlines_only: bool = False
+    dim: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.opacity <= 1.0:
+            raise ValueError(f"opacity must be in [0, 1], got {self.opacity}")
+
+
+@dataclass(frozen=True, eq=False)
+class Session:
+    """A segmented photo and the current view of it (CPU numpy data only).
+
+    Attributes:
+        hierarchy: the tree of the photo.
+        rgb: the (H, W, 3) uint8 working image the hierarchy refers to.
+        chains: the collapsed tree the views walk.
+        colours: per level, (n_nodes, 3) uint8 colours from ``tree_colors``.
+        shown_rgb / shown_maps: the photo and every level's label map at display size.
+        selected: the chain head whose parts are shown.
+        level: the level whose segments are coloured (at least the selection's parts level).
+        checkpoint, name, key: the checkpoint used, the photo's file stem, a digest of its bytes.
+        display: drawing options.
+    """
+
+    hierarchy: Hierarchy
+    rgb: np.ndarray
+    chains: ChainTree
+    colours: list[np.ndarray]
+    shown_rgb: np.ndarray
+    shown_maps: list[np.ndarray]
+    selected: Node = ROOT
+    level: int = 0
+    checkpoint: str = ""
+    name: str = "photo"
+    key: str = ""
+    display: Display = field(default_factory=Display)
+
+
+def display_size(image_size: tuple[int, int], max_side: int = DISPLAY_MAX_SIDE) -> tuple[int, int]:
+    """(W, H) at which an image of ``image_size`` (W, H) is shown: shrunk to ``max_side``, never enlarged."""
+    width, height = image_size
+    if max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def new_session(
+    hierarchy: Hierarchy,
+    rgb: np.ndarray,
+    checkpoint: str = "",
+    name: str = "photo",
+    key: str = "",
+    max_side: int = DISPLAY_MAX_SIDE,
+) -> Session:
+    """A fresh session: the whole image selected, its coarsest split shown."""
+    if rgb.shape[:2] != hierarchy.shape:
+        raise ValueError(f"image is {rgb.shape[1]}x{rgb.shape[0]}, hierarchy is {hierarchy.image_size}")
+    width, height = display_size(hierarchy.image_size, max_side)
+    if (width, height) == hierarchy.image_size:
+        shown_rgb, shown_maps = rgb, list(hierarchy.label_maps)
+    else:
+        shown_rgb = np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.BILINEAR))
+        # Nearest sampling at pixel centres: the shown ids are real ids, boundaries stay crisp.
+        rows = ((np.arange(height) + 0.5) * hierarchy.shape[0] / height).astype(np.int64)
+        cols = ((np.arange(width) + 0.5) * hierarchy.shape[1] / width).astype(np.int64)
+        shown_maps = [np.ascontiguousarray(m[rows][:, cols]) for m in hierarchy.label_maps]
+    chains = ChainTree(hierarchy)
+    root = chains.head(ROOT)
+    return Session(
+        hierarchy, rgb, chains, tree_colors(chains), shown_rgb, shown_maps,
+        selected=root, level=chains.parts_level(root), checkpoint=checkpoint, name=name, key=key,
+    )
+
+
+def drill_to(session: Session, node: NodeLike) -> Session:
+    """Select ``node`` (a ``Node``, ``(level, index)`` or ``"level:index"``; any node of a chain) and show its parts.
+
+    Raises:
+        ValueError: if the node is not in the hierarchy.
+    """
+    head = session.chains.head(node)
+    return replace(session, selected=head, level=session.chains.parts_level(head))
+
+
+def go_up(session: Session) -> Session:
+    """Select the parent of the selection; at the root nothing changes."""
+    if session.selected == session.chains.head(ROOT):
+        return session
+    return drill_to(session, session.chains.parent(session.selected))
+
+
+def set_level(session: Session, level: int) -> Session:
+    """Colour the segments of ``level``.
+
+    Finer than the selection's parts: inside the selection. Coarser: the selection would hide
+    them, so the whole image is selected and shown at that level (the granularity control).
+
+    Raises:
+        ValueError: if ``level`` is not a level of the hierarchy.
+    """
+    level = int(level)
+    if not 0 <= level <= session.hierarchy.leaf_level:
+        raise ValueError(f"level {level} is outside 0..{session.hierarchy.leaf_level}")
+    chains = session.chains
+    if level >= chains.parts_level(session.selected):
+        return replace(session, level=level)
+    root = chains.head(ROOT)
+    return replace(session, selected=root, level=max(level, chains.parts_level(root)))
+
+
+def step_sibling(session: Session, step: int) -> Session:
+    """Select the next (``step`` > 0) or previous sibling of the selection, wrapping around; keeps a finer level."""
+    siblings = session.chains.siblings(session.selected)
+    target = siblings[(siblings.index(session.selected) + step) % len(siblings)]
+    moved = drill_to(session, target)
+    return replace(moved, level=max(session.level, moved.level))
+
+
+def set_display(session: Session, display: Display) -> Session:
+    """The same view drawn with other options."""
+    return replace(session, display=display)
+
+
+def selection_mask(session: Session) -> np.ndarray | None:
+    """(h, w) bool mask of the selection at display size; None when the whole image is selected."""
+    node = session.selected
+    if node == ROOT:
+        return None
+    return session.shown_maps[node.level] == node.index
+
+
+def click_to_node(session: Session, x: float, y: float) -> Node:
+    """The node a click at pixel ``(x, y)`` of the shown photo (display size) selects.
+
+    Inside the selection it is the coloured segment under the pointer (at the level shown);
+    in the dimmed area outside, the segment of the selection's own level there, so a click beside
+    the selection moves to its neighbour at the same granularity.
+    """
+    height, width = session.shown_maps[0].shape
+    col = min(max(int(x), 0), width - 1)
+    row = min(max(int(y), 0), height - 1)
+    selected = session.selected
+    if selected == ROOT or session.shown_maps[selected.level][row, col] == selected.index:
+        level = session.level
+    else:
+        level = selected.level
+    return session.chains.head(Node(level, int(session.shown_maps[level][row, col])))
+
+
+def tree_click_target(session: Session, node_id: str) -> Node:
+    """The node a click on the tree selects: the clicked sector, or one up for the selection itself.
+
+    The sunburst's centre is the selection (its parent for a superpixel); clicking the selection
+    goes up, as plotly's own zoom-out does.
+    """
+    node = session.chains.head(node_id)
+    if node == session.selected and node != session.chains.head(ROOT):
+        return session.chains.parent(node)
+    return node

@@ -1,0 +1,304 @@
+"""What the explorer shows for a ``Session``: the photo, the tree, breadcrumb, table, levels, labels.
+
+Every view walks the same collapsed tree (``ChainTree``) and takes its colours from the session's
+one colour table, so the photo, the sunburst, the breadcrumb and the table always agree: the tree's
+outer ring is exactly the set of segments coloured on the photo and listed in the table.
+Class names are shown with their probability; evidence under ``UNCERTAIN_BELOW`` is marked
+uncertain instead of being stated as a class.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .hierarchy import ROOT, Node
+from .render import render_thumbnail, render_view
+from .session import Session, selection_mask
+
+__all__ = [
+    "ROOT_COLOR",
+    "TOP_K",
+    "UNCERTAIN_BELOW",
+    "View",
+    "breadcrumb_html",
+    "caption_html",
+    "class_label",
+    "hex_color",
+    "level_choices",
+    "level_strip_html",
+    "overlay",
+    "plural",
+    "table_html",
+    "top_class_dict",
+    "tree_figure",
+    "tree_json",
+    "view",
+]
+
+TOP_K = 5
+ROOT_COLOR = "#d9d9d9"
+# Below this a segment's top class is not stated: 10 % is already far above chance for 1000 classes,
+# but a person reading "goldfish" on a wheel takes it as the model's claim.
+UNCERTAIN_BELOW = 0.10
+THUMBNAIL_SIDE = 160
+
+
+def plural(n: int, word: str) -> str:
+    """``"1 part"``, ``"3 parts"``, ``"1 superpixel"``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def hex_color(session: Session, node: Node) -> str:
+    """``#rrggbb`` of a node in every view (grey for the root)."""
+    if node == ROOT:
+        return ROOT_COLOR
+    return "#{:02x}{:02x}{:02x}".format(*session.colours[node.level][node.index].tolist())
+
+
+def _short_name(name: str) -> str:
+    """The first synonym of an ImageNet-style name ("tabby, tabby cat" -> "tabby")."""
+    return name.split(",")[0].strip()
+
+
+def _top(session: Session, node: Node) -> tuple[str, float]:
+    top = session.hierarchy.top_classes(node, 1)
+    return (top[0][0], top[0][1]) if top else ("", 0.0)
+
+
+def class_label(name: str, probability: float, threshold: float = UNCERTAIN_BELOW) -> str:
+    """A class name with its probability, or "uncertain" when the evidence is too weak to state it."""
+    if not name:
+        return "no classifier"
+    if probability < threshold:
+        return f"uncertain ({_short_name(name)} {probability:.0%})"
+    return f"{_short_name(name)} {probability:.0%}"
+
+
+def _confident_name(session: Session, node: Node) -> str:
+    """The short top class of ``node`` when it is stated (not uncertain), else ''."""
+    name, probability = _top(session, node)
+    return _short_name(name) if name and probability >= UNCERTAIN_BELOW else ""
+
+
+def _fresh_label(session: Session, node: Node, parent: Node | None) -> str:
+    """The node's label when it says something its parent's does not; '' when it would only repeat it."""
+    name, probability = _top(session, node)
+    if parent is not None and name and _confident_name(session, node) == _confident_name(session, parent):
+        return ""
+    return class_label(name, probability) if name else ""
+
+
+def top_class_dict(session: Session, node: Node, k: int = TOP_K) -> dict[str, float]:
+    """``{class name: probability}`` of the ``k`` best classes, as ``gr.Label`` takes it."""
+    return {name: round(prob, 4) for name, prob in session.hierarchy.top_classes(node, k)}
+
+
+def overlay(session: Session) -> np.ndarray:
+    """The photo at display size, coloured at the session's level, the selection outlined."""
+    level = session.level
+    options = session.display
+    centre = tree_centre(session)
+    # A superpixel is shown among its siblings, as in the tree: the parent stays lit, the superpixel outlined.
+    lit = None if centre == ROOT else session.shown_maps[centre.level] == centre.index
+    return render_view(
+        session.shown_rgb, session.shown_maps[level], session.colours[level], lit,
+        opacity=options.opacity, outlines_only=options.outlines_only, dim=options.dim,
+        outline=selection_mask(session),
+    )
+
+
+def tree_centre(session: Session) -> Node:
+    """The node in the sunburst's centre: the selection, or its parent when it has no parts (a superpixel)."""
+    chains = session.chains
+    if chains.is_leaf(session.selected) and session.selected != ROOT:
+        return chains.parent(session.selected)
+    return session.selected
+
+
+def tree_figure(session: Session) -> dict[str, Any]:
+    """A plotly sunburst of the selection's subtree, down to exactly the segments the photo colours.
+
+    Sector ids are node ids (chain heads), sizes pixel areas, colours the photo's. The outer ring
+    is ``chains.shown_at(centre, level)``; ``layout.meta`` tells the page's hover bridge what is
+    shown (``selected``, ``level``).
+    """
+    hierarchy, chains = session.hierarchy, session.chains
+    centre = tree_centre(session)
+    total = float(hierarchy.area(ROOT))
+    ids, parents, labels, values, colors, custom, widths, lines = [], [], [], [], [], [], [], []
+    for node in chains.subtree(centre, session.level):
+        parent = None if node == centre else chains.parent(node)
+        name, prob = _top(session, node)
+        area = hierarchy.area(node)
+        ids.append(str(node))
+        parents.append("" if parent is None else str(parent))
+        labels.append(_fresh_label(session, node, parent) if node != ROOT else "image")
+        values.append(area)
+        colors.append(hex_color(session, node))
+        custom.append([str(node), class_label(name, prob), round(area / total, 4)])
+        widths.append(4 if node == session.selected else 1)
+        lines.append("#111111" if node == session.selected else "#ffffff")
+    trace = {
+        "type": "sunburst",
+        "ids": ids,
+        "parents": parents,
+        "labels": labels,
+        "values": values,
+        "branchvalues": "total",
+        "maxdepth": -1,
+        "customdata": custom,
+        "marker": {"colors": colors, "line": {"width": widths, "color": lines}},
+        "insidetextorientation": "radial",
+        "hovertemplate": "<b>%{customdata[0]}</b> %{customdata[1]}<br>%{customdata[2]:.1%} of the image<extra></extra>",
+        "sort": False,
+    }
+    layout = {
+        "margin": {"l": 4, "r": 4, "t": 4, "b": 4},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "uniformtext": {"minsize": 9, "mode": "hide"},
+        "font": {"size": 12},
+        "meta": {"selected": str(session.selected), "level": session.level, "centre": str(centre)},
+    }
+    return {"data": [trace], "layout": layout}
+
+
+def tree_json(session: Session) -> str:
+    """``tree_figure`` as compact JSON, the value the app's tree panel draws."""
+    return json.dumps(tree_figure(session), separators=(",", ":"))
+
+
+def _swatch(colour: str) -> str:
+    return f'<span class="swatch" style="background:{colour}"></span>'
+
+
+def breadcrumb_html(session: Session) -> str:
+    """Root-to-selection path over the collapsed tree; every ancestor is a button carrying ``data-node``."""
+    path = session.chains.path(session.selected)
+    parts = []
+    for depth, node in enumerate(path):
+        if node == ROOT:
+            text = "whole image"
+        else:
+            label = _fresh_label(session, node, path[depth - 1])
+            text = f"{node} · {label}" if label else str(node)
+        text = html.escape(text)
+        swatch = "" if node == ROOT else _swatch(hex_color(session, node))
+        if node == path[-1]:
+            parts.append(f'<span class="crumb current" data-current="{node}">{swatch}{text}</span>')
+        else:
+            parts.append(f'<button class="crumb" data-node="{node}">{swatch}{text}</button>')
+    return '<nav class="crumbs">' + ' <span class="sep">›</span> '.join(parts) + "</nav>"
+
+
+def shown_nodes(session: Session) -> list[Node]:
+    """The segments coloured on the photo inside the selection, as chain heads (the table's rows, the tree's outer ring)."""
+    return session.chains.shown_at(tree_centre(session), session.level)
+
+
+def table_html(session: Session) -> str:
+    """One row per shown segment: swatch, node, class (with probability, or uncertain), share of the image.
+
+    Rows carry ``data-node`` (a click drills there); the table scrolls sideways on narrow screens.
+    """
+    hierarchy = session.hierarchy
+    total = hierarchy.area(ROOT)
+    rows = []
+    for node in shown_nodes(session):
+        name, prob = _top(session, node)
+        current = ' class="current"' if node == session.selected else ""
+        rows.append(
+            f'<tr data-node="{node}"{current}><td>{_swatch(hex_color(session, node))}{node}</td>'
+            f"<td>{html.escape(class_label(name, prob))}</td><td>{prob:.3f}</td>"
+            f"<td>{100.0 * hierarchy.area(node) / total:.1f} %</td></tr>"
+        )
+    head = "<tr><th>segment</th><th>top class</th><th>probability</th><th>of image</th></tr>"
+    return f'<div class="table-scroll"><table class="segments"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def level_choices(session: Session) -> list[tuple[str, int]]:
+    """Every level as ``(label, level)``, coarse to superpixels, with its whole-image segment count."""
+    hierarchy = session.hierarchy
+    choices = []
+    for level in range(hierarchy.n_levels):
+        n = hierarchy.n_nodes(level)
+        word = plural(n, "superpixel") if level == hierarchy.leaf_level else plural(n, "segment")
+        choices.append((f"level {level} · {word}", level))
+    return choices
+
+
+def caption_html(session: Session) -> str:
+    """One line under the photo saying what is shown and what a click will do."""
+    chains, node = session.chains, session.selected
+    n = len(shown_nodes(session))
+    where = "the whole image" if node == ROOT else f"<b>{node}</b>"
+    if node != ROOT and chains.is_leaf(node):
+        text = f"{where} is the finest part (a superpixel): nothing smaller to reveal. Up (Esc) goes back."
+    else:
+        word = "superpixel" if session.level == session.hierarchy.leaf_level else "part"
+        text = f"{where}: {plural(n, word)} at level {session.level}. Click one to open it; Esc goes up, arrows step."
+    return f'<p class="caption">{text}</p>'
+
+
+def _png_data_uri(rgb: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "PNG", optimize=False, compress_level=6)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def level_strip_html(session: Session) -> str:
+    """Small whole-image views of every level, coarse to superpixels; each a button carrying ``data-level``.
+
+    Rendered once per segmentation (the page marks the current level itself).
+    """
+    height, width = session.shown_maps[0].shape
+    scale = min(1.0, THUMBNAIL_SIDE / max(height, width))
+    rows = (np.arange(max(1, round(height * scale))) / scale).astype(np.int64)
+    cols = (np.arange(max(1, round(width * scale))) / scale).astype(np.int64)
+    small_rgb = session.shown_rgb[rows][:, cols]
+    items = []
+    for (label, level), label_map in zip(level_choices(session), session.shown_maps):
+        thumb = render_thumbnail(small_rgb, label_map[rows][:, cols], session.colours[level])
+        items.append(
+            f'<button class="level-thumb" data-level="{level}" title="{html.escape(label)}">'
+            f'<img src="{_png_data_uri(thumb)}" alt="{html.escape(label)}"><span>{html.escape(label)}</span></button>'
+        )
+    return f'<div class="level-strip">{"".join(items)}</div>'
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything the app shows for one session after a click."""
+
+    overlay: np.ndarray
+    tree: str
+    evidence: dict[str, float]
+    prediction: dict[str, float]
+    table: str
+    breadcrumb: str
+    caption: str
+    levels: list[tuple[str, int]]
+    level: int
+    can_go_up: bool
+
+
+def view(session: Session) -> View:
+    """All the view data of ``session``."""
+    return View(
+        overlay=overlay(session),
+        tree=tree_json(session),
+        evidence=top_class_dict(session, session.selected),
+        prediction=top_class_dict(session, ROOT),
+        table=table_html(session),
+        breadcrumb=breadcrumb_html(session),
+        caption=caption_html(session),
+        levels=level_choices(session),
+        level=session.level,
+        can_go_up=session.selected != ROOT,
+    )
