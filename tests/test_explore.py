@@ -1,4 +1,4 @@
-"""Drill logic, view data and export of ``hierseg.explore`` on a hand-built hierarchy (no model, no gradio)."""
+"""The explorer's library on hand-built hierarchies (no model, no gradio): chains, session, views, hover, export, API JSON."""
 from __future__ import annotations
 
 import json
@@ -7,30 +7,36 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from hierseg import Hierarchy, Node
-from hierseg import explore
-from hierseg.render import node_color
+from hierseg import describe, export, hover, session as sessions, views
+from hierseg.chains import ChainTree
+from hierseg.checkpoints import available_checkpoints
+from hierseg.segmenter_pool import SegmenterPool
 
 ROOT = Node(-1, 0)
 
 
 @pytest.fixture
 def tree() -> Hierarchy:
-    """A 16x8 image: level 0 = left/right halves, level 1 = quadrants, level 2 = eight 4x4 leaves."""
+    """A 16x8 image. Level 0: left/right halves. Level 1: the left half stays whole (a single-child
+    chain 0:0 -> 1:0), the right half splits in two (1:1 top, 1:2 bottom). Level 2: every level-1
+    node splits left/right into leaves 2:0..2:5."""
     height, width = 8, 16
     rows, cols = np.mgrid[0:height, 0:width]
     halves = (cols >= 8).astype(np.int32)
-    quadrants = halves * 2 + (rows >= 4)
-    leaves = quadrants * 2 + ((cols % 8) >= 4)
+    middle = np.where(halves == 0, 0, 1 + (rows >= 4)).astype(np.int32)
+    leaves = middle * 2 + ((cols % 8) >= 4)
     evidence = []
-    for n in (2, 4, 8):
-        rows_ = np.full((n, 3), 0.1, np.float32)
-        rows_[np.arange(n), np.arange(n) % 3] = 0.8
+    for n in (2, 3, 6):
+        rows_ = np.full((n, 3), 0.05, np.float32)
+        rows_[np.arange(n), np.arange(n) % 3] = 0.9
         evidence.append(rows_)
+    evidence[2][5] = [0.34, 0.33, 0.33]  # weak evidence: still a distribution
     return Hierarchy(
-        label_maps=[halves, quadrants, leaves],
-        parents=[np.zeros(0, np.int32), np.array([0, 0, 1, 1]), np.repeat(np.arange(4), 2)],
+        label_maps=[halves, middle, leaves],
+        parents=[np.zeros(0, np.int32), np.array([0, 1, 1]), np.repeat(np.arange(3), 2)],
         evidence=evidence,
         class_names=["tabby, tabby cat", "grass", "sky <blue>"],
         prediction=np.array([0.5, 0.3, 0.2], np.float32),
@@ -39,179 +45,207 @@ def tree() -> Hierarchy:
 
 
 @pytest.fixture
-def state(tree: Hierarchy) -> explore.ExploreState:
-    rgb = np.full((*tree.shape, 3), 200, np.uint8)
-    return explore.new_state(tree, rgb, "test")
+def session(tree: Hierarchy) -> sessions.Session:
+    rgb = np.random.default_rng(0).integers(0, 256, (*tree.shape, 3), dtype=np.uint8)
+    return sessions.new_session(tree, rgb, "test", "chelsea", "abc")
 
 
-def test_new_state_selects_the_whole_image(state: explore.ExploreState) -> None:
-    assert state.selected == ROOT and state.level == 0 and state.checkpoint == "test"
+def test_chains_collapse_single_children(tree: Hierarchy) -> None:
+    chains = ChainTree(tree)
+    assert chains.chain("1:0") == [Node(0, 0), Node(1, 0)] and chains.head("1:0") == Node(0, 0)
+    assert chains.children("0:0") == [Node(2, 0), Node(2, 1)], "the chain's children are its bottom's"
+    assert chains.parent("2:0") == Node(0, 0) and chains.path("2:1") == [ROOT, Node(0, 0), Node(2, 1)]
+    assert chains.siblings("1:2") == [Node(1, 1), Node(1, 2)]
+    # Defect 2: no node of the collapsed tree has exactly one child.
+    for level in range(tree.n_levels):
+        for node in tree.nodes(level):
+            assert len(chains.children(node)) != 1
+    assert chains.shown_at(ROOT, 1) == [Node(0, 0), Node(1, 1), Node(1, 2)]
+    assert chains.subtree(ROOT, 1) == [ROOT, Node(0, 0), Node(0, 1), Node(1, 1), Node(1, 2)]
+
+
+def test_a_root_with_one_child_is_one_chain() -> None:
+    one = np.zeros((4, 4), np.int32)
+    leaves = (np.arange(16).reshape(4, 4) >= 8).astype(np.int32)
+    tree = Hierarchy([one, leaves], [np.zeros(0, np.int32), np.array([0, 0])],
+                     [np.full((1, 1), 1.0, np.float32), np.full((2, 1), 1.0, np.float32)], ["x"], np.ones(1, np.float32))
+    chains = ChainTree(tree)
+    assert chains.head("0:0") == ROOT and chains.children(ROOT) == [Node(1, 0), Node(1, 1)]
+    assert chains.parts_level(ROOT) == 1
+
+
+def test_drill_up_and_levels(session: sessions.Session) -> None:
+    assert session.selected == ROOT and session.level == 0 and session.name == "chelsea"
+    drilled = sessions.drill_to(session, "1:0")
+    assert drilled.selected == Node(0, 0) and drilled.level == 2, "a chain shows its bottom's children"
+    assert session.selected == ROOT, "sessions are immutable"
+    assert sessions.go_up(drilled).selected == ROOT and sessions.go_up(session) is session
+    finer = sessions.drill_to(session, "0:1")
+    assert finer.level == 1 and sessions.set_level(finer, 2).level == 2
+    # Granularity coarser than the selection's parts: the whole image at that level.
+    coarse = sessions.set_level(finer, 0)
+    assert coarse.selected == ROOT and coarse.level == 0
+    with pytest.raises(ValueError):
+        sessions.set_level(session, 3)
+    with pytest.raises(ValueError):
+        sessions.drill_to(session, "5:0")
+
+
+def test_siblings_wrap(session: sessions.Session) -> None:
+    one = sessions.drill_to(session, "1:1")
+    assert sessions.step_sibling(one, 1).selected == Node(1, 2)
+    assert sessions.step_sibling(one, -1).selected == Node(1, 2), "wraps around"
+    assert sessions.step_sibling(session, 1).selected == ROOT
+
+
+def test_click_picks_what_is_shown(session: sessions.Session) -> None:
+    assert sessions.click_to_node(session, 12, 1) == Node(0, 1)
+    right = sessions.drill_to(session, "0:1")
+    assert sessions.click_to_node(right, 12, 6) == Node(1, 2)
+    assert sessions.click_to_node(right, 2, 2) == Node(0, 0), "outside: the neighbour at the selection's level"
+    assert sessions.click_to_node(session, 99, 99) == Node(0, 1), "clamped to the image"
+    drilled = sessions.drill_to(session, "1:1")
+    assert sessions.tree_click_target(drilled, "1:1") == Node(0, 1), "clicking the centre goes up"
+
+
+def test_display_size_and_shrunk_sessions(tree: Hierarchy) -> None:
+    assert sessions.display_size((2048, 1024)) == (1024, 512) and sessions.display_size((300, 200)) == (300, 200)
+    small = sessions.new_session(tree, np.zeros((*tree.shape, 3), np.uint8), max_side=8)
+    assert small.shown_maps[0].shape == (4, 8) and small.shown_rgb.shape == (4, 8, 3)
     with pytest.raises(ValueError, match="image is"):
-        explore.new_state(state.hierarchy, np.zeros((3, 3, 3), np.uint8))
+        sessions.new_session(tree, np.zeros((3, 3, 3), np.uint8))
 
 
-def test_drill_to_shows_children_and_accepts_every_node_form(state: explore.ExploreState) -> None:
-    for form in ("0:1", Node(0, 1), (0, 1)):
-        drilled = explore.drill_to(state, form)
-        assert drilled.selected == Node(0, 1) and drilled.level == 1
-    leaf = explore.drill_to(state, "2:5")
-    assert leaf.level == 2, "a superpixel shows itself"
-    assert state.selected == ROOT, "states are immutable"
-    with pytest.raises(ValueError):
-        explore.drill_to(state, "5:0")
-    with pytest.raises(ValueError):
-        explore.drill_to(state, "not a node")
+def test_tree_ring_is_what_the_photo_shows_at_every_level(session: sessions.Session) -> None:
+    """Defect 1: at every selection and level, the tree's outer ring = the table's rows = the photo's segments."""
+    for node in [ROOT, Node(0, 0), Node(0, 1), Node(1, 1), Node(2, 3)]:
+        for level in range(session.hierarchy.n_levels):
+            state = sessions.set_level(sessions.drill_to(session, node), level)
+            trace = views.tree_figure(state)["data"][0]
+            ring = set(trace["ids"]) - set(trace["parents"])
+            rows = {row.split('"')[0] for row in views.table_html(state).split('data-node="')[1:]}
+            assert ring == rows == {str(n) for n in views.shown_nodes(state)}, (node, level)
+            photo_ids = set(np.unique(state.shown_maps[state.level][views.overlay(state).any(axis=2) >= 0]))
+            heads = {str(state.chains.head(Node(state.level, int(i)))) for i in photo_ids}
+            assert ring <= heads
 
 
-def test_go_up_walks_to_the_root_and_stops(state: explore.ExploreState) -> None:
-    current = explore.drill_to(state, "2:7")
-    seen = []
-    for _ in range(4):
-        current = explore.go_up(current)
-        seen.append(str(current.selected))
-    assert seen == ["1:3", "0:1", "-1:0", "-1:0"]
-    assert current.level == 0
-
-
-def test_set_level_only_allows_levels_below_the_selection(state: explore.ExploreState) -> None:
-    drilled = explore.drill_to(state, "0:0")
-    assert explore.set_level(drilled, 2).level == 2
-    with pytest.raises(ValueError):
-        explore.set_level(drilled, 0)
-    with pytest.raises(ValueError):
-        explore.set_level(drilled, 3)
-
-
-def test_click_picks_what_is_shown(state: explore.ExploreState) -> None:
-    # Root: the coarsest segment under the pointer.
-    assert explore.click_to_node(state, 12, 1, (16, 8)) == Node(0, 1)
-    # Inside the selection: its child under the pointer.
-    left = explore.drill_to(state, "0:0")
-    assert explore.click_to_node(left, 1, 6, (16, 8)) == Node(1, 1)
-    # Finer level chosen: the leaf under the pointer.
-    assert explore.click_to_node(explore.set_level(left, 2), 5, 6, (16, 8)) == Node(2, 3)
-    # Outside the selection: its neighbour at the same level.
-    assert explore.click_to_node(left, 12, 1, (16, 8)) == Node(0, 1)
-    # Coordinates of a shrunk (or enlarged) overlay are scaled to the label maps.
-    assert explore.click_to_node(left, 2, 30, (160, 80)) == Node(1, 0)
-    assert explore.click_to_node(left, 10, 70, (160, 80)) == Node(1, 1)
-    # Clicks on the very edge stay inside the image.
-    assert explore.click_to_node(state, 16, 8, (16, 8)) == Node(0, 1)
-
-
-def test_tree_click_on_the_centre_goes_up(state: explore.ExploreState) -> None:
-    drilled = explore.drill_to(state, "1:2")
-    assert explore.tree_click_target(drilled, "1:2") == Node(0, 1)
-    assert explore.tree_click_target(drilled, "2:4") == Node(2, 4)
-    assert explore.tree_click_target(state, "-1:0") == ROOT
-
-
-def test_tree_figure_matches_the_hierarchy_and_the_overlay_colours(tree: Hierarchy) -> None:
-    figure = explore.tree_figure(tree, "0:1")
+def test_tree_figure_colours_values_and_labels(session: sessions.Session) -> None:
+    figure = views.tree_figure(session)
     trace = figure["data"][0]
-    assert trace["type"] == "sunburst" and trace["level"] == "0:1"
-    assert len(trace["ids"]) == 1 + 2 + 4 + 8
-    nodes = dict(zip(trace["ids"], trace["parents"]))
-    assert nodes["-1:0"] == "" and nodes["0:1"] == "-1:0" and nodes["2:5"] == "1:2"
-    for node_id, colour in zip(trace["ids"], trace["marker"]["colors"]):
-        if node_id != "-1:0":
-            assert colour == "#{:02x}{:02x}{:02x}".format(*node_color(node_id))
-    # Values add up (branchvalues="total") and the hover text carries the top class.
+    assert figure["layout"]["meta"] == {"selected": "-1:0", "level": 0, "centre": "-1:0"}
     values = dict(zip(trace["ids"], trace["values"]))
-    assert values["-1:0"] == 128 and values["0:1"] == values["1:2"] + values["1:3"]
-    custom = dict(zip(trace["ids"], trace["customdata"]))
-    assert custom["1:1"][1] == "grass" and custom["1:1"][2] == pytest.approx(0.8)
-    assert "customdata[1]" in trace["hovertemplate"]
-    # The selection is outlined; a selected superpixel is shown among its siblings.
-    widths = dict(zip(trace["ids"], trace["marker"]["line"]["width"]))
-    assert widths["0:1"] > widths["0:0"]
-    assert explore.tree_figure(tree, "2:6")["data"][0]["level"] == "1:3"
-    assert json.loads(explore.tree_json(tree, "0:1")) == figure
+    assert values["-1:0"] == 128 and values["-1:0"] == values["0:0"] + values["0:1"]
+    colours = dict(zip(trace["ids"], trace["marker"]["colors"]))
+    assert colours["0:1"] == views.hex_color(session, Node(0, 1))
+    assert json.loads(views.tree_json(session)) == figure
+    leaf = sessions.drill_to(session, "2:3")
+    assert views.tree_figure(leaf)["layout"]["meta"]["centre"] == "1:1", "a superpixel is shown among its siblings"
 
 
-def test_breadcrumb_links_every_ancestor(tree: Hierarchy) -> None:
-    crumbs = explore.breadcrumb_html(tree, "2:5")
-    assert crumbs.count("data-node=") == 3
-    for ancestor in ("-1:0", "0:1", "1:2"):
-        assert f'data-node="{ancestor}"' in crumbs
-    assert '<span class="crumb current">' in crumbs and "2:5 · sky &lt;blue&gt;" in crumbs, "names are escaped"
-    assert explore.breadcrumb_html(tree, ROOT).count("data-node=") == 0
+def test_colours_children_differ_from_their_parent(session: sessions.Session) -> None:
+    """Defect 9: a part never has its parent's colour; siblings differ; a chain keeps one colour."""
+    chains, colours = session.chains, session.colours
+    assert (colours[0][0] == colours[1][0]).all(), "0:0 and 1:0 are one region, one colour"
+    for level in range(session.hierarchy.n_levels - 1):
+        for node in session.hierarchy.nodes(level):
+            children = chains.children(node)
+            for child in children:
+                assert not (colours[child.level][child.index] == colours[node.level][node.index]).all()
+            assert len({tuple(colours[c.level][c.index]) for c in children}) == len(children)
 
 
-def test_table_and_level_choices_follow_the_selection(state: explore.ExploreState) -> None:
-    headers, rows = explore.evidence_table(state)
-    assert headers[0] == "node" and [row[0] for row in rows] == ["0:0", "0:1"]
-    assert sum(row[3] for row in rows) == pytest.approx(100.0)
-    drilled = explore.drill_to(state, "0:1")
-    _, rows = explore.evidence_table(drilled)
-    assert [row[0] for row in rows] == ["1:2", "1:3"] and rows[0][1] == "sky <blue>"
-    _, rows = explore.evidence_table(explore.set_level(drilled, 2))
-    assert [row[0] for row in rows] == ["2:4", "2:5", "2:6", "2:7"]
-    assert explore.level_choices(drilled) == [("level 1: 2 parts", 1), ("level 2: 4 superpixels", 2)]
+def test_honest_labels_and_plurals(session: sessions.Session) -> None:
+    assert views.class_label("tabby, tabby cat", 0.42) == "tabby 42%"
+    assert views.class_label("grass", 0.06) == "uncertain (grass 6%)"
+    assert views.class_label("", 0.0) == "no classifier"
+    assert views.plural(1, "part") == "1 part" and views.plural(3, "superpixel") == "3 superpixels"
+    assert views.level_choices(session) == [("level 0 · 2 segments", 0), ("level 1 · 3 segments", 1),
+                                            ("level 2 · 6 superpixels", 2)]
+    crumbs = views.breadcrumb_html(sessions.drill_to(session, "2:5"))
+    assert crumbs.count("data-node=") == 3 and "2:5 · tabby 34%" in crumbs
+    assert "sky &lt;blue&gt;" in views.breadcrumb_html(sessions.drill_to(session, "1:2")), "names are escaped"
+    assert "finest part" in views.caption_html(sessions.drill_to(session, "2:0"))
+    assert "2 parts" in views.caption_html(session)
 
 
-def test_view_bundles_consistent_data(state: explore.ExploreState) -> None:
-    shown = explore.view(explore.drill_to(state, "1:0"))
-    assert shown.overlay.shape == (8, 16, 3)
-    assert json.loads(shown.tree)["data"][0]["level"] == "1:0"
-    assert shown.evidence == {"tabby, tabby cat": 0.8, "grass": 0.1, "sky <blue>": 0.1}
-    assert next(iter(shown.prediction)) == "tabby, tabby cat"
-    assert [row[0] for row in shown.table_rows] == ["2:0", "2:1"]
-    assert shown.level == 2 and shown.levels == [("level 2: 2 superpixels", 2)]
+def test_view_bundles_consistent_data(session: sessions.Session) -> None:
+    shown = views.view(sessions.drill_to(session, "0:1"))
+    assert shown.overlay.shape == (8, 16, 3) and shown.can_go_up
+    assert json.loads(shown.tree)["layout"]["meta"]["selected"] == "0:1"
+    assert next(iter(shown.evidence)) == "grass" and next(iter(shown.prediction)) == "tabby, tabby cat"
+    assert shown.level == 1 and 'data-node="1:1"' in shown.table and "swatch" in shown.table
+    assert not views.view(session).can_go_up, "Up at the root is disabled (defect 10)"
+    strip = views.level_strip_html(session)
+    assert strip.count("data-level=") == 3 and strip.count("data:image/png;base64,") == 3
 
 
-def test_overlay_dims_outside_and_colours_the_chosen_level() -> None:
-    height, width = 40, 40
-    rows, cols = np.mgrid[0:height, 0:width]
-    coarse = (cols >= 20).astype(np.int32)
-    middle = coarse * 2 + (rows >= 20)
-    fine = middle * 2 + ((cols % 20) >= 10)
-    tree = Hierarchy(
-        [coarse, middle, fine], [np.zeros(0, np.int32), np.array([0, 0, 1, 1]), np.repeat(np.arange(4), 2)],
-        [np.full((n, 1), 1.0, np.float32) for n in (2, 4, 8)], ["thing"], np.ones(1, np.float32),
-    )
-    rgb = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    state = explore.drill_to(explore.new_state(tree, rgb), "0:0")
-    children = explore.overlay(state)
-    assert children[:, 25:].mean() < rgb[:, 25:].mean() * 0.5, "outside the selection is dimmed"
-    fine_view = explore.overlay(explore.set_level(state, 2))
-    # Same outside, but the inside now shows the leaf boundary at x = 10 that the children view lacks.
-    assert np.array_equal(fine_view[:, 22:], children[:, 22:])
-    assert (fine_view[5:15, 10] == 255).all() and not (children[5:15, 10] == 255).all()
-    assert explore.overlay(state, max_side=20).shape == (20, 20, 3)
+def test_overlay_dims_outside_and_honours_display_options(session: sessions.Session) -> None:
+    right = sessions.drill_to(session, "0:1")
+    dimmed = views.overlay(right)
+    rgb = session.shown_rgb.astype(int)
+    assert dimmed[:, :6].mean() < rgb[:, :6].mean() * 0.5
+    bright = views.overlay(sessions.set_display(right, sessions.Display(dim=False)))
+    assert bright[:, :6].mean() > dimmed[:, :6].mean() * 1.5
+    outlines = views.overlay(sessions.set_display(right, sessions.Display(outlines_only=True, dim=False)))
+    assert (outlines[2, 1] == session.shown_rgb[2, 1]).all(), "outlines only: the photo is untouched inside segments"
 
 
-def test_display_size_only_shrinks() -> None:
-    assert explore.display_size((2048, 1024)) == (1024, 512)
-    assert explore.display_size((300, 200)) == (300, 200)
+def test_hover_payload_decodes_to_the_shown_maps(session: sessions.Session) -> None:
+    payload = json.loads(hover.hover_payload(session))
+    assert (payload["width"], payload["height"]) == (16, 8)
+    for runs, label_map in zip(payload["maps"], session.shown_maps):
+        decoded = np.repeat(runs[0::2], runs[1::2]).reshape(8, 16)
+        np.testing.assert_array_equal(decoded, label_map)
+    small = json.loads(hover.hover_payload(session, max_side=4))
+    assert (small["width"], small["height"]) == (4, 2) and sum(small["maps"][0][1::2]) == 8
 
 
-def test_drill_info_and_summary_are_json(state: explore.ExploreState) -> None:
-    info = explore.drill_info(state.hierarchy, "0:1")
-    assert info["node"] == "0:1" and info["path"] == ["-1:0", "0:1"] and not info["is_leaf"]
-    assert [child["node"] for child in info["children"]] == ["1:2", "1:3"]
-    assert info["share"] == pytest.approx(0.5) and info["top_classes"][0] == ["grass", 0.8]
-    assert explore.drill_info(state.hierarchy, "2:3")["is_leaf"]
-    summary = explore.summary(state)
-    assert [level["n_nodes"] for level in summary["levels"]] == [2, 4, 8]
-    assert summary["root"]["children"][1]["node"] == "0:1" and summary["checkpoint"] == "test"
-    assert summary["prediction"][0] == ["tabby, tabby cat", 0.5]
-    json.dumps(summary)
-
-
-def test_export_zip_round_trips(tree: Hierarchy, tmp_path: Path) -> None:
-    archive = explore.export_zip(tree, tmp_path / "tree.zip")
+def test_exports(session: sessions.Session, tmp_path: Path) -> None:
+    tree = session.hierarchy
+    archive = export.export_zip(tree, tmp_path / "tree.zip")
     with zipfile.ZipFile(archive) as zipped:
         assert sorted(zipped.namelist()) == ["level_0.png", "level_1.png", "level_2.png", "tree.json"]
         zipped.extractall(tmp_path / "out")
     assert Hierarchy.load(tmp_path / "out") == tree
+    mask = np.asarray(Image.open(export.export_mask(tree, "1:2", tmp_path / "mask.png")))
+    np.testing.assert_array_equal(mask > 0, tree.mask("1:2"))
+    cutout = np.asarray(Image.open(export.export_cutout(tree, session.rgb, "1:2", tmp_path / "cut.png")))
+    assert cutout.shape == (4, 8, 4) and (cutout[..., 3] == 255).all()
+    np.testing.assert_array_equal(cutout[..., :3], session.rgb[4:8, 8:16])
+    coco = json.loads(export.export_coco(tree, tmp_path / "coco.json", "chelsea.jpg").read_text())
+    assert len(coco["annotations"]) == 2 + 3 + 6 and coco["images"][0]["width"] == 16
+    for annotation in coco["annotations"]:
+        node = annotation["hierseg"]["node"]
+        np.testing.assert_array_equal(export.decode_coco_rle(annotation["segmentation"]), tree.mask(node))
+        assert annotation["area"] == tree.area(node)
+    assert export.coco_rle(np.array([[True, False]]))["counts"] == [0, 1, 1], "runs start with background"
+
+
+def test_download_names_follow_the_photo_and_node() -> None:
+    """Defect 8: no uuid names."""
+    assert export.download_name("chelsea", "0:1") == "chelsea-0-1.png"
+    assert export.download_name("chelsea", ROOT, "tree", "zip") == "chelsea-tree.zip"
+    assert export.download_name("my photo/..", Node(2, 5), "mask") == "my_photo_..-2-5-mask.png"
+
+
+def test_api_json_walks_the_collapsed_tree(session: sessions.Session) -> None:
+    info = describe.drill_info(session, "1:0")
+    assert info["node"] == "0:0" and info["chain"] == ["0:0", "1:0"] and info["path"] == ["-1:0", "0:0"]
+    assert [child["node"] for child in info["children"]] == ["2:0", "2:1"] and not info["is_leaf"]
+    assert info["color"] == views.hex_color(session, Node(0, 0))
+    assert describe.drill_info(session, "2:3")["is_leaf"]
+    summary = describe.summary(session)
+    assert [level["n_nodes"] for level in summary["levels"]] == [2, 3, 6] and summary["checkpoint"] == "test"
+    assert summary["prediction"][0] == ["tabby, tabby cat", 0.5]
+    json.dumps(summary)
 
 
 def test_segmenter_pool_loads_each_checkpoint_once() -> None:
     calls = []
-    pool = explore.SegmenterPool(lambda name: calls.append(name) or f"segmenter {name}")
+    pool = SegmenterPool(lambda name: calls.append(name) or f"segmenter {name}")
     assert pool.get("a") == "segmenter a" and pool.get("a") == "segmenter a" and pool.get("b") == "segmenter b"
-    assert calls == ["a", "b"]
+    assert calls == ["a", "b"] and pool.loaded("a") and not pool.loaded("c")
 
 
 def test_available_checkpoints(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -220,6 +254,6 @@ def test_available_checkpoints(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     (tmp_path / "not-a-checkpoint").mkdir()
     monkeypatch.setenv("HIERSEG_CHECKPOINTS", str(tmp_path))
     monkeypatch.setenv("HIERSEG_CHECKPOINT", "/some/folder")
-    names = explore.available_checkpoints()
+    names = available_checkpoints()
     assert names[:2] == ["/some/folder", "mine"] and "not-a-checkpoint" not in names
     assert "official/moco-in1k-cast_small" in names and len(names) == len(set(names))

@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from hierseg.hierarchy import ROOT, Hierarchy, Node
-from hierseg.render import OUTLINE, child_colors, node_color, palette, render_level, render_node
+from hierseg.chains import ChainTree
+from hierseg.render import OUTLINE, node_color, palette, render_level, render_view, tree_colors
 
 HEIGHT, WIDTH = 48, 64
 WHITE = tuple(OUTLINE.tolist())
@@ -65,70 +66,53 @@ def test_render_level(tree: Hierarchy, rgb: np.ndarray) -> None:
         np.testing.assert_allclose(out[y, x], expected, atol=1.5)
 
 
-def test_render_node_tints_children_and_dims_the_rest(tree: Hierarchy, rgb: np.ndarray) -> None:
-    node = Node(0, 0)
-    out = render_node(rgb, tree, node, alpha=0.55, dim=0.35)
-    assert out.shape == rgb.shape and out.dtype == np.uint8
-    inside = tree.mask(node)
-    outside = ~inside
-    outside[:, 31:34] = False  # the thick outline spills over the border
-    assert out[outside].mean() < 0.5 * rgb[outside].mean()
-    assert (out[outside] < rgb[outside]).all()
-
-    children = tree.children(node)
-    colours = child_colors(tree, node)
-    assert colours.shape == (len(children), 3) and len(np.unique(colours, axis=0)) == len(children)
-    for child, colour in zip(children, colours):
-        x0, y0, x1, y1 = tree.bbox(child)
-        y, x = (y0 + y1) // 2, (x0 + x1) // 2
-        np.testing.assert_allclose(out[y, x], blend(rgb[y, x], colour, 0.55), atol=1.5)
-        # The child's own colour explains the pixel better than any sibling's.
-        errors = [np.abs(out[y, x] - blend(rgb[y, x], other, 0.55)).sum() for other in colours]
-        assert int(np.argmin(errors)) == children.index(child)
+def test_tree_colors_derive_children_from_parents(tree: Hierarchy) -> None:
+    colours = tree_colors(ChainTree(tree))
+    assert [c.shape for c in colours] == [(tree.n_nodes(level), 3) for level in range(tree.n_levels)]
+    for level in range(tree.n_levels - 1):
+        for node in tree.nodes(level):
+            parent = colours[level][node.index]
+            kids = np.array([colours[level + 1][c.index] for c in tree.children(node)])
+            assert not (kids == parent).all(axis=1).any(), "no child has its parent's colour"
+            assert len(np.unique(kids, axis=0)) == len(kids), "siblings differ"
+    assert tree_colors(ChainTree(tree))[1].tolist() == colours[1].tolist(), "deterministic"
 
 
-def test_render_node_outlines(tree: Hierarchy, rgb: np.ndarray) -> None:
-    out = render_node(rgb, tree, "0:0")
-    white = (out == WHITE).all(axis=2)
-    # The node's border with the right half is three pixels wide...
-    assert white[:, 31:34].all() and not white[5, 30] and not white[5, 34]
-    # ...the lines between its children one pixel wide, and nothing is drawn outside the node.
-    assert white[5, 16] and not white[5, 15] and not white[5, 17]
-    assert white[16, 5] and not white[15, 5] and not white[17, 5]
-    assert not white[:, 36:].any()
+def test_render_view_keeps_the_segment_hue_on_any_photo() -> None:
+    """Defect 9: a blue part tinted over a red photo reads blue, not purple."""
+    red = np.zeros((6, 6, 3), np.uint8)
+    red[..., 0] = 220
+    labels = np.zeros((6, 6), np.int32)
+    blue = np.array([[40, 80, 240]], np.uint8)
+    out = render_view(red, labels, blue, opacity=0.5)
+    assert out[3, 3, 2] > out[3, 3, 0], out[3, 3]
 
 
-def test_render_leaf_and_root(tree: Hierarchy, rgb: np.ndarray) -> None:
-    leaf = Node(tree.leaf_level, 9)
-    out = render_node(rgb, tree, leaf, alpha=0.55)
-    x0, y0, x1, y1 = tree.bbox(leaf)
-    y, x = (y0 + y1) // 2, (x0 + x1) // 2
-    np.testing.assert_allclose(out[y, x], blend(rgb[y, x], node_color(leaf), 0.55), atol=1.5)
-    far = ~_grow(tree.mask(leaf))
-    assert (out[far] < rgb[far]).all()
-    assert child_colors(tree, leaf).shape == (0, 3)
-
-    np.testing.assert_array_equal(
-        render_node(rgb, tree, ROOT, alpha=0.55), render_level(rgb, tree.label_maps[0], alpha=0.55)
-    )
+def test_render_view_outlines_and_dimming(tree: Hierarchy, rgb: np.ndarray) -> None:
+    labels = tree.label_maps[1]
+    colours = palette(tree.n_nodes(1))
+    out = render_view(rgb, labels, colours, opacity=0.5)
+    # Block edges are drawn on both sides, each side in its own segment's colour.
+    assert (out[5, 15] == colours[labels[5, 15]]).all() and (out[5, 16] == colours[labels[5, 16]]).all()
+    assert not (out[5, 8] == colours[labels[5, 8]]).all(), "inside a segment: tint, not the outline colour"
+    selection = tree.mask("0:0")
+    dimmed = render_view(rgb, labels, colours, selection, opacity=0.5)
+    outside = ~selection
+    outside[:, 30:36] = False  # the thick outline
+    assert (dimmed[outside] < rgb[outside]).all()
+    white = (dimmed == WHITE).all(axis=2)
+    assert white[:, 31].all() and not white[:, 36:].any()
+    lit = render_view(rgb, labels, colours, selection, opacity=0.5, dim=False)
+    np.testing.assert_array_equal(lit[:, 40:], out[:, 40:])
+    plain = render_view(rgb, labels, colours, outlines_only=True)
+    np.testing.assert_array_equal(plain[5, 8], rgb[5, 8])
 
 
 def test_inputs(tree: Hierarchy, rgb: np.ndarray) -> None:
-    np.testing.assert_array_equal(render_node(Image.fromarray(rgb), tree, "0:1"), render_node(rgb, tree, Node(0, 1)))
-    assert render_node(rgb[:, :, 0], tree, "0:1").shape == rgb.shape  # greyscale is expanded
     with pytest.raises(ValueError, match="segmentation is"):
-        render_node(rgb[:-1], tree, "0:1")
+        render_view(rgb[:-1], tree.label_maps[0], palette(2))
     with pytest.raises(ValueError, match="uint8"):
         render_level(rgb.astype(np.float32), tree.label_maps[0])
     with pytest.raises(ValueError):
-        render_node(rgb, tree, "5:0")
-
-
-def _grow(mask: np.ndarray, radius: int = 2) -> np.ndarray:
-    """Pixels within ``radius`` of the mask (the band the outline may cover)."""
-    padded = np.pad(mask, radius)
-    grown = np.zeros_like(mask)
-    for dy in range(2 * radius + 1):
-        for dx in range(2 * radius + 1):
-            grown |= padded[dy : dy + mask.shape[0], dx : dx + mask.shape[1]]
-    return grown
+        render_view(rgb, tree.label_maps[0], palette(2), opacity=2.0)
+    assert render_level(rgb[:, :, 0], tree.label_maps[0]).shape == rgb.shape  # greyscale is expanded
