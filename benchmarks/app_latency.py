@@ -9,7 +9,10 @@ Measures, on the server the script starts:
   * drill: server time of ``/drill`` (a node id in, children and evidence out) as gradio's queue
     reports it, and its round trip, medians;
   * memory: the server's resident set size (RSS) after 10 and after ``--requests`` requests
-    (segments, drills and exports mixed, from two sessions).
+    (segments, drills and exports mixed, from two sessions);
+  * hover bridge: the bytes of label maps the page receives once per segmentation (what lets it
+    outline the segment under the pointer with no request per mouse move; that a mouse move sends
+    nothing is checked by ``tests/test_browser.py``), and the level strip sent with it.
 Targets (issue): segment <= 400 ms on 2 CPU cores with the default checkpoint, drill <= 50 ms,
 RSS growth from 10 to 200 requests within 10 %.
 """
@@ -92,6 +95,23 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return (time.perf_counter() - start) * 1e3, result
 
 
+def bridge_bytes(checkpoint: str | None, photo: Path) -> tuple[int, int, int]:
+    """(hover payload bytes, its gzip size as served, level strip bytes) for one segmentation of ``photo``, in process."""
+    import gzip
+
+    sys.path.insert(0, str(REPO))
+    from hierseg import load_segmenter
+    from hierseg.hover import hover_payload
+    from hierseg.imageio import load_image
+    from hierseg.session import new_session
+    from hierseg.views import level_strip_html
+
+    rgb = load_image(photo)
+    session = new_session(load_segmenter(checkpoint or os.environ.get("HIERSEG_CHECKPOINT") or "default")(rgb), rgb)
+    payload = hover_payload(session).encode()
+    return len(payload), len(gzip.compress(payload)), len(level_strip_html(session).encode())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="checkpoint folder or name (default: the app's own choice)")
@@ -145,6 +165,7 @@ def main() -> None:
         server.wait(timeout=30)
 
     growth = 100.0 * (rss_at[args.requests] / rss_at[10] - 1.0)
+    hover_raw, hover_gzip, strip = bridge_bytes(args.checkpoint, photo)
     rows = [
         ("checkpoint", summary["checkpoint"], ""),
         ("cores available", str(os.cpu_count()), ""),
@@ -156,6 +177,9 @@ def main() -> None:
         ("RSS after 10 requests", f"{rss_at[10]:.0f} MiB", ""),
         (f"RSS after {args.requests} requests", f"{rss_at[args.requests]:.0f} MiB", ""),
         ("RSS growth", f"{growth:+.1f} %", "<= 10 %"),
+        ("hover bridge, sent once per segmentation", f"{hover_raw / 1024:.0f} KiB ({hover_gzip / 1024:.0f} KiB gzipped)", ""),
+        ("level strip, sent once per segmentation", f"{strip / 1024:.0f} KiB", ""),
+        ("hover bridge, sent per mouse move", "0 bytes (tests/test_browser.py)", "0"),
     ]
     width = max(len(row[0]) for row in rows)
     value_width = max(len(row[1]) for row in rows)
