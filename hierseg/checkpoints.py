@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from .errors import CheckpointError
 from .model import CAST, CASTConfig
+from .preprocess import IMAGENET_MEAN, IMAGENET_STD, InputConfig
 from .superpixels import SuperpixelConfig
 
 FORMAT = "hierseg-checkpoint"
@@ -30,8 +31,6 @@ CONFIG = "config.json"
 DEFAULT_CHECKPOINT = "default"
 # Checkpoints that ship with the repository live here; HIERSEG_CHECKPOINTS adds another search folder.
 REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
@@ -41,13 +40,16 @@ class CheckpointConfig:
     model: CASTConfig
     superpixels: SuperpixelConfig
     class_names: list[str] = field(default_factory=list)
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+    input: InputConfig | None = None  # None: the official recipe, the whole image squashed to img_size
     name: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.input is None:
+            self.input = InputConfig(size=self.model.img_size)
+        if self.model.stem == "conv" and (self.input.resize != "square" or self.input.size != self.model.img_size):
+            raise CheckpointError(f"the conv stem needs a square {self.model.img_size} px input, not {self.input}")
         if self.model.num_classes and len(self.class_names) != self.model.num_classes:
             raise CheckpointError(
                 f"{len(self.class_names)} class names for a {self.model.num_classes}-way classifier"
@@ -60,7 +62,7 @@ class CheckpointConfig:
             "name": self.name,
             "model": self.model.to_dict(),
             "superpixels": self.superpixels.to_dict(),
-            "input": {"size": self.model.img_size, "resize": "square", "mean": list(self.mean), "std": list(self.std)},
+            "input": self.input.to_dict(),
             "class_names": list(self.class_names),
             "provenance": self.provenance,
             "metrics": self.metrics,
@@ -77,8 +79,7 @@ class CheckpointConfig:
                 model=CASTConfig.from_dict(d["model"]),
                 superpixels=SuperpixelConfig.from_dict(d["superpixels"]),
                 class_names=list(d.get("class_names", [])),
-                mean=tuple(d["input"]["mean"]),
-                std=tuple(d["input"]["std"]),
+                input=InputConfig.from_dict(d["input"]),
                 name=d.get("name", ""),
                 provenance=d.get("provenance", {}),
                 metrics=d.get("metrics", {}),
@@ -288,8 +289,7 @@ def convert_file(src: str | Path, dst: str | Path, num_heads: int = 12, clusters
         model=model.config,
         superpixels=SuperpixelConfig.from_dict(meta["superpixels"]),
         class_names=names,
-        mean=tuple(meta["mean"]),
-        std=tuple(meta["std"]),
+        input=InputConfig(size=model.config.img_size, mean=tuple(meta["mean"]), std=tuple(meta["std"])),
         name=Path(dst).name,
         provenance={
             "converted_from": source or str(src),

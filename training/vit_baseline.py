@@ -18,10 +18,9 @@ from safetensors.torch import load_file, save_file
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from hierseg.checkpoints import IMAGENET_MEAN, IMAGENET_STD
 from hierseg.errors import CheckpointError
 from hierseg.model import CASTConfig
-from hierseg.segmenter import model_input
+from hierseg.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalise, resize_rgb
 
 from .baselines import kmeans_token_levels
 
@@ -93,7 +92,8 @@ def load_vit(folder: str | Path) -> PatchViT:
 @torch.no_grad()
 def vit_kmeans_levels(model: PatchViT, rgb: np.ndarray, segment_counts: list[int]) -> list[np.ndarray]:
     """Label maps (coarsest first) of the ViT baseline on one photo, cut to ``segment_counts``."""
-    pixels = model_input(rgb, model.config.img_size, IMAGENET_MEAN, IMAGENET_STD)
+    size = model.config.img_size
+    pixels = normalise(resize_rgb(rgb, size, size), IMAGENET_MEAN, IMAGENET_STD)
     tokens = model(pixels[None]).tokens[0]
     g = model.grid_size
     return kmeans_token_levels(tokens.reshape(g, g, -1).numpy(), rgb.shape[:2], segment_counts)
