@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
@@ -12,9 +13,15 @@ from torch import nn
 from .config import CASTConfig
 from .graph_pool import GraphPooling
 from .heads import mlp_bn
-from .pos_embed import sincos_2d
-from .segment_tokens import segment_mean, superpixels_on_grid
+from .lite_stem import LITE0_CHANNELS, LITE0_STRIDES, LiteStem
+from .pos_embed import sincos_2d, sincos_points
+from .region_merge import RegionMerging, Regions
+from .segment_tokens import region_adjacency, region_cells, segment_mean, superpixels_on_grid
 from .stem import ConvStem
+
+# The official position table's grid; the hybrid stem's cells are placed on the same 28-cell scale.
+POSITION_GRID = 28
+STRIDE = 8
 
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
 
@@ -32,7 +39,7 @@ class CASTOutput:
     logits: torch.Tensor | None  # (B, num_classes) when the model has a classifier
     projection: torch.Tensor | None  # (B, proj_dim) MoCo projector output
     prediction: torch.Tensor | None  # (B, proj_dim) MoCo predictor output
-    stem: torch.Tensor  # (B, g, g, C) conv stem features
+    stem: torch.Tensor  # (B, g, g, C) conv stem features; hybrid stem: its last map (B, 320, H/32, W/32)
     stage_inputs: torch.Tensor  # (B, 1 + S, C) [cls; superpixel tokens] entering stage 0
     padding_mask: torch.Tensor  # (B, S) True for superpixel ids absent from the feature grid
     stage_tokens: list[torch.Tensor]  # L x (B, N_l, C)
@@ -40,6 +47,9 @@ class CASTOutput:
     assignment_logits: list[torch.Tensor]  # L x (B, N_l, K_l)
     centroids: list[torch.Tensor]  # L x (B, K_l) farthest point sampling picks
     pooled_tokens: list[torch.Tensor]  # L x (B, K_l, C)
+    # Hybrid stem only: pixels of each superpixel in each cell of the stem's last map (B, S, h*w), and that grid.
+    token_cells: torch.Tensor | None = None
+    cell_grid: tuple[int, int] | None = None
 
 
 class CAST(nn.Module):
@@ -49,10 +59,17 @@ class CAST(nn.Module):
         super().__init__()
         self.config = config
         dim = config.embed_dim
-        self.stem = ConvStem(dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        if config.stem == "lite0":
+            self.stem = LiteStem(config.stem_taps)
+            # RGB means + the tapped maps, each superpixel-averaged, become one token.
+            self.token_embed = nn.Sequential(LayerNorm(3 + self.stem.channels), nn.Linear(3 + self.stem.channels, dim))
+        else:
+            self.stem = ConvStem(dim)
         grid_cells = config.grid_size**2
-        if config.pos_embed == "sincos":
+        if config.stem == "lite0":  # positions are computed for each input's own grid
+            self.register_buffer("cls_pos_embed", torch.zeros(1, 1, dim))
+        elif config.pos_embed == "sincos":
             self.register_buffer("pos_embed", sincos_2d(config.grid_size, dim))
             self.register_buffer("cls_pos_embed", torch.zeros(1, 1, dim))
         else:
@@ -71,11 +88,24 @@ class CAST(nn.Module):
             ]
             self.stages.append(nn.Sequential(*blocks))
             start += depth
-        self.pools = nn.ModuleList(
-            GraphPooling(dim, config.num_heads, config.mlp_ratio, config.pool_dropout) for _ in config.depths
-        )
+        if config.pooling == "merge":
+            groups = (3, *(LITE0_CHANNELS[t] for t in config.stem_taps))
+            self.pools = nn.ModuleList(
+                RegionMerging(dim, config.mlp_ratio, config.pool_dropout, groups, (config.merge_colour, *config.merge_taps),
+                              config.merge_tokens)
+                for _ in config.depths
+            )
+        else:
+            self.pools = nn.ModuleList(
+                GraphPooling(dim, config.num_heads, config.mlp_ratio, config.pool_dropout) for _ in config.depths
+            )
         self.norm = LayerNorm(dim)
-        self.head = nn.Linear(dim, config.num_classes) if config.num_classes else None
+        if not config.num_classes:
+            self.head = None
+        elif config.head_width:
+            self.head = nn.Sequential(nn.Linear(dim, config.head_width), nn.Linear(config.head_width, config.num_classes))
+        else:
+            self.head = nn.Linear(dim, config.num_classes)
         self.projector = mlp_bn(dim, config.proj_hidden_dim, config.proj_dim, 3) if config.proj_dim else None
         self.predictor = (
             mlp_bn(config.proj_dim, config.proj_hidden_dim, config.proj_dim, 2)
@@ -94,14 +124,17 @@ class CAST(nn.Module):
             elif isinstance(m, nn.LayerNorm):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        if self.config.pos_embed == "learned":
+        if self.config.stem == "lite0":
+            trunc_normal_(self.cls_token, std=0.02)
+        elif self.config.pos_embed == "learned":
             trunc_normal_(self.pos_embed, std=0.02)
             trunc_normal_(self.cls_pos_embed, std=0.02)
             trunc_normal_(self.cls_token, std=0.02)
         else:
             nn.init.normal_(self.cls_token, std=1e-6)
         for pool in self.pools:
-            nn.init.normal_(pool.affinity.bias, std=0.01)
+            if isinstance(pool, GraphPooling):
+                nn.init.normal_(pool.affinity.bias, std=0.01)
 
     @property
     def clusters(self) -> tuple[int, ...]:
@@ -142,30 +175,92 @@ class CAST(nn.Module):
         cls = (self.cls_token + self.cls_pos_embed).expand(batch, -1, -1)
         return stem, torch.cat([cls, tokens + positions], dim=1), cells == 0
 
+    def embed_regions(self, image: torch.Tensor, superpixels: torch.Tensor) -> tuple[
+            list[torch.Tensor], torch.Tensor, Regions, torch.Tensor]:
+        """Hybrid-stem superpixel tokens: area-weighted means of colour, stem maps and positions.
+
+        image: (B, 3, H, W) normalised, any H, W; superpixels: (B, H, W) int64 at the image's own
+        resolution, -1 on padding. Returns (stem maps, [cls; tokens] (B, 1+S, C), the superpixels as
+        Regions, their pixel counts in each cell of the last stem map (B, S, h*w)).
+        """
+        maps = self.stem(image)
+        batch, _, height, width = image.shape
+        # Each tapped map is averaged over the pixels of each superpixel at the map's own resolution
+        # (every pixel votes for the cell it falls in), which needs no upsampling of wide maps.
+        features, cells = [], None
+        for tap, feature_map in zip(self.config.stem_taps, maps[:-1]):
+            cells = region_cells(superpixels, tuple(feature_map.shape[-2:]), LITE0_STRIDES[tap])  # (B, S, P)
+            share = cells / cells.sum(-1, keepdim=True).clamp(min=1)
+            features.append(share @ feature_map.flatten(2).transpose(1, 2))
+        areas = cells.sum(-1)  # (B, S) pixels
+        # Positions: the sin-cos code of stride-8 cells, on the official 28-cell scale along the long side.
+        grid = (-(-height // STRIDE), -(-width // STRIDE))
+        fine_share = region_cells(superpixels, grid, STRIDE) / areas.clamp(min=1)[..., None]
+        # Colour at full resolution (the stride-8 cells would blur it across boundaries).
+        labels = superpixels.reshape(batch, -1)
+        valid = labels >= 0
+        colour = torch.zeros(batch, areas.shape[1], 3, device=image.device, dtype=image.dtype)
+        colour.scatter_add_(1, labels.clamp(min=0)[..., None].expand(-1, -1, 3),
+                            image.flatten(2).transpose(1, 2) * valid[..., None])
+        colour = colour / areas.clamp(min=1)[..., None]
+        rows, cols = torch.meshgrid(torch.arange(grid[0], device=image.device), torch.arange(grid[1], device=image.device),
+                                    indexing="ij")
+        scale = POSITION_GRID / max(grid)
+        positions = sincos_points(rows.reshape(-1) * scale, cols.reshape(-1) * scale, self.config.embed_dim)
+        descriptors = torch.cat([colour, *features], dim=-1)
+        tokens = self.token_embed(descriptors) + fine_share @ positions
+        cls = (self.cls_token + self.cls_pos_embed).expand(batch, -1, -1)
+        regions = Regions(areas=areas / valid.sum(1, keepdim=True).clamp(min=1),
+                          adjacency=region_adjacency(superpixels, areas.shape[1]), descriptors=descriptors)
+        # The cells of the stem's last (stride-32) map, where the distillation targets live.
+        last = region_cells(superpixels, tuple(maps[-1].shape[-2:]), LITE0_STRIDES[-1])
+        return maps, torch.cat([cls, tokens], dim=1), regions, last
+
     def forward(self, image: torch.Tensor, superpixels: torch.Tensor, clusters: tuple[int, ...] | None = None) -> CASTOutput:
-        """image: (B, 3, img_size, img_size); superpixels: (B, H', W') int64. ``clusters`` overrides the config."""
+        """image: (B, 3, img_size, img_size), or any shape for the hybrid stem; superpixels: (B, H', W')
+        int64 (the hybrid stem needs them at the image's resolution). ``clusters`` overrides the config."""
         clusters = tuple(clusters or self.config.clusters)
         if len(clusters) != len(self.stages):
             raise ValueError(f"need {len(self.stages)} cluster counts, got {clusters}")
-        stem, stage_inputs, padding = self.embed(image, superpixels)
+        regions, cells, grid = None, None, None
+        if self.config.stem == "lite0":
+            maps, stage_inputs, regions, cells = self.embed_regions(image, superpixels)
+            stem, padding = maps[-1], regions.areas == 0
+            grid = (stem.shape[-2], stem.shape[-1])
+        else:
+            stem, stage_inputs, padding = self.embed(image, superpixels)
         cls, tokens = stage_inputs[:, :1], stage_inputs[:, 1:]
         mask: torch.Tensor | None = padding
         out = dict(stage_tokens=[], stage_cls=[], assignment_logits=[], centroids=[], pooled_tokens=[])
         features = None
         for level, (stage, pool) in enumerate(zip(self.stages, self.pools)):
-            x = stage(torch.cat([cls, tokens], dim=1))
+            x = torch.cat([cls, tokens], dim=1)
+            if regions is None:
+                x = stage(x)  # official: padding tokens take part in attention
+            else:
+                # Padding never takes part, so a batched result equals the single-image one.
+                attend = torch.cat([torch.ones_like(mask[:, :1]), ~mask], dim=1)[:, None, None, :]
+                for block in stage:
+                    x = block(x, attn_mask=attend)
             cls, tokens = x[:, :1], x[:, 1:]
             if level == len(self.stages) - 1:
                 # The classifier reads the cls token before the last pooling, as in the official model.
                 features = self.norm(cls[:, 0])
             # Pooling cannot make more clusters than it has tokens (tiny images, tiny superpixel counts).
-            pooled = pool(tokens, cls, min(clusters[level], tokens.shape[1]), mask)
+            count = min(clusters[level], tokens.shape[1])
+            if regions is None:
+                pooled = pool(tokens, cls, count, mask)
+                mask = None
+            else:
+                pooled = pool(tokens, cls, regions, count)
+                regions = pooled.regions
+                mask = regions.areas == 0
             out["stage_tokens"].append(tokens)
             out["stage_cls"].append(cls[:, 0])
             out["assignment_logits"].append(pooled.logits)
             out["centroids"].append(pooled.centroids)
             out["pooled_tokens"].append(pooled.tokens)
-            cls, tokens, mask = pooled.cls, pooled.tokens, None
+            cls, tokens = pooled.cls, pooled.tokens
         projection = self.projector(features) if self.projector is not None else None
         return CASTOutput(
             features=features,
@@ -175,5 +270,7 @@ class CAST(nn.Module):
             stem=stem,
             stage_inputs=stage_inputs,
             padding_mask=padding,
+            token_cells=cells,
+            cell_grid=grid,
             **out,
         )

@@ -30,11 +30,19 @@ def build_cast(name: str, **overrides: Any) -> CAST:
     return CAST(variant_config(name, **overrides))
 
 
-# Official shapes (spec §1.1): stride-8 conv stem, 12 heads, MLP ratio 4, 11 or 15 blocks in 4 stages.
+# Official shapes (paper and twke18/CAST): stride-8 conv stem, 12 heads, MLP ratio 4, 11 or 15 blocks in 4 stages.
 register_variant("cast_small", CASTConfig(embed_dim=384, depths=(3, 3, 3, 2)))
 register_variant("cast_small_deep", CASTConfig(embed_dim=384, depths=(6, 3, 3, 3)))
 register_variant("cast_base", CASTConfig(embed_dim=768, depths=(3, 3, 3, 2)))
 register_variant("cast_base_deep", CASTConfig(embed_dim=768, depths=(6, 3, 3, 3)))
 # Small variants we train on CPUs: fewer, narrower blocks, the same token flow.
 register_variant("cast_tiny", CASTConfig(embed_dim=192, depths=(2, 2, 2, 2), num_heads=6, clusters=(32, 16, 8, 4), img_size=160))
+# Hybrid: the frozen EfficientNet-Lite0 body as the stem, Ward region merging as the pooling, a head
+# that regresses the teacher's 1280-d features before its classifier. img_size is the view's long side.
+register_variant("cast_hybrid_tiny", CASTConfig(
+    embed_dim=192, depths=(2, 2, 2, 2), num_heads=6, clusters=(32, 16, 8, 4), img_size=224, stem="lite0",
+    stem_taps=(2, 4, 6), pooling="merge", head_width=1280, freeze_last_pool=False))
+register_variant("cast_hybrid_micro", CASTConfig(
+    embed_dim=48, depths=(1, 1, 1, 1), num_heads=4, clusters=(16, 8, 4, 2), img_size=64, stem="lite0",
+    stem_taps=(2, 4, 6), pooling="merge", head_width=1280, freeze_last_pool=False))
 register_variant("cast_micro", CASTConfig(embed_dim=48, depths=(2, 1, 1, 1), num_heads=12, clusters=(16, 8, 4, 2)))
