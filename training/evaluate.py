@@ -373,11 +373,8 @@ def recognition_sets(data: Path, photos_dir: Path | None, class_names: Sequence[
 
 def evaluate_recognition(segmenter: Callable[[np.ndarray], Any], teacher: Classifier, sets: dict[str, list[LabelledPhoto]],
                          class_names: Sequence[str]) -> dict[str, Any]:
-    out = {}
-    for name, photos in sets.items():
-        print(f"recognition: {name} ({len(photos)} photos)", file=sys.stderr)
-        out[name] = score_recognition(photos, segmenter, teacher, class_names)
-    return out
+    return {name: score_recognition(photos, segmenter, teacher, class_names, progress=f"recognition: {name}")
+            for name, photos in sets.items()}
 
 
 # --------------------------------------------------------------------------------------------------

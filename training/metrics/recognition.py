@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
+from tqdm import tqdm
 
 from hierseg.imageio import load_image
 
@@ -65,20 +66,24 @@ def _top(scores: NDArray[np.floating], k: int) -> NDArray[np.int64]:
 
 def score_recognition(
     photos: Sequence[LabelledPhoto], segmenter: Callable[[NDArray[np.uint8]], Any], teacher: Classifier,
-    class_names: Sequence[str],
+    class_names: Sequence[str], progress: str | None = None,
 ) -> dict[str, Any]:
     """Top-1/top-5 of the model and of the teacher against the labels, and the model's agreement with the teacher.
 
     ``class_names`` is the vocabulary the targets index (ImageNet-1k); the segmenter's hierarchies must
     use the same one, or its predictions cannot be compared with the labels or the teacher.
     ``agree_top1``: the model's top class is the teacher's; ``teacher_top1_in_model_top5``: the teacher's
-    top class is among the model's five. Accuracies are ``None`` on a set without labels.
+    top class is among the model's five. Accuracies are ``None`` on a set without labels. ``progress``
+    names a progress bar (none when ``None``).
     """
     if not photos:
         raise ValueError("no photos to score")
+    labelled = sum(photo.target != NO_LABEL for photo in photos)
+    if labelled not in (0, len(photos)):
+        raise ValueError("a recognition set is either fully labelled or not labelled at all")
     hits = {"model_top1": 0, "model_top5": 0, "teacher_top1": 0, "teacher_top5": 0, "agree_top1": 0,
             "teacher_top1_in_model_top5": 0}
-    for photo in photos:
+    for photo in tqdm(photos, desc=progress, disable=progress is None):
         rgb = load_image(photo.path, max_side=None)
         h = segmenter(rgb)
         if list(h.class_names) != list(class_names):
@@ -93,9 +98,6 @@ def score_recognition(
             hits["teacher_top1"] += int(teacher_top[0] == photo.target)
             hits["teacher_top5"] += int(photo.target in teacher_top)
     n = len(photos)
-    labelled = sum(photo.target != NO_LABEL for photo in photos)
-    if labelled not in (0, n):
-        raise ValueError("a recognition set is either fully labelled or not labelled at all")
     result: dict[str, Any] = {"images": n}
     for key, count in hits.items():
         is_accuracy = not key.startswith(("agree", "teacher_top1_in"))
