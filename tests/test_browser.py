@@ -117,6 +117,7 @@ def hovered(page) -> str:
 
 def photo_point(page, fx: float, fy: float) -> tuple[float, float]:
     wait_for(lambda: page.evaluate("() => { const i = document.querySelector('#overlay img'); return i && i.complete && i.naturalWidth > 0; }"))
+    page.locator("#overlay img").scroll_into_view_if_needed()  # mouse coordinates are the viewport's
     box = page.locator("#overlay img").bounding_box()
     return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
 
@@ -220,10 +221,11 @@ def test_level_strip_sets_the_level(page) -> None:
 
 
 def test_hovering_a_tree_sector_outlines_its_region(page) -> None:
+    page.wait_for_timeout(1000)  # let the sunburst transition finish, or the hover lands mid-animation
     sector = page.locator("#tree g.slice").nth(1)
     sector.hover(force=True)
-    node = wait_for(lambda: hovered(page))
-    assert node in tree_data(page)["ids"] and outline_pixels(page) > 20
+    wait_for(lambda: hovered(page) and outline_pixels(page) > 20, what=lambda: (hovered(page), outline_pixels(page)))
+    assert hovered(page) in tree_data(page)["ids"]
     page.mouse.move(5, 5)
 
 
@@ -237,7 +239,9 @@ def test_display_controls_and_exports(page, tmp_path: Path) -> None:
     wait_for(lambda: current(page) not in ("", "-1:0"))
     node = current(page)
     page.locator("#export").click()
-    names = wait_for(lambda: page.locator("#downloads").inner_text().count(".") >= 4 and page.locator("#downloads").inner_text())
+    # The file list shows each name as stem and extension on separate lines.
+    names = wait_for(lambda: page.locator("#downloads").inner_text().count(".") >= 4
+                     and page.locator("#downloads").inner_text().replace("\n", ""))
     stem = f"astronaut-{node.replace(':', '-')}"
     for name in (f"{stem}-mask.png", f"{stem}-cutout.png", "astronaut-coco.json", "astronaut-tree.zip"):
         assert name in names, names
