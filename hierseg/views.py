@@ -47,7 +47,7 @@ ROOT_COLOR = "#d9d9d9"
 # Below this a segment's top class is not stated: 10 % is already far above chance for 1000 classes,
 # but a person reading "goldfish" on a wheel takes it as the model's claim.
 UNCERTAIN_BELOW = 0.10
-THUMBNAIL_SIDE = 160
+THUMBNAIL_SIDE = 128  # shown 64 px high: twice that for sharp screens
 
 
 def plural(n: int, word: str) -> str:
@@ -246,10 +246,11 @@ def caption_html(session: Session) -> str:
     return f'<p class="caption">{text}</p>'
 
 
-def _png_data_uri(rgb: np.ndarray) -> str:
+def _jpeg_data_uri(rgb: np.ndarray) -> str:
+    # JPEG: a thumbnail is a preview, and a PNG of a tinted photo is five times larger.
     buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, "PNG", optimize=False, compress_level=6)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    Image.fromarray(rgb).save(buffer, "JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def level_strip_html(session: Session) -> str:
@@ -267,7 +268,7 @@ def level_strip_html(session: Session) -> str:
         thumb = render_thumbnail(small_rgb, label_map[rows][:, cols], session.colours[level])
         items.append(
             f'<button class="level-thumb" data-level="{level}" title="{html.escape(label)}">'
-            f'<img src="{_png_data_uri(thumb)}" alt="{html.escape(label)}"><span>{html.escape(label)}</span></button>'
+            f'<img src="{_jpeg_data_uri(thumb)}" alt="{html.escape(label)}"><span>{html.escape(label)}</span></button>'
         )
     return f'<div class="level-strip">{"".join(items)}</div>'
 

@@ -219,3 +219,47 @@ def test_official_release_offline_says_so_quickly(client: Client, monkeypatch: p
     with pytest.raises(Exception, match="offline"):
         client.predict(handle_file(str(EXAMPLE)), "official/moco-in1k-cast_small", api_name="/segment")
     assert client.predict(handle_file(str(EXAMPLE)), api_name="/segment")["image_size"] == [451, 300]
+
+
+class _CountingSegmenter:
+    """Segments anything into a fixed two-level tree and counts its calls (no model)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, rgb: np.ndarray) -> Hierarchy:
+        self.calls += 1
+        height, width = rgb.shape[:2]
+        cols = np.broadcast_to(np.arange(width), (height, width))
+        quarters = (cols * 4 // width).astype(np.int32)
+        halves = quarters // 2
+        return Hierarchy([halves, quarters], [np.zeros(0, np.int32), np.array([0, 0, 1, 1])],
+                         [np.full((2, 1), 1.0, np.float32), np.full((4, 1), 1.0, np.float32)], ["thing"],
+                         np.ones(1, np.float32))
+
+
+def test_a_repeated_or_cleared_photo_keeps_the_exploration(tmp_path: Path) -> None:
+    """Defect 7: the same file again (a second change event) is not re-segmented and keeps the
+    selection; clearing the input (the Upload icon, before the picker opens) keeps the result."""
+    segmenter = _CountingSegmenter()
+    explorer = app_module().Explorer(lambda name: segmenter, "fake", ["fake"])
+    explorer.cache_dir = tmp_path
+    photo = {"path": str(EXAMPLE), "orig_name": "chelsea.jpg"}
+    first = explorer.on_photo(photo, "fake", None)
+    state = first[0]
+    assert segmenter.calls == 1 and state.name == "chelsea"
+    assert Path(first[1]).name == "chelsea.png", "the overlay downloads under the photo's name (defect 8)"
+    drilled = explorer.on_node_click(state, type("Event", (), {"node": "0:1"})())[0]
+    skipped = gr_skip_type()
+    for again in (explorer.on_photo(photo, "fake", drilled), explorer.on_photo(None, "fake", drilled)):
+        assert all(isinstance(value, skipped) for value in again), "nothing on screen changes"
+    assert segmenter.calls == 1
+    other = _file(tmp_path, "other.png", _encoded(Image.fromarray(_gradient((90, 70))), "PNG"))
+    explorer.on_photo({"path": other, "orig_name": "other.png"}, "fake", drilled)
+    assert segmenter.calls == 2, "a different file is segmented"
+
+
+def gr_skip_type() -> type:
+    import gradio as gr
+
+    return type(gr.skip())

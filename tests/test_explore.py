@@ -177,7 +177,7 @@ def test_view_bundles_consistent_data(session: sessions.Session) -> None:
     assert shown.level == 1 and 'data-node="1:1"' in shown.table and "swatch" in shown.table
     assert not views.view(session).can_go_up, "Up at the root is disabled (defect 10)"
     strip = views.level_strip_html(session)
-    assert strip.count("data-level=") == 3 and strip.count("data:image/png;base64,") == 3
+    assert strip.count("data-level=") == 3 and strip.count("data:image/jpeg;base64,") == 3
 
 
 def test_overlay_dims_outside_and_honours_display_options(session: sessions.Session) -> None:

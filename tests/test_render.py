@@ -116,3 +116,14 @@ def test_inputs(tree: Hierarchy, rgb: np.ndarray) -> None:
     with pytest.raises(ValueError):
         render_view(rgb, tree.label_maps[0], palette(2), opacity=2.0)
     assert render_level(rgb[:, :, 0], tree.label_maps[0]).shape == rgb.shape  # greyscale is expanded
+
+
+def test_an_odd_family_still_differs_from_its_parent() -> None:
+    """The middle one of three children sits at its parent's hue; its shade must still differ (defect 9)."""
+    coarse = np.array([[0, 0, 0, 1, 1, 1]], np.int32)
+    fine = np.array([[0, 1, 2, 3, 3, 3]], np.int32)
+    tree = Hierarchy([coarse, fine], [np.zeros(0, np.int32), np.array([0, 0, 0, 1])],
+                     [np.full((2, 1), 1.0, np.float32), np.full((4, 1), 1.0, np.float32)], ["x"], np.ones(1, np.float32))
+    colours = tree_colors(ChainTree(tree))
+    assert not (colours[1][:3] == colours[0][0]).all(axis=1).any()
+    assert (colours[1][3] == colours[0][1]).all(), "a single child is its parent's chain: same colour"
