@@ -81,10 +81,19 @@ class Segmenter:
         """Turn image ``index`` of a batch output into a Hierarchy at the photo's size."""
         n_superpixels = prepared.view.num_superpixels
         logits = [a[index].float() for a in output.assignment_logits]
+        assignments = level_assignments(logits, n_superpixels)
+        evidence = node_evidence(self.model, output, index, n_superpixels)
+        superpixels = prepared.superpixels
+        # A photo smaller than the view can lose superpixels in the nearest resize: drop their leaves.
+        kept = np.flatnonzero(np.bincount(superpixels.ravel(), minlength=n_superpixels))
+        if len(kept) < n_superpixels:
+            renumber = np.zeros(n_superpixels, dtype=superpixels.dtype)
+            renumber[kept] = np.arange(len(kept))
+            superpixels, assignments[0], evidence[0] = renumber[superpixels], assignments[0][kept], evidence[0][kept]
         return Hierarchy.from_assignments(
-            superpixels=prepared.superpixels,
-            assignments=level_assignments(logits, n_superpixels),
-            evidence=node_evidence(self.model, output, index, n_superpixels),
+            superpixels=superpixels,
+            assignments=assignments,
+            evidence=evidence,
             class_names=self.class_names,
             prediction=image_prediction(output, index),
             meta=meta,
