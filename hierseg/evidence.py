@@ -4,9 +4,9 @@ Meaning (also in README): the evidence of a node is ``softmax(head(norm(token)))
 own classifier applied to the node's token exactly as it is applied to the cls token for the
 image-level prediction. A node's token is its feature after the last transformer blocks that ran on
 it (superpixels: stage 1; level-l clusters: stage l+1); the coarsest clusters are never processed by a
-block, so theirs is the last graph pooling's output. The default checkpoint is trained with an
-image-level term that pools these per-token predictions (a smooth max over tokens), so a segment's
-evidence says how strongly the segment alone supports each class.
+block, so theirs is the last pooling's output. The default checkpoint is trained so that each node's
+token regresses the teacher's penultimate features averaged over the node's pixels, and its classifier
+is the teacher's, so a segment's evidence says what the teacher sees in that segment alone.
 """
 from __future__ import annotations
 

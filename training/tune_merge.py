@@ -4,9 +4,9 @@
 
 Region merging has no trained parameters of its own: its metric weighs colour, the stem's maps and the
 blocks' tokens (``merge_colour``, ``merge_taps``, ``merge_tokens``). This script scores settings
-through the shipped ``Segmenter`` on BSDS500 *train* (segmentation covering, best level) and
-Pascal-Part person *train* (mean over the three ground-truth levels of the best level's majority-label
-mIoU), so the evaluation splits stay unseen. It prints one row per setting.
+through the shipped ``Segmenter`` on BSDS500 *train* (segmentation covering and boundary F at the
+best level), the only training split here with masks, so the evaluation splits stay unseen. It prints
+one row per setting.
 """
 from __future__ import annotations
 
@@ -20,11 +20,9 @@ import numpy as np
 from hierseg import Segmenter, load_segmenter
 from hierseg.imageio import load_image
 
-from .metrics.ground_truth import load_bsds_ground_truth, load_pascal_part_levels
-from .metrics.parts import majority_label_miou
+from .metrics.boundaries import evaluate_segmentation_boundaries, summarize_boundaries
+from .metrics.ground_truth import load_bsds_ground_truth
 from .metrics.regions import segmentation_covering
-
-PASCAL_PART_N_CLASSES = (2, 3, 7)
 
 
 def with_settings(segmenter: Segmenter, size: int, n_segments: int, colour: float, taps: tuple[float, ...],
@@ -41,20 +39,16 @@ def with_settings(segmenter: Segmenter, size: int, n_segments: int, colour: floa
 
 
 def score(segmenter: Segmenter, data: Path, images: int) -> tuple[float, float]:
+    """BSDS500 train: mean covering and boundary F of the best level (ODS over the levels)."""
     bsds = data / "bsds500"
-    covering = []
+    covering, boundary = [], []
     for path in sorted((bsds / "images" / "train").glob("*.jpg"))[:images]:
-        humans = load_bsds_ground_truth(bsds / "groundTruth" / "train" / f"{path.stem}.mat").segmentations
+        truth = load_bsds_ground_truth(bsds / "groundTruth" / "train" / f"{path.stem}.mat")
         maps = segmenter(load_image(path, max_side=None)).label_maps
-        covering.append([segmentation_covering(m, humans) for m in maps])
-    pascal = data / "pascal_part_person"
-    parts = []
-    for i in (pascal / "train_id.txt").read_text().split()[:images]:
-        truth = load_pascal_part_levels(pascal / "gt_masks" / f"{i}.png")
-        maps = segmenter(load_image(pascal / "JPEGImages" / f"{i}.jpg", max_side=None)).label_maps[:-1]
-        parts.append([[majority_label_miou(m, g, n) for m in maps] for g, n in zip(truth, PASCAL_PART_N_CLASSES)])
-    per_truth_best = np.mean(parts, axis=0).max(axis=1)  # best level for each ground-truth level
-    return float(np.mean(covering, axis=0).max()), float(per_truth_best.mean())
+        covering.append([segmentation_covering(m, truth.segmentations) for m in maps])
+        boundary.append(evaluate_segmentation_boundaries(maps, truth.boundaries))
+    best_f = summarize_boundaries(boundary, interpolate=False).ods.f
+    return float(np.mean(covering, axis=0).max()), float(best_f)
 
 
 def main() -> None:
@@ -69,12 +63,12 @@ def main() -> None:
     parser.add_argument("--tokens", type=float, nargs="+", default=[0.0])
     args = parser.parse_args()
     base = load_segmenter(args.checkpoint, device="cpu")
-    print("| view size | superpixels | colour | taps | tokens | BSDS train covering (best level) | Pascal-Part train mIoU |")
+    print("| view size | superpixels | colour | taps | tokens | BSDS train covering (best level) | BSDS train boundary F (best level) |")
     print("|---|---|---|---|---|---|---|")
     for size, n, colour, taps, tokens in itertools.product(args.sizes, args.segments, args.colour, args.taps, args.tokens):
         weights = tuple(float(w) for w in taps.split(","))
-        cover, miou = score(with_settings(base, size, n, colour, weights, tokens), args.data, args.images)
-        print(f"| {size} | {n} | {colour} | {taps} | {tokens} | {cover:.3f} | {miou:.3f} |", flush=True)
+        cover, f = score(with_settings(base, size, n, colour, weights, tokens), args.data, args.images)
+        print(f"| {size} | {n} | {colour} | {taps} | {tokens} | {cover:.3f} | {f:.3f} |", flush=True)
 
 
 if __name__ == "__main__":
