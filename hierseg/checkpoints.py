@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from .errors import CheckpointError
 from .model import CAST, CASTConfig
-from .preprocess import IMAGENET_MEAN, IMAGENET_STD, InputConfig
+from .preprocess import InputConfig
 from .superpixels import SuperpixelConfig
 
 FORMAT = "hierseg-checkpoint"

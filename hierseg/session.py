@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from PIL import Image
 
 from .chains import ChainTree
 from .hierarchy import ROOT, Hierarchy, Node, NodeLike
+from .preprocess import resize_rgb
 from .render import tree_colors
 
 __all__ = [
@@ -106,7 +106,7 @@ def new_session(
     if (width, height) == hierarchy.image_size:
         shown_rgb, shown_maps = rgb, list(hierarchy.label_maps)
     else:
-        shown_rgb = np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.BILINEAR))
+        shown_rgb = resize_rgb(rgb, height, width)
         # Nearest sampling at pixel centres: the shown ids are real ids, boundaries stay crisp.
         rows = ((np.arange(height) + 0.5) * hierarchy.shape[0] / height).astype(np.int64)
         cols = ((np.arange(width) + 0.5) * hierarchy.shape[1] / width).astype(np.int64)

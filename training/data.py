@@ -28,7 +28,7 @@ from PIL import Image
 from torch.utils.data import Dataset, Sampler
 from torchvision import transforms as T
 
-from hierseg.preprocess import InputConfig, prepare_view
+from hierseg.preprocess import InputConfig, normalise, prepare_view, resize_rgb
 from hierseg.superpixels import SuperpixelConfig
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -291,9 +291,8 @@ class ResizedImages(Dataset):
         return len(self.source)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        im = Image.fromarray(self.source.rgb(i)).resize((self.size, self.size), Image.BILINEAR)
-        x = torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255
-        return (x - self.source.mean) / self.source.std, i
+        config = self.source.input_config
+        return normalise(resize_rgb(self.source.rgb(i), self.size, self.size), config.mean, config.std), i
 
 
 # --------------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from tqdm import tqdm
 from hierseg import load_segmenter
 from hierseg.class_names import imagenet_class_names
 from hierseg.imageio import load_image
+from hierseg.preprocess import normalise, resize_rgb
 
 from .baselines import felzenszwalb_levels, slic_rag_matched
 from .data import tinyimagenet_to_imagenet
@@ -320,19 +321,14 @@ class WholeImageTeacher:
     """The distillation teacher on the whole image squashed to ``size``: rgb -> (1000,) logits."""
 
     def __init__(self, size: int = TEACHER_SIZE) -> None:
-        import torch
-
         from .teacher import Teacher
 
-        self.torch, self.size = torch, size
+        self.size = size
         # Inputs are plain [0, 1] pixels: mean 0, std 1 in the teacher's terms.
         self.net = Teacher((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)).eval()
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        from PIL import Image
-
-        resized = np.asarray(Image.fromarray(rgb).resize((self.size, self.size), Image.BILINEAR))
-        x = self.torch.from_numpy(resized.copy()).permute(2, 0, 1)[None].float() / 255
+        x = normalise(resize_rgb(rgb, self.size, self.size), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))[None]
         return self.net(x)[0].numpy()
 
 
