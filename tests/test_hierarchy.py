@@ -306,3 +306,29 @@ def test_arrays_are_read_only(example: Hierarchy) -> None:
         example.label_maps[0][0, 0] = 1
     with pytest.raises(ValueError):
         example.areas(0)[0] = 0
+
+
+def test_meta_is_read_only_and_still_plain_json() -> None:
+    import copy
+    import pickle
+
+    given = {"checkpoint": "micro", "timings_ms": {"model": 1.5}, "image_size": [4, 2]}
+    tree = Hierarchy.from_assignments(**dict(random_inputs(np.random.default_rng(9)), meta=given))
+    given["checkpoint"] = "changed later"  # the caller's dict is not the tree's
+    assert tree.meta["checkpoint"] == "micro"
+    for mutate in (
+        lambda meta: meta.__setitem__("checkpoint", "x"),
+        lambda meta: meta.update(extra=1),
+        lambda meta: meta.pop("checkpoint"),
+        lambda meta: meta["timings_ms"].__setitem__("model", 0.0),
+        lambda meta: meta["image_size"].append(3),
+        lambda meta: meta["image_size"].__setitem__(0, 9),
+    ):
+        with pytest.raises(TypeError, match="read-only"):
+            mutate(tree.meta)
+    assert tree.meta == {"checkpoint": "micro", "timings_ms": {"model": 1.5}, "image_size": [4, 2]}
+    assert json.loads(json.dumps(tree.meta)) == tree.meta
+    assert copy.deepcopy(tree) == tree and pickle.loads(pickle.dumps(tree)) == tree
+    exported = tree.to_json_dict()["meta"]
+    exported["checkpoint"] = "edited export"  # what the JSON view hands out is the caller's to edit
+    assert tree.meta["checkpoint"] == "micro"

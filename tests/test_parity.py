@@ -5,7 +5,7 @@ import torch
 
 from conftest import shared_data
 from hierseg.checkpoints import convert_file, load_checkpoint
-from hierseg.model import compose_levels, level_assignments
+from hierseg.model import compose, level_assignments
 
 CASES = ["moco_sp196_astronaut", "moco_sp64_chelsea"]
 
@@ -61,8 +61,8 @@ def test_model_matches_official_outputs(converted, case):
 
     superpixels = ref["superpixels"][0]
     assignments = level_assignments([a[0] for a in out.assignment_logits], int(superpixels.max()) + 1)
-    for level, seg in enumerate(compose_levels(assignments, superpixels)):
-        assert np.array_equal(seg, ref[f"seg_level{level + 1}"][0])
+    for level, clusters in enumerate(compose(assignments)):
+        assert np.array_equal(clusters[superpixels], ref[f"seg_level{level + 1}"][0])
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -3,7 +3,7 @@ from .cast import CAST, CASTOutput
 from .config import CASTConfig
 from .fps import farthest_point_sample
 from .graph_pool import GraphPooling
-from .readout import compose_levels, level_assignments
+from .readout import compose, hierarchy_from_assignments, level_assignments
 from .registry import build_cast, list_variants, register_variant, variant_config
 
 __all__ = [
@@ -12,8 +12,9 @@ __all__ = [
     "CASTOutput",
     "GraphPooling",
     "build_cast",
-    "compose_levels",
+    "compose",
     "farthest_point_sample",
+    "hierarchy_from_assignments",
     "level_assignments",
     "list_variants",
     "register_variant",
