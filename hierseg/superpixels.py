@@ -1,7 +1,8 @@
 """Initial segments for CAST: SEEDS superpixels exactly as the official code computes them, or SLIC.
 
-CAST's tokens start as superpixels (spec §1.2). The official pipelines run OpenCV-contrib SEEDS on the
-LAB-converted uint8 RGB image; ``SEEDS_MOCO`` and ``SEEDS_DEIT`` are their two recipes. SLIC
+CAST's tokens start as superpixels. The official pipelines run OpenCV-contrib SEEDS on the
+LAB-converted uint8 RGB image; ``SEEDS_MOCO`` and ``SEEDS_DEIT`` are their two recipes
+(twke18/CAST ``moco-v3/suppix_utils/datasets_seeds.py`` and ``deit/datasets_seeds.py``). SLIC
 (scikit-image) is offered for installs without OpenCV contrib; official checkpoints were trained with
 SEEDS, so it changes their inputs.
 
@@ -20,6 +21,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .errors import MissingDependencyError
+from .labels import contiguous_labels
 
 __all__ = ["PRESETS", "SEEDS_DEIT", "SEEDS_MOCO", "SLIC", "SuperpixelConfig", "compute_superpixels"]
 
@@ -96,13 +98,15 @@ class SuperpixelConfig:
         return cls(**d)
 
 
-# The official recipes (spec §1.2): MoCo pretraining / linear probe / notebooks, and DeiT supervised.
+# The official recipes: MoCo pretraining, linear probe and notebooks (15 bins, 20 iterations), and
+# DeiT supervised training (5 bins, 15 iterations); see the module docstring for the files.
 SEEDS_MOCO = SuperpixelConfig("seeds", 196, histogram_bins=15, iterations=20, prior=2, num_levels=1, double_step=False)
 SEEDS_DEIT = SuperpixelConfig("seeds", 196, histogram_bins=5, iterations=15, prior=2, num_levels=1, double_step=False)
 # scikit-image's own SLIC defaults (compactness 10, no smoothing, 10 iterations).
 SLIC = SuperpixelConfig("slic", 196, iterations=10, compactness=10.0, sigma=0.0)
 
-PRESETS: dict[str, SuperpixelConfig] = {"seeds_moco": SEEDS_MOCO, "seeds_deit": SEEDS_DEIT, "slic": SLIC}
+# By name, as training recipes write them ("preset": "SEEDS_DEIT"): one naming, the constants'.
+PRESETS: dict[str, SuperpixelConfig] = {"SEEDS_MOCO": SEEDS_MOCO, "SEEDS_DEIT": SEEDS_DEIT, "SLIC": SLIC}
 
 
 def compute_superpixels(rgb: np.ndarray, config: SuperpixelConfig) -> np.ndarray:
@@ -134,7 +138,7 @@ def compute_superpixels(rgb: np.ndarray, config: SuperpixelConfig) -> np.ndarray
     if min(height, width) < MIN_SIDE:
         raise ValueError(f"superpixels need an image of at least {MIN_SIDE}x{MIN_SIDE} pixels, got {width}x{height}")
     labels = _seeds(rgb, config) if config.method == "seeds" else _slic(rgb, config)
-    return _contiguous(labels)
+    return contiguous_labels(labels)
 
 
 def _seeds(rgb: np.ndarray, config: SuperpixelConfig) -> np.ndarray:
@@ -225,15 +229,3 @@ def _safe_seeds_request(height: int, width: int, n_segments: int, num_levels: in
         return request
     return next(k for k in range(ceiling + 1, height * width + 1) if _seeds_grid(height, width, k, num_levels))
 
-
-def _contiguous(labels: np.ndarray) -> np.ndarray:
-    """Renumber non-negative labels to 0..n-1 in increasing order of the original ids.
-
-    Same result as ``np.unique(labels, return_inverse=True)[1]``, in linear time; labels that are
-    already contiguous are returned unchanged.
-    """
-    present = np.bincount(labels.ravel()) > 0
-    if present.all():
-        return labels.astype(np.int32, copy=False)
-    new_ids = np.cumsum(present, dtype=np.int32) - 1
-    return new_ids[labels]

@@ -13,6 +13,7 @@ from skimage import data as skdata
 import hierseg.superpixels as sp
 from conftest import shared_data
 from hierseg.errors import MissingDependencyError
+from hierseg.labels import contiguous_labels
 from hierseg.superpixels import PRESETS, SEEDS_DEIT, SEEDS_MOCO, SLIC, SuperpixelConfig, compute_superpixels
 
 BOTH = [SEEDS_MOCO, SLIC]
@@ -53,7 +54,8 @@ def test_presets_are_the_official_recipes():
     assert SEEDS_MOCO == SuperpixelConfig("seeds", 196, 15, 20, 2, 1, False)
     assert SEEDS_DEIT == SuperpixelConfig("seeds", 196, 5, 15, 2, 1, False)
     assert SLIC.method == "slic" and SLIC.n_segments == 196
-    assert PRESETS == {"seeds_moco": SEEDS_MOCO, "seeds_deit": SEEDS_DEIT, "slic": SLIC}
+    assert PRESETS == {"SEEDS_MOCO": SEEDS_MOCO, "SEEDS_DEIT": SEEDS_DEIT, "SLIC": SLIC}
+    assert all(getattr(sp, name) is config for name, config in PRESETS.items()), "one naming: the constants'"
 
 
 # ---------------------------------------------------------------- the label contract
@@ -92,9 +94,9 @@ def test_slic_follows_n_segments():
 
 def test_relabelling_matches_np_unique_and_keeps_contiguous_labels():
     gappy = np.array([[7, 7, 2], [9, 2, 40]])
-    np.testing.assert_array_equal(sp._contiguous(gappy), np.unique(gappy, return_inverse=True)[1].reshape(2, 3))
+    np.testing.assert_array_equal(contiguous_labels(gappy), np.unique(gappy, return_inverse=True)[1].reshape(2, 3))
     ordered = np.array([[0, 1], [2, 1]], np.int32)
-    np.testing.assert_array_equal(sp._contiguous(ordered), ordered)
+    np.testing.assert_array_equal(contiguous_labels(ordered), ordered)
 
 
 @pytest.mark.parametrize(

@@ -20,12 +20,15 @@ from skimage.graph import RAG, merge_hierarchical, rag_mean_color
 from skimage.segmentation import felzenszwalb, slic
 from skimage.util import img_as_float
 
+from hierseg.labels import contiguous_labels
+from hierseg.preprocess import upsample_labels
+
 LabelMap = NDArray[np.int64]
 
 
 def _contiguous(labels: NDArray[np.integer]) -> LabelMap:
-    """Relabel to ``0..n-1`` in increasing order of the original labels."""
-    return np.unique(labels, return_inverse=True)[1].reshape(labels.shape).astype(np.int64)
+    """Relabel to ``0..n-1`` in increasing order of the original labels, as the int64 maps of this module."""
+    return contiguous_labels(labels).astype(np.int64)
 
 
 def _check_rgb(rgb: NDArray) -> NDArray[np.float64]:
@@ -231,6 +234,4 @@ def kmeans_token_levels(tokens: NDArray, image_shape: tuple[int, int], segment_c
         parent, centres = spherical_kmeans(centres, k, weights=np.maximum(weights, 1e-6), seed=seed)
         maps_small.append(parent[maps_small[-1]])
         weights = np.bincount(parent, weights=weights, minlength=len(centres))
-    rows = np.minimum(np.arange(height) * small[0] // height, small[0] - 1)
-    cols = np.minimum(np.arange(width) * small[1] // width, small[1] - 1)
-    return [_contiguous(m.reshape(small)[rows[:, None], cols[None, :]]) for m in reversed(maps_small)]
+    return [_contiguous(upsample_labels(m.reshape(small), height, width)) for m in reversed(maps_small)]

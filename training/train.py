@@ -39,12 +39,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-import hierseg.superpixels as superpixel_presets
 from hierseg.checkpoints import CheckpointConfig, save_checkpoint
 from hierseg.class_names import imagenet_class_names
 from hierseg.model import build_cast, variant_config
 from hierseg.preprocess import IMAGENET_MEAN, IMAGENET_STD, InputConfig
-from hierseg.superpixels import SuperpixelConfig
+from hierseg.superpixels import PRESETS, SuperpixelConfig
 from training.data import (
     EpochBatches, ResizedImages, SuperpixelImages, byol_views, concat_lists, deit_views, distill_views, eval_view,
     list_images, tinyimagenet_to_imagenet,
@@ -159,7 +158,9 @@ def input_config(spec: dict[str, Any], size: int) -> InputConfig:
 def superpixel_config(spec: dict[str, Any]) -> SuperpixelConfig:
     spec = dict(spec)
     preset = spec.pop("preset", None)
-    base = getattr(superpixel_presets, preset).to_dict() if preset else {}
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown superpixel preset {preset!r}; known: {', '.join(PRESETS)}")
+    base = PRESETS[preset].to_dict() if preset else {}
     return SuperpixelConfig.from_dict({**base, **spec})
 
 
