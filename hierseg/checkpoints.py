@@ -2,8 +2,8 @@
 
 A checkpoint is a folder. ``config.json`` holds the architecture, the superpixel method and its
 parameters, the input size and normalisation, the class names, provenance and metrics; nothing we
-ship is a pickle. Checkpoints load by name (a folder in the repository's ``checkpoints/``), by path,
-or from the Hugging Face Hub (official CAST releases are converted once and cached).
+ship is a pickle. Checkpoints load by name (a folder in one of ``checkpoint_roots()``), by path, or
+from the Hugging Face Hub (official CAST releases are converted once and cached).
 """
 from __future__ import annotations
 
@@ -29,8 +29,20 @@ FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 DEFAULT_CHECKPOINT = "default"
-# Checkpoints that ship with the repository live here; HIERSEG_CHECKPOINTS adds another search folder.
-REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+# The checkpoints that ship with hierseg: in a regular install they are package data
+# (pyproject.toml maps the repository's checkpoints/ to this package folder); in a source checkout
+# or an editable install they are read from checkpoints/ in place.
+_INSTALLED_CHECKPOINTS = Path(__file__).resolve().parent / "shipped_checkpoints"
+SHIPPED_CHECKPOINTS = (
+    _INSTALLED_CHECKPOINTS if _INSTALLED_CHECKPOINTS.is_dir() else Path(__file__).resolve().parent.parent / "checkpoints"
+)
+
+
+def checkpoint_roots() -> list[Path]:
+    """Folders searched for a checkpoint by name, first match first: the folders of
+    ``$HIERSEG_CHECKPOINTS`` (``os.pathsep``-separated), then the shipped checkpoints."""
+    extra = os.environ.get("HIERSEG_CHECKPOINTS", "")
+    return [*(Path(p).expanduser() for p in extra.split(os.pathsep) if p), SHIPPED_CHECKPOINTS]
 
 
 @dataclass
@@ -152,7 +164,7 @@ def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> t
     return model.to(device).eval(), config
 
 
-# Official releases on the Hub (spec §5): name -> (repo, file, superpixel family, clusters).
+# Official releases on the Hugging Face Hub (twke/CAST's snapshots/): name -> (repo, file in it).
 OFFICIAL_RELEASES: dict[str, tuple[str, str]] = {
     f"official/moco-in1k-{arch}": ("twke/CAST", f"snapshots/moco/imagenet1k/{arch}/checkpoint_0099.pth.tar")
     for arch in ("cast_small", "cast_small_deep", "cast_base", "cast_base_deep")
@@ -165,17 +177,19 @@ OFFICIAL_RELEASES["official/moco-coco-cast_small"] = ("twke/CAST", "snapshots/mo
 
 
 def available_checkpoints() -> list[str]:
-    """Every checkpoint name to offer: ``$HIERSEG_CHECKPOINT``, folders under ``$HIERSEG_CHECKPOINTS`` and
-    ``checkpoints/`` (those holding a ``config.json``), then the official releases; no duplicates."""
+    """Every checkpoint name to offer: ``$HIERSEG_CHECKPOINT``, the folders holding a ``config.json``
+    in ``checkpoint_roots()``, then the official releases; no duplicates."""
     names = []
     if os.environ.get("HIERSEG_CHECKPOINT"):
         names.append(os.environ["HIERSEG_CHECKPOINT"])
-    roots = [Path(os.environ["HIERSEG_CHECKPOINTS"])] if os.environ.get("HIERSEG_CHECKPOINTS") else []
-    for root in [*roots, REPO_CHECKPOINTS]:
-        if root.is_dir():
-            names.extend(sorted(p.name for p in root.iterdir() if (p / CONFIG).is_file()))
+    names.extend(_local_names(checkpoint_roots()))
     names.extend(OFFICIAL_RELEASES)
     return list(dict.fromkeys(names))  # first occurrence kept
+
+
+def _local_names(roots: list[Path]) -> list[str]:
+    """Names of the checkpoint folders (those holding a ``config.json``) in ``roots``, root by root."""
+    return [p.name for root in roots if root.is_dir() for p in sorted(root.iterdir()) if (p / CONFIG).is_file()]
 
 
 def checkpoint_label(name: str) -> str:
@@ -189,7 +203,7 @@ def cache_dir() -> Path:
 
 
 def resolve_checkpoint(name_or_path: str | os.PathLike | None = None) -> Path:
-    """Find a checkpoint folder: a path, a name under ``checkpoints/``, or an official Hub release."""
+    """Find a checkpoint folder: a path, a name in ``checkpoint_roots()``, or an official Hub release."""
     name = str(name_or_path) if name_or_path is not None else os.environ.get("HIERSEG_CHECKPOINT", DEFAULT_CHECKPOINT)
     path = Path(name).expanduser()
     if path.is_file() and path.name in (WEIGHTS, CONFIG):
@@ -198,15 +212,13 @@ def resolve_checkpoint(name_or_path: str | os.PathLike | None = None) -> Path:
         return path
     if path.suffix in (".pth", ".tar") and path.is_file():
         return convert_to_cache(path, key=path.stem)
-    search = [REPO_CHECKPOINTS]
-    if os.environ.get("HIERSEG_CHECKPOINTS"):
-        search.insert(0, Path(os.environ["HIERSEG_CHECKPOINTS"]))
+    search = checkpoint_roots()
     for root in search:
         if (root / name / CONFIG).is_file():
             return root / name
     if name in OFFICIAL_RELEASES or name.startswith("hf://"):
         return fetch_official(name)
-    known = sorted({p.name for root in search if root.is_dir() for p in root.iterdir() if (p / CONFIG).is_file()})
+    known = sorted(set(_local_names(search)))
     raise CheckpointError(
         f"no checkpoint named {name!r}: not a folder with {CONFIG}, not in {', '.join(map(str, search))} "
         f"(available: {', '.join(known) or 'none'}), and not an official release ({', '.join(OFFICIAL_RELEASES)})"
