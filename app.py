@@ -7,7 +7,7 @@ official CAST releases can be picked in the app and are downloaded from the Hub 
 This file only wires widgets to library calls: the drill state is ``hierseg.session``, what is
 shown ``hierseg.views``, the hover data ``hierseg.hover``, the downloads ``hierseg.export`` and the
 API answers ``hierseg.describe``. ``build_demo(...)`` makes the app; importing this module loads
-no model. API endpoints (README, "API"): ``/segment``, ``/drill`` and ``/export``; they keep the
+no model. API endpoints (README, "API"): ``/segment``, ``/refine``, ``/drill`` and ``/export``; they keep the
 segmentation in the session state, so call them from one ``gradio_client.Client``.
 """
 from __future__ import annotations
@@ -54,6 +54,13 @@ gr.set_static_paths([str(PLOTLY_JS)])
 def run_model(pool: SegmenterPool, checkpoint: str, rgb: np.ndarray) -> Hierarchy:
     """The heavy step (superpixels + CAST); the only one that may use a GPU. Returns CPU numpy data."""
     return pool.get(checkpoint)(rgb)
+
+
+@gpu
+def run_refine(pool: SegmenterPool, checkpoint: str, rgb: np.ndarray, steps: int | None,
+               progress: Callable[[int, int], None] | None = None) -> Hierarchy:
+    """Test-time adaptation on this photo (a private copy of the model), then its tree. Returns CPU numpy data."""
+    return pool.get(checkpoint).refine(rgb, steps=steps, progress=progress)
 
 
 def _file_digest(path: str) -> str:
@@ -106,6 +113,23 @@ class Explorer:
             raise gr.Error(str(exc), title="Segmentation failed") from exc
         return sessions.new_session(hierarchy, rgb, checkpoint, Path(name).stem, _file_digest(image["path"]))
 
+    def refine_session(self, state: Session | None, steps: int | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> Session:
+        """Refine the model on the session's photo and show the refined tree (the first one kept).
+
+        Raises:
+            gr.Error: nothing segmented yet, a bad step count, or a failed refinement.
+        """
+        if state is None:
+            raise gr.Error("Segment a photo first, then refine on it.", title="Nothing to refine")
+        if steps is not None and not 0 <= steps <= MAX_REFINE_STEPS:
+            raise gr.Error(f"Refine takes 0 to {MAX_REFINE_STEPS} steps, not {steps}.", title="Refine")
+        try:
+            hierarchy = run_refine(self.pool, state.checkpoint, state.rgb, steps, progress)
+        except (HiersegError, ValueError) as exc:
+            raise gr.Error(str(exc), title="Refinement failed") from exc
+        return sessions.with_refinement(state, hierarchy)
+
     def view_values(self, session: Session) -> tuple[Any, ...]:
         """Values for ``VIEW_OUTPUTS`` after the state."""
         shown = views.view(session)
@@ -126,7 +150,8 @@ class Explorer:
         if previous is not None:
             session = sessions.set_display(session, previous.display)
         return (*self.show(session), hover.hover_payload(session), views.level_strip_html(session),
-                gr.Dropdown(value=session.checkpoint))
+                gr.Dropdown(value=session.checkpoint), gr.Button(interactive=True),
+                gr.Radio(value=session.version, visible=session.alternate is not None))
 
     @staticmethod
     def skipped(n: int) -> tuple[Any, ...]:
@@ -177,6 +202,32 @@ class Explorer:
             gr.Info(f"Using {checkpoint_label(checkpoint)}.")
             return self.skipped(N_SEGMENT_OUTPUTS)
         return self.on_run_again(image, checkpoint, state)
+
+    def on_refine(self, state: Session | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+        """Refine on the photo shown, with a progress bar; the refined tree takes the first one's place."""
+        progress(0, desc="Refining on this photo")
+        try:
+            refined = self.refine_session(
+                state, progress=lambda done, total: progress((done, total), desc="Refining on this photo", unit="steps"))
+        except gr.Error as exc:
+            return self.warn(exc, N_SEGMENT_OUTPUTS)
+        meta = refined.hierarchy.meta.get("refine", {})
+        changed = sessions.changed_levels(refined)
+        what = (f"segments changed at {len(changed)} of {refined.hierarchy.n_levels} levels" if changed else
+                "the segments are the same (this checkpoint groups by colour and stem features, which refining "
+                "does not change); the class evidence is updated")
+        gr.Info(f"Refined in {meta.get('steps_done', 0)} steps, {meta.get('seconds', 0):.1f} s: {what}. "
+                "Before / Refined switches between the two trees.")
+        return self.shown_segmentation(refined)
+
+    def on_version(self, state: Session | None, version: str) -> tuple[Any, ...]:
+        """The before/after toggle: show the photo's first or refined tree."""
+        if state is None:
+            return self.skipped(N_SEGMENT_OUTPUTS)
+        try:
+            return self.shown_segmentation(sessions.show_version(state, version))
+        except ValueError as exc:
+            return self.warn(exc, N_SEGMENT_OUTPUTS)
 
     def _then(self, state: Session | None, action: Callable[[Session], Session]) -> tuple[Any, ...]:
         """Apply ``action`` to the session and show it; before any segmentation, do nothing."""
@@ -234,6 +285,13 @@ class Explorer:
     def segment(self, image: dict | None, checkpoint: str) -> tuple[Session, dict]:
         """Segment an image; returns the tree summary (levels, image prediction, the root's children)."""
         state = self.segment_file(image, checkpoint)
+        return state, describe.summary(state)
+
+    def refine(self, steps: float | None, state: Session | None) -> tuple[Session, dict]:
+        """Refine the model on the last segmented photo (``steps`` empty: the default); returns the tree summary."""
+        if steps is not None and float(steps) != int(steps):
+            raise gr.Error(f"steps must be a whole number, not {steps}.", title="Refine")
+        state = self.refine_session(state, None if steps is None else int(steps))
         return state, describe.summary(state)
 
     def drill(self, node_id: str, state: Session | None) -> tuple[Session, dict]:
@@ -441,7 +499,9 @@ LAUNCH_KWARGS: dict[str, Any] = dict(
 
 VIEW_NAMES = ("state", "overlay", "tree", "evidence", "prediction", "table", "breadcrumb", "caption", "level", "up", "export")
 N_VIEW_OUTPUTS = len(VIEW_NAMES)
-N_SEGMENT_OUTPUTS = N_VIEW_OUTPUTS + 3  # + hover maps, level strip, checkpoint dropdown
+N_SEGMENT_OUTPUTS = N_VIEW_OUTPUTS + 5  # + hover maps, level strip, checkpoint dropdown, refine button, version toggle
+# An API caller may ask for more steps than the app's default, within reason (each costs about a second on CPU).
+MAX_REFINE_STEPS = 50
 
 
 def build_demo(
@@ -489,6 +549,9 @@ def build_demo(
                         label="Checkpoint", elem_id="checkpoint", scale=3,
                     )
                     run_button = gr.Button("↻ Run again", elem_id="run-button", scale=1, min_width=100)
+                refine_button = gr.Button("✨ Refine on this photo", elem_id="refine-button", interactive=False)
+                version = gr.Radio([("Before", "first"), ("Refined", "refined")], value="first", visible=False,
+                                   label="Tree shown", elem_id="refine-version")
                 gr.Examples(
                     [[path] for path in EXAMPLES], inputs=[input_image], cache_examples=False,
                     example_labels=[Path(path).stem for path in EXAMPLES], label="Examples",
@@ -527,6 +590,8 @@ def build_demo(
         # Hidden twins for the API: plain arguments instead of click payloads.
         with gr.Row(visible=False):
             api_segment = gr.Button("segment")
+            api_refine = gr.Button("refine")
+            refine_steps = gr.Number(None, label="steps", precision=0)
             api_drill = gr.Button("drill")
             api_export = gr.Button("export")
             node_id = gr.Textbox(label="node id")
@@ -536,7 +601,7 @@ def build_demo(
 
         view_outputs = [state, overlay, tree, evidence, prediction, table, breadcrumb, caption, level, up_button,
                         export_button]
-        segment_outputs = [*view_outputs, bridge, level_strip, checkpoint]
+        segment_outputs = [*view_outputs, bridge, level_strip, checkpoint, refine_button, version]
         assert len(view_outputs) == N_VIEW_OUTPUTS and len(segment_outputs) == N_SEGMENT_OUTPUTS
         # Segmentation is heavy: one at a time. preprocess=False hands over the uploaded file's path
         # untouched (gr.Image would re-encode it and raise on non-images before we can explain).
@@ -550,6 +615,10 @@ def build_demo(
         input_image.change(explorer.on_photo, [input_image, checkpoint, state], segment_outputs, **private)
         run_button.click(explorer.on_run_again, [input_image, checkpoint, state], segment_outputs, **private)
         checkpoint.input(explorer.on_checkpoint, [checkpoint, input_image, state], segment_outputs, **private)
+        # Refinement is as heavy as segmentation and shares its queue.
+        refine_button.click(explorer.on_refine, state, segment_outputs, api_visibility="private",
+                            concurrency_id="segment", concurrency_limit=1)
+        version.input(explorer.on_version, [state, version], segment_outputs, **light)
 
         overlay.select(explorer.on_image_click, state, view_outputs, **light)
         tree.node_click(explorer.on_tree_click, state, view_outputs, **light)
@@ -566,6 +635,8 @@ def build_demo(
         export_button.click(explorer.on_export, state, export_files, **light)
 
         api_segment.click(explorer.segment, [input_image, checkpoint], [state, summary_json], api_name="segment", **heavy)
+        api_refine.click(explorer.refine, [refine_steps, state], [state, summary_json], api_name="refine",
+                         concurrency_id="segment", concurrency_limit=1)
         api_drill.click(explorer.drill, [node_id, state], [state, drill_json], api_name="drill",
                         concurrency_id="explore", concurrency_limit=8)
         api_export.click(explorer.export, state, export_file, api_name="export", concurrency_id="explore",

@@ -43,7 +43,8 @@ def drill_info(session: Session, node: NodeLike, k: int = TOP_K) -> dict[str, An
 
 
 def summary(session: Session) -> dict[str, Any]:
-    """Overview of a segmentation: checkpoint, size, levels, image prediction, the root and its children."""
+    """Overview of a segmentation: checkpoint, size, levels, image prediction, the root and its children,
+    and after ``/refine`` what the refinement did."""
     hierarchy = session.hierarchy
     return {
         "checkpoint": session.checkpoint,
@@ -52,4 +53,7 @@ def summary(session: Session) -> dict[str, Any]:
         "prediction": [[name, round(prob, 4)] for name, prob in hierarchy.top_classes(ROOT, TOP_K)],
         "root": drill_info(session, ROOT),
         "timings_ms": hierarchy.meta.get("timings_ms", {}),
+        "version": session.version,
+        # what Segmenter.refine did (steps, losses, seconds); absent for a first segmentation
+        **({"refine": hierarchy.meta["refine"]} if "refine" in hierarchy.meta else {}),
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -19,6 +19,7 @@ from .hierarchy import Hierarchy
 from .imageio import ImageSource, load_image
 from .model import CAST, CASTOutput, level_assignments
 from .preprocess import View, batch_views, prepare_view, upsample_labels
+from .refine import Progress, RefineConfig, refine_model
 
 
 @dataclass
@@ -101,6 +102,30 @@ class Segmenter:
 
     def __call__(self, image: ImageSource) -> Hierarchy:
         return self.segment_batch([image])[0]
+
+    def refine(self, image: ImageSource, steps: int | None = None, seed: int = 0, progress: Progress | None = None,
+               time_budget_s: float | None | str = "default", config: RefineConfig | None = None) -> Hierarchy:
+        """Adapt a private copy of the model to this one photo, then segment the photo with it.
+
+        The copy learns to give crops, flips and colour changes of the photo the prediction the model
+        gives the whole photo (``hierseg.refine``); no mask, no label. This segmenter's model is never
+        modified, so concurrent refinements do not see each other. ``steps``/``time_budget_s`` override
+        ``config``'s (``time_budget_s=None``: no limit); ``progress(done, planned)`` is called after every
+        step. Deterministic for a given ``seed``. ``h.meta["refine"]`` records what was done.
+        """
+        config = config or RefineConfig()
+        if steps is not None:
+            config = replace(config, steps=steps)
+        if time_budget_s != "default":
+            config = replace(config, time_budget_s=time_budget_s)
+        prepared = self.prepare(image)
+        refined, report = refine_model(self.model, prepared.rgb, prepared.view, self.config.input,
+                                       self.config.superpixels, config, seed=seed, progress=progress)
+        adapted = Segmenter(refined, self.config, self.device)
+        t0 = time.perf_counter()
+        output = adapted.forward([prepared])
+        timings = {**prepared.timings_ms, "refine": report.seconds * 1e3, "model": (time.perf_counter() - t0) * 1e3}
+        return adapted.readout(prepared, output, 0, meta={**self._meta(prepared, timings), "refine": report.to_dict()})
 
     def segment_batch(self, images: Iterable[ImageSource], batch_size: int = 16) -> list[Hierarchy]:
         """Segment several images, ``batch_size`` at a time through the model.

@@ -32,7 +32,13 @@ __all__ = [
     "set_level",
     "step_sibling",
     "tree_click_target",
+    "changed_levels",
+    "show_version",
+    "with_refinement",
 ]
+
+# The two trees of a refined photo, as the before/after toggle names them.
+VERSIONS = ("first", "refined")
 
 # The photo is shown at most this large: PNG-encoding a 2048 px overlay on every click would cost
 # more than the click itself, and a browser panel never shows more pixels than this anyway.
@@ -66,6 +72,8 @@ class Session:
         level: the level whose segments are coloured (at least the selection's parts level).
         checkpoint, name, key: the checkpoint used, the photo's file stem, a digest of its bytes.
         display: drawing options.
+        version: which tree of the photo this is, "first" or "refined" (``VERSIONS``).
+        alternate: after a refinement, the photo's other tree (its own ``alternate`` is None).
     """
 
     hierarchy: Hierarchy
@@ -80,6 +88,8 @@ class Session:
     name: str = "photo"
     key: str = ""
     display: Display = field(default_factory=Display)
+    version: str = VERSIONS[0]
+    alternate: "Session | None" = None
 
 
 def display_size(image_size: tuple[int, int], max_side: int = DISPLAY_MAX_SIDE) -> tuple[int, int]:
@@ -117,6 +127,69 @@ def new_session(
         hierarchy, rgb, chains, tree_colors(chains), shown_rgb, shown_maps,
         selected=root, level=chains.parts_level(root), checkpoint=checkpoint, name=name, key=key,
     )
+
+
+def with_refinement(first: Session, refined: Hierarchy) -> Session:
+    """The refined tree of the photo in place of the first one, which is kept for the before/after toggle.
+
+    The selection moves to the refined tree's segment that covers most of the selected one, so the
+    two answers about one segment can be compared.
+    """
+    after = new_session(refined, first.rgb, first.checkpoint, first.name, first.key)
+    base = first if first.version == VERSIONS[0] else first.alternate
+    if base is None:
+        raise ValueError("a refined session must keep its first tree")
+    after = replace(after, display=first.display, version=VERSIONS[1], alternate=replace(base, alternate=None))
+    return _carry_selection(first, after)
+
+
+def changed_levels(session: Session) -> list[int]:
+    """Levels whose segments differ between the photo's two trees ([] before a refinement).
+
+    Segments are compared as regions: the canonical numbering may differ for the same cut.
+    """
+    if session.alternate is None:
+        return []
+    ours, theirs = session.hierarchy.label_maps, session.alternate.hierarchy.label_maps
+    if len(ours) != len(theirs):
+        return list(range(max(len(ours), len(theirs))))
+    return [level for level, (a, b) in enumerate(zip(ours, theirs)) if not _same_partition(a, b)]
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two label maps cut the image into the same segments, whatever their ids."""
+    pairs = a.astype(np.int64) * (int(b.max()) + 1) + b
+    n_pairs = len(np.unique(pairs))
+    return n_pairs == len(np.unique(a)) == len(np.unique(b))
+
+
+def show_version(session: Session, version: str) -> Session:
+    """Show the photo's ``version`` tree ("first" or "refined"), keeping the display options and the selection.
+
+    Raises:
+        ValueError: unknown version, or no such tree (the photo was not refined).
+    """
+    if version not in VERSIONS:
+        raise ValueError(f"version must be one of {VERSIONS}, not {version!r}")
+    if version == session.version:
+        return session
+    if session.alternate is None:
+        raise ValueError("this photo has no refined tree yet: refine it first")
+    other = replace(session.alternate, display=session.display, alternate=replace(session, alternate=None))
+    return _carry_selection(session, other)
+
+
+def _carry_selection(source: Session, target: Session) -> Session:
+    """``target`` with the segment of its own tree that covers most of ``source``'s selection selected."""
+    node = source.selected
+    if node == ROOT:
+        return target
+    labels = target.hierarchy.label_maps[node.level][source.hierarchy.label_maps[node.level] == node.index]
+    if labels.size == 0:
+        return target
+    counterpart = Node(node.level, int(np.bincount(labels).argmax()))
+    moved = drill_to(target, counterpart)
+    return replace(moved, level=max(source.level, moved.level))
 
 
 def drill_to(session: Session, node: NodeLike) -> Session:

@@ -243,7 +243,10 @@ def caption_html(session: Session) -> str:
     else:
         word = "superpixel" if session.level == session.hierarchy.leaf_level else "part"
         text = f"{where}: {plural(n, word)} at level {session.level}. Click one to open it; Esc goes up, arrows step."
-    return f'<p class="caption">{text}</p>'
+    refine = session.hierarchy.meta.get("refine")
+    if session.version == "refined" and refine:
+        text = f"Refined on this photo ({plural(refine['steps_done'], 'step')}, {refine['seconds']:.1f} s). " + text
+    return f'<p class="caption" data-version="{session.version}">{text}</p>'
 
 
 def _jpeg_data_uri(rgb: np.ndarray) -> str:

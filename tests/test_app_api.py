@@ -87,7 +87,7 @@ def _encoded(image: Image.Image, fmt: str, **kwargs) -> bytes:
 
 def test_only_the_documented_endpoints_are_public(client: Client) -> None:
     endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert endpoints == {"/segment", "/drill", "/export"}
+    assert endpoints == {"/segment", "/refine", "/drill", "/export"}
 
 
 def test_segment_then_drill_down_to_a_leaf(client: Client) -> None:

@@ -1,7 +1,7 @@
 """Score part-whole hierarchies against human ground truth, ours and classic baselines in one table.
 
     python -m training.evaluate CHECKPOINT --data ../shared/data [--out eval/] [--limit N]
-        [--only bsds,pascal,horse,recognition] [--imagenet-photos DIR] [--vit FOLDER]
+        [--only bsds,pascal,horse,recognition] [--imagenet-photos DIR] [--vit FOLDER] [--refine STEPS]
 
 Full splits by default (``--limit N``: the first N images of every set, for a quick look). The model
 is read only through the shipped API, ``load_segmenter(CHECKPOINT)(rgb) -> Hierarchy``.
@@ -16,7 +16,9 @@ Segmentation (each set skipped when absent from ``--data``):
 Methods, scored by the same code: CAST (every hierarchy level, superpixels included); SLIC + RAG
 mean-colour merging cut to CAST's segment counts on the same image (a count SLIC cannot reach is
 recorded per level, never silently replaced); Felzenszwalb at five scales (its own counts); with
-``--vit FOLDER`` the paper's ViT baseline read out by hierarchical k-means at CAST's counts.
+``--vit FOLDER`` the paper's ViT baseline read out by hierarchical k-means at CAST's counts; with
+``--refine STEPS`` CAST again after ``Segmenter.refine`` on each image (same images, same segment
+counts, no time budget so every image gets STEPS steps), in segmentation and recognition alike.
 Majority-label mIoU rises with the number of segments, so compare at equal counts: every row
 reports its mean number of segments.
 
@@ -120,6 +122,22 @@ def vit_method(folder: Path) -> Method:
     def method(rgb: np.ndarray, counts: Sequence[int]) -> Segmentation:
         maps = vit_kmeans_levels(model, rgb, list(counts))
         return Segmentation(maps, parents_from_nested(maps), list(counts))
+
+    return method
+
+
+def refined(segmenter: Any, steps: int) -> Callable[[np.ndarray], Any]:
+    """rgb -> the hierarchy after ``steps`` steps of ``Segmenter.refine`` (seed 0, no time budget)."""
+    return lambda rgb: segmenter.refine(rgb, steps=steps, seed=0, time_budget_s=None)
+
+
+def refined_method(segmenter: Any, steps: int) -> Method:
+    """CAST after refinement, as a method asked for the unrefined model's counts (a changed count shows)."""
+    refine = refined(segmenter, steps)
+
+    def method(rgb: np.ndarray, counts: Sequence[int]) -> Segmentation:
+        h = refine(rgb)
+        return Segmentation(list(h.label_maps), list(h.parents), list(counts))
 
     return method
 
@@ -368,9 +386,21 @@ def recognition_sets(data: Path, photos_dir: Path | None, class_names: Sequence[
 
 
 def evaluate_recognition(segmenter: Callable[[np.ndarray], Any], teacher: Classifier, sets: dict[str, list[LabelledPhoto]],
-                         class_names: Sequence[str]) -> dict[str, Any]:
-    return {name: score_recognition(photos, segmenter, teacher, class_names, progress=f"recognition: {name}")
-            for name, photos in sets.items()}
+                         class_names: Sequence[str], label: str = "") -> dict[str, Any]:
+    """Every set scored; each entry also has the segmenter's seconds per image."""
+    results = {}
+    for name, photos in sets.items():
+        seconds = [0.0]
+
+        def timed(rgb: np.ndarray) -> Any:
+            t0 = time.perf_counter()
+            h = segmenter(rgb)
+            seconds[0] += time.perf_counter() - t0
+            return h
+
+        results[name] = score_recognition(photos, timed, teacher, class_names, progress=f"recognition: {name}{label}")
+        results[name]["seconds_per_image"] = seconds[0] / len(photos)
+    return results
 
 
 # --------------------------------------------------------------------------------------------------
@@ -457,6 +487,15 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {name} | {r['images']} | {_fmt(r['model_top1'])} | {_fmt(r['teacher_top1'])} | "
                          f"{_fmt(r['model_top5'])} | {_fmt(r['teacher_top5'])} | {_fmt(r['agree_top1'])} | "
                          f"{_fmt(r['teacher_top1_in_model_top5'])} |")
+        refined_sets = recognition.get("refined", {}).get("sets", {})
+        for name, r in refined_sets.items():
+            lines.append(f"| {name}, refined {recognition['refined']['steps']} steps | {r['images']} | {_fmt(r['model_top1'])} | "
+                         f"{_fmt(r['teacher_top1'])} | {_fmt(r['model_top5'])} | {_fmt(r['teacher_top5'])} | "
+                         f"{_fmt(r['agree_top1'])} | {_fmt(r['teacher_top1_in_model_top5'])} |")
+        if refined_sets:
+            lines.append("\nSeconds per image, " + "; ".join(
+                f"{name}: {recognition['sets'][name]['seconds_per_image']:.2f} before, {r['seconds_per_image']:.2f} refined"
+                for name, r in refined_sets.items()) + ".")
         for name, why in recognition.get("skipped", {}).items():
             lines.append(f"\n{name}: not evaluated ({why}).")
         lines.append("")
@@ -506,7 +545,8 @@ def parse_only(text: str) -> list[str]:
 
 
 def run(checkpoint: str | None, data: Path, limit: int | None = None, only: Sequence[str] = DATASETS,
-        device: str = "auto", vit: Path | None = None, imagenet_photos_dir: Path | None = None) -> dict[str, Any]:
+        device: str = "auto", vit: Path | None = None, imagenet_photos_dir: Path | None = None,
+        refine_steps: int | None = None) -> dict[str, Any]:
     """Everything ``only`` asks for, as the JSON-able results dict."""
     # The teacher first: a missing extra should fail in a second, not after the segmentation sets.
     teacher = None
@@ -530,6 +570,8 @@ def run(checkpoint: str | None, data: Path, limit: int | None = None, only: Sequ
     baselines: dict[str, Method] = {"SLIC+RAG": slic_rag_method, "Felzenszwalb": felzenszwalb_method}
     if vit is not None:
         baselines["ViT+k-means"] = vit_method(vit)
+    if refine_steps is not None:
+        baselines[f"CAST refined ({refine_steps} steps)"] = refined_method(segmenter, refine_steps)
     datasets = [factory(data / folder) for key, (folder, factory) in SEGMENTATION_SETS.items()
                 if key in only and (data / folder).exists()]
     results: dict[str, Any] = {
@@ -542,6 +584,11 @@ def run(checkpoint: str | None, data: Path, limit: int | None = None, only: Sequ
         sets, skipped = recognition_sets(data, imagenet_photos_dir, class_names, limit)
         results["recognition"] = {"teacher_size": TEACHER_SIZE, "sets": evaluate_recognition(segmenter, teacher, sets, class_names),
                                   "skipped": skipped}
+        if refine_steps is not None:
+            results["recognition"]["refined"] = {
+                "steps": refine_steps,
+                "sets": evaluate_recognition(refined(segmenter, refine_steps), teacher, sets, class_names, ", refined"),
+            }
     elif skipped_recognition is not None:
         results["recognition"] = {"sets": {}, "skipped": {"all": skipped_recognition}}
     return results
@@ -559,8 +606,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="folder of ImageNet photos named imagenet_<n>_<class index>.jpg")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--vit", type=Path, default=None, help="a trained ViT baseline folder (training/vit_baseline.py)")
+    parser.add_argument("--refine", type=int, default=None, metavar="STEPS",
+                        help="also score CAST after STEPS steps of Segmenter.refine on each image")
     args = parser.parse_args(argv)
-    results = run(args.checkpoint, args.data, args.limit, args.only, args.device, args.vit, args.imagenet_photos)
+    results = run(args.checkpoint, args.data, args.limit, args.only, args.device, args.vit, args.imagenet_photos,
+                  args.refine)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     table = markdown(results)
