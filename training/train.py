@@ -80,6 +80,9 @@ DEFAULTS: dict[str, Any] = {
     # model
     "model": "cast_small",
     "model_overrides": {},  # CASTConfig fields; num_classes is set from the objective
+    # hierseg.model.init scheme for CAST models: official (the paper's: MoCo's Xavier or DeiT's) | moco |
+    # deit | trunc_normal (hierseg's own, what the hybrid recipes ask for). The ViT baseline keeps timm's.
+    "init": "official",
     "class_names": "data",  # data: the training set's classes | imagenet: the 1000 ImageNet-1k names
     "sync_bn": True,  # under DDP, BatchNorm statistics over the global batch (as official MoCo)
     # optimisation (AdamW, per-step linear warmup then cosine)
@@ -344,7 +347,7 @@ def main(argv: list[str] | None = None) -> nn.Module:
     if cfg["model"].startswith("vit_baseline:"):  # the paper's ViT baseline, sized like the named CAST variant
         model = PatchViT(variant_config(cfg["model"].split(":", 1)[1], **model_cfg))
     else:
-        model = build_cast(cfg["model"], **model_cfg)
+        model = build_cast(cfg["model"], init=cfg["init"], **model_cfg)
     img_size = model.config.img_size
     in_config = input_config(cfg["input"], img_size)
     augment = cfg["augment"]

@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import torch
 import torch.nn.functional as F
-from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
 
 from .config import CASTConfig
 from .graph_pool import GraphPooling
 from .heads import mlp_bn
+from .init import init_weights
 from .lite_stem import LITE0_CHANNELS, LITE0_STRIDES, LiteStem
+from .norm import LayerNorm
 from .pos_embed import sincos_2d, sincos_points
 from .region_merge import RegionMerging, Regions
 from .segment_tokens import region_adjacency, region_cells, segment_mean, superpixels_on_grid
@@ -22,8 +22,6 @@ from .stem import ConvStem
 # The official position table's grid; the hybrid stem's cells are placed on the same 28-cell scale.
 POSITION_GRID = 28
 STRIDE = 8
-
-LayerNorm = partial(nn.LayerNorm, eps=1e-6)
 
 
 @dataclass
@@ -55,7 +53,9 @@ class CASTOutput:
 class CAST(nn.Module):
     """Image + superpixel map -> cls feature, class logits and a hierarchy of soft token assignments."""
 
-    def __init__(self, config: CASTConfig) -> None:
+    def __init__(self, config: CASTConfig, init: str = "trunc_normal") -> None:
+        """Build the model a config describes, initialised by ``init`` (``hierseg.model.init``: a
+        training recipe picks it; a checkpoint's weights replace it)."""
         super().__init__()
         self.config = config
         dim = config.embed_dim
@@ -111,30 +111,9 @@ class CAST(nn.Module):
             mlp_bn(config.proj_dim, config.proj_hidden_dim, config.proj_dim, 2)
             if config.predictor and config.proj_dim else None
         )
-        self._init_weights()
+        init_weights(self, init)
         if config.freeze_last_pool:
             self.pools[-1].requires_grad_(False)
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        if self.config.stem == "lite0":
-            trunc_normal_(self.cls_token, std=0.02)
-        elif self.config.pos_embed == "learned":
-            trunc_normal_(self.pos_embed, std=0.02)
-            trunc_normal_(self.cls_pos_embed, std=0.02)
-            trunc_normal_(self.cls_token, std=0.02)
-        else:
-            nn.init.normal_(self.cls_token, std=1e-6)
-        for pool in self.pools:
-            if isinstance(pool, GraphPooling):
-                nn.init.normal_(pool.affinity.bias, std=0.01)
 
     @property
     def clusters(self) -> tuple[int, ...]:

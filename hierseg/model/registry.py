@@ -10,24 +10,28 @@ _VARIANTS: dict[str, CASTConfig] = {}
 
 
 def register_variant(name: str, config: CASTConfig) -> None:
+    """Make ``config`` buildable by ``name``; names are unique."""
     if name in _VARIANTS:
         raise ValueError(f"variant {name!r} is already registered")
     _VARIANTS[name] = config
 
 
 def list_variants() -> list[str]:
+    """Registered variant names, sorted."""
     return sorted(_VARIANTS)
 
 
 def variant_config(name: str, **overrides: Any) -> CASTConfig:
+    """The config of a registered variant with ``overrides`` (CASTConfig fields) applied."""
     if name not in _VARIANTS:
         raise KeyError(f"unknown CAST variant {name!r}; known: {', '.join(list_variants())}")
     return _VARIANTS[name].replace(**overrides) if overrides else _VARIANTS[name]
 
 
-def build_cast(name: str, **overrides: Any) -> CAST:
-    """Build a registered variant, e.g. ``build_cast("cast_small", num_classes=1000)``."""
-    return CAST(variant_config(name, **overrides))
+def build_cast(name: str, init: str = "trunc_normal", **overrides: Any) -> CAST:
+    """Build a registered variant, e.g. ``build_cast("cast_small", num_classes=1000, init="official")``;
+    ``init`` is a ``hierseg.model.init`` scheme."""
+    return CAST(variant_config(name, **overrides), init=init)
 
 
 # Official shapes (paper and twke18/CAST): stride-8 conv stem, 12 heads, MLP ratio 4, 11 or 15 blocks in 4 stages.
