@@ -1,8 +1,7 @@
-"""Graph pooling: merge N segment tokens into K coarser segments (CAST §1.7)."""
+"""Graph pooling: merge N segment tokens into K coarser segments (twke18/CAST ``cast_models/graph_pool.py``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -10,8 +9,7 @@ from timm.layers import Attention
 from torch import nn
 
 from .fps import farthest_point_sample
-
-LayerNorm = partial(nn.LayerNorm, eps=1e-6)
+from .norm import LayerNorm
 
 # Official temperature of the cosine assignment logits (5 = 1 / 0.2).
 ASSIGNMENT_SCALE = 5.0
