@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 
+from .preprocess import fit_long_side, resize_nearest
 from .session import Session
 
 __all__ = ["HOVER_MAX_SIDE", "hover_payload", "run_lengths"]
@@ -30,10 +31,6 @@ def run_lengths(label_map: np.ndarray) -> list[int]:
 
 def hover_payload(session: Session, max_side: int = HOVER_MAX_SIDE) -> str:
     """JSON ``{"width", "height", "maps": [[id, count, ...] per level]}`` for the page's hover bridge."""
-    height, width = session.shown_maps[0].shape
-    scale = min(1.0, max_side / max(height, width))
-    small_h, small_w = max(1, round(height * scale)), max(1, round(width * scale))
-    rows = ((np.arange(small_h) + 0.5) * height / small_h).astype(np.int64)
-    cols = ((np.arange(small_w) + 0.5) * width / small_w).astype(np.int64)
-    maps = [run_lengths(label_map[rows][:, cols]) for label_map in session.shown_maps]
+    small_h, small_w = fit_long_side(*session.shown_maps[0].shape, max_side)
+    maps = [run_lengths(resize_nearest(label_map, small_h, small_w)) for label_map in session.shown_maps]
     return json.dumps({"width": small_w, "height": small_h, "maps": maps}, separators=(",", ":"))

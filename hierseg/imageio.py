@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .errors import ImageLoadError
+from .preprocess import fit_long_side
 
 __all__ = ["DEFAULT_MAX_PIXELS", "DEFAULT_MAX_SIDE", "MIN_SIDE", "ImageSource", "load_image"]
 
@@ -178,8 +179,8 @@ def _working_size(size: tuple[int, int], what: str, max_side: int | None) -> tup
         raise _error(what, f"it is only {width}x{height} pixels; hierseg needs at least {MIN_SIDE} on each side.")
     if max_side is None or max(width, height) <= max_side:
         return width, height
-    scale = max_side / max(width, height)
-    scaled = (max(1, round(width * scale)), max(1, round(height * scale)))
+    scaled_height, scaled_width = fit_long_side(height, width, max_side)
+    scaled = (scaled_width, scaled_height)
     if min(scaled) < MIN_SIDE:
         raise _error(
             what,

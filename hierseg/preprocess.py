@@ -10,7 +10,8 @@ checkpoint's ``InputConfig`` says how the view is made:
   stem run on any shape). Training views are square crops of ``size``, a special case of this.
 
 Superpixels are computed on the view itself (the uint8 pixels the model sees), never on a different
-resolution, and the label maps go back to the photo's size by nearest upsampling (:func:`upsample_labels`).
+resolution, and the label maps go back to the photo's size by nearest sampling (:func:`resize_nearest`).
+:func:`fit_long_side` is the one long-side scaling rule (views, decoding limits, display sizes).
 """
 from __future__ import annotations
 
@@ -73,12 +74,23 @@ class View:
         return int(self.superpixels.max()) + 1
 
 
+def fit_long_side(height: int, width: int, max_side: int, enlarge: bool = False, min_side: int = 1) -> tuple[int, int]:
+    """(h, w) of a height x width image scaled, aspect kept, to a long side of ``max_side``.
+
+    Without ``enlarge`` an image already within ``max_side`` keeps its size; sides are rounded and
+    never below ``min_side``.
+    """
+    if not enlarge and max(height, width) <= max_side:
+        return height, width
+    scale = max_side / max(height, width)
+    return max(min_side, round(height * scale)), max(min_side, round(width * scale))
+
+
 def view_size(height: int, width: int, config: InputConfig) -> tuple[int, int]:
     """(h, w) of the model's view of a height x width image."""
     if config.resize == "square":
         return config.size, config.size
-    scale = config.size / max(height, width)
-    return max(MIN_VIEW_SIDE, round(height * scale)), max(MIN_VIEW_SIDE, round(width * scale))
+    return fit_long_side(height, width, config.size, enlarge=True, min_side=MIN_VIEW_SIDE)
 
 
 def resize_rgb(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -111,11 +123,19 @@ def prepare_view(rgb: np.ndarray, config: InputConfig, superpixels: SuperpixelCo
     return View(rgb=small, superpixels=labels, pixels=normalise(small, config.mean, config.std))
 
 
-def upsample_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest upsampling of a label map to (height, width); ids stay exact, none is lost when enlarging."""
-    rows = np.minimum((np.arange(height) * labels.shape[0]) // height, labels.shape[0] - 1)
-    cols = np.minimum((np.arange(width) * labels.shape[1]) // width, labels.shape[1] - 1)
-    return labels[rows[:, None], cols[None, :]]
+def resize_nearest(array: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Nearest sampling of an (H, W, ...) label map or image to (height, width).
+
+    Output pixel (r, c) takes input pixel (r * H // height, c * W // width): ids stay exact (real
+    ids, crisp boundaries), and none is lost when enlarging.
+    """
+    rows = np.minimum((np.arange(height) * array.shape[0]) // height, array.shape[0] - 1)
+    cols = np.minimum((np.arange(width) * array.shape[1]) // width, array.shape[1] - 1)
+    return array[rows[:, None], cols[None, :]]
+
+
+# The name the serving path imports (hierseg.segmenter): label maps go back up to the photo's size.
+upsample_labels = resize_nearest
 
 
 def batch_views(views: Sequence[View]) -> tuple[torch.Tensor, torch.Tensor]:

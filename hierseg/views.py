@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .hierarchy import ROOT, Node
+from .preprocess import fit_long_side, resize_nearest
 from .render import render_thumbnail, render_view
 from .session import Session, selection_mask
 
@@ -261,14 +262,11 @@ def level_strip_html(session: Session) -> str:
 
     Rendered once per segmentation (the page marks the current level itself).
     """
-    height, width = session.shown_maps[0].shape
-    scale = min(1.0, THUMBNAIL_SIDE / max(height, width))
-    rows = (np.arange(max(1, round(height * scale))) / scale).astype(np.int64)
-    cols = (np.arange(max(1, round(width * scale))) / scale).astype(np.int64)
-    small_rgb = session.shown_rgb[rows][:, cols]
+    small = fit_long_side(*session.shown_maps[0].shape, THUMBNAIL_SIDE)
+    small_rgb = resize_nearest(session.shown_rgb, *small)
     items = []
     for (label, level), label_map in zip(level_choices(session), session.shown_maps):
-        thumb = render_thumbnail(small_rgb, label_map[rows][:, cols], session.colours[level])
+        thumb = render_thumbnail(small_rgb, resize_nearest(label_map, *small), session.colours[level])
         items.append(
             f'<button class="level-thumb" data-level="{level}" title="{html.escape(label)}">'
             f'<img src="{_jpeg_data_uri(thumb)}" alt="{html.escape(label)}"><span>{html.escape(label)}</span></button>'

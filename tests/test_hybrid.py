@@ -13,7 +13,7 @@ from skimage import data
 from hierseg.checkpoints import CheckpointConfig
 from hierseg.model import build_cast
 from hierseg.model.region_merge import ward_merge
-from hierseg.preprocess import InputConfig, batch_views, prepare_view, split_disconnected, upsample_labels, view_size
+from hierseg.preprocess import InputConfig, batch_views, prepare_view, resize_nearest, split_disconnected, view_size
 from hierseg.segmenter import Segmenter
 from hierseg.superpixels import SEEDS_DEIT, compute_superpixels
 from training.data import SuperpixelImages, eval_view, list_images
@@ -85,9 +85,9 @@ def test_split_disconnected_gives_one_piece_per_id():
         assert ndimage.label(split == i)[1] == 1
 
 
-def test_upsample_labels_keeps_every_id():
+def test_resize_nearest_keeps_every_id():
     labels = np.arange(12).reshape(3, 4)
-    big = upsample_labels(labels, 7, 9)
+    big = resize_nearest(labels, 7, 9)
     assert big.shape == (7, 9) and np.array_equal(np.unique(big), np.arange(12))
 
 

@@ -21,7 +21,7 @@ from skimage.segmentation import felzenszwalb, slic
 from skimage.util import img_as_float
 
 from hierseg.labels import contiguous_labels
-from hierseg.preprocess import upsample_labels
+from hierseg.preprocess import resize_nearest
 
 LabelMap = NDArray[np.int64]
 
@@ -234,4 +234,4 @@ def kmeans_token_levels(tokens: NDArray, image_shape: tuple[int, int], segment_c
         parent, centres = spherical_kmeans(centres, k, weights=np.maximum(weights, 1e-6), seed=seed)
         maps_small.append(parent[maps_small[-1]])
         weights = np.bincount(parent, weights=weights, minlength=len(centres))
-    return [_contiguous(upsample_labels(m.reshape(small), height, width)) for m in reversed(maps_small)]
+    return [_contiguous(resize_nearest(m.reshape(small), height, width)) for m in reversed(maps_small)]
