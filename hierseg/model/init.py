@@ -18,7 +18,7 @@ In all of them the graph poolings' affinity bias is N(0, 0.01), as the official 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from timm.layers import trunc_normal_
 from torch import nn
@@ -90,29 +90,14 @@ def _moco(model: CAST) -> None:
 
 def _deit(model: CAST) -> None:
     encoder = [*model.stages, model.norm, *([model.head] if model.head is not None else [])]
-    for part in encoder:
-        for module in part.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+    _timm_vit_init(module for part in encoder for module in part.modules())
     trunc_normal_(model.pos_embed, std=0.02)
     trunc_normal_(model.cls_pos_embed, std=0.02)
     trunc_normal_(model.cls_token, std=0.02)
 
 
 def _trunc_normal(model: CAST) -> None:
-    for module in model.modules():
-        if isinstance(module, nn.Linear):
-            trunc_normal_(module.weight, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
+    _timm_vit_init(model.modules())
     if model.config.stem == "lite0":
         trunc_normal_(model.cls_token, std=0.02)
     elif model.config.pos_embed == "learned":
@@ -121,3 +106,15 @@ def _trunc_normal(model: CAST) -> None:
         trunc_normal_(model.cls_token, std=0.02)
     else:
         nn.init.normal_(model.cls_token, std=1e-6)
+
+
+def _timm_vit_init(modules: Iterable[nn.Module]) -> None:
+    """timm's ViT rule, module by module: Linear trunc-normal 0.02 with zero bias, LayerNorm 1 and 0."""
+    for module in modules:
+        if isinstance(module, nn.Linear):
+            trunc_normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
