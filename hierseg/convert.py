@@ -197,11 +197,13 @@ def convert_official(path: str | Path, num_heads: int = 12, clusters: tuple[int,
 
 
 def official_metadata(family: str) -> dict[str, Any]:
-    """Superpixels and input pipeline the official recipes used for each family (spec §1.2, §2)."""
+    """Superpixels and input normalisation the official recipes used for each family: the family's
+    SEEDS settings (``hierseg.superpixels``) and ImageNet's mean and std, as both official pipelines."""
+    from .preprocess import IMAGENET_MEAN, IMAGENET_STD
     from .superpixels import SEEDS_DEIT, SEEDS_MOCO
 
     return {
         "superpixels": (SEEDS_DEIT if family == "deit" else SEEDS_MOCO).to_dict(),
-        "mean": [0.485, 0.456, 0.406],
-        "std": [0.229, 0.224, 0.225],
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
     }

@@ -82,7 +82,8 @@ def test_vanished_interior_id_becomes_a_padded_token():
 
 def test_official_variant_shapes_and_parameter_counts():
     assert {"cast_small", "cast_small_deep", "cast_base", "cast_base_deep"} <= set(list_variants())
-    # Spec §1.1 totals include a 1000-way head and the fixed position table.
+    # The official models' totals (counted by running twke18/CAST's classes) include a 1000-way
+    # head and the fixed position table.
     expected = {"cast_small": 28.34, "cast_small_deep": 35.44, "cast_base": 111.80, "cast_base_deep": 140.15}
     for name, millions in expected.items():
         with torch.device("meta"):
