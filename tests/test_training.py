@@ -23,7 +23,7 @@ from hierseg.model import build_cast
 from hierseg.superpixels import SEEDS_DEIT
 from training import objectives, train
 from training.data import EpochBatches, SuperpixelImages, distill_views, eval_view, list_images
-from training.objectives import Distill, MoCo, Supervised, moco_momentum, smooth_max
+from training.objectives import Distill, MoCo, Supervised, moco_momentum, segment_logits, smooth_max
 from training.teacher import Teacher
 
 SHAPES = ("ellipse", "rectangle", "triangle")
@@ -193,9 +193,19 @@ def test_distill_run_writes_a_checkpoint_the_segmenter_loads(data_root: Path, tm
     assert len(config["class_names"]) == 1000 and config["class_names"][1] == "goldfish"
     assert config["provenance"]["command"].startswith("python -m training.train distill_tiny")
     metrics = config["metrics"]["imagefolder:.:train"]
-    assert 0.0 <= metrics["agree_top1"] <= 1.0 and len(metrics["agree_top1_segments_per_level"]) == 4
     segmenter = load_segmenter(tmp_path / "model", device="cpu")
     assert segmenter.config.model.num_classes == 1000
+    # The recorded agreement is the saved model's against the teacher on the served views, recomputed here.
+    images = list_images("imagefolder:.:train", data_root)
+    dataset = SuperpixelImages(images, eval_view(), segmenter.config.superpixels, segmenter.config.input)
+    batch = torch.utils.data.default_collate([dataset[(0, i)] for i in range(len(images))])
+    with torch.no_grad():
+        out = segmenter.model(batch["images"][:, 0], batch["superpixels"][:, 0])
+        teacher_top1 = Teacher(segmenter.config.input.mean, segmenter.config.input.std)(batch["images"][:, 0]).argmax(-1)
+        per_level = [(level.argmax(-1) == teacher_top1).float().mean().item() for level in segment_logits(segmenter.model, out)]
+    assert metrics["images"] == len(images)
+    assert metrics["agree_top1"] == pytest.approx((out.logits.argmax(-1) == teacher_top1).float().mean().item(), abs=1e-6)
+    assert metrics["agree_top1_segments_per_level"] == pytest.approx(per_level, abs=1e-6) and len(per_level) == 4
     assert list(tmp_path.glob("teacher_logits_*.npy"))
     assert not list(tmp_path.glob("*.tmp"))
 
