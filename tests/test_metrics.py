@@ -171,12 +171,24 @@ def test_pascal_part_levels() -> None:
 
 
 @pytest.mark.skipif(not (DATA / "pascal_part_person").is_dir(), reason="Pascal-Part data absent")
-def test_pascal_part_ground_truth_scores_itself_perfectly() -> None:
+def test_pascal_part_masks_load_as_parts_and_score_splits_and_merges_as_iou_says(tmp_path) -> None:
     path = sorted((DATA / "pascal_part_person" / "gt_masks").glob("*.png"))[0]
+    raw = np.asarray(Image.open(path))
     levels = G.load_pascal_part_levels(path)
+    np.testing.assert_array_equal(levels[-1], raw)  # the finest level is the file's part ids
+    assert len(np.unique(raw)) >= 3 and raw.max() <= 6, "a person in several parts, on background"
+    # Every part split in two is a finer segmentation: majority labelling recovers each level exactly.
+    split = raw.astype(np.int64) * 2 + (np.arange(raw.shape[1]) % 2)[None]
     for gt, n in zip(levels, G.PASCAL_PART_N_CLASSES):
-        assert P.majority_label_miou(gt, gt, n) == 1.0
-    assert [int(np.unique(g).max()) < n for g, n in zip(levels, G.PASCAL_PART_N_CLASSES)] == [True] * 3
+        assert P.majority_label_miou(split, gt, n) == 1.0
+    # One segment for the whole image takes the majority class: IoU its share there, 0 for the other.
+    share = np.bincount(levels[0].ravel(), minlength=2) / raw.size
+    assert P.majority_label_miou(np.zeros_like(levels[0]), levels[0], 2) == pytest.approx(share.max() / 2)
+    bad = raw.astype(np.uint8).copy()
+    bad[0, 0] = 7
+    Image.fromarray(bad).save(tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="0..6"):
+        G.load_pascal_part_levels(tmp_path / "bad.png")
 
 
 @pytest.mark.skipif(not (DATA / "weizmann_horse").is_dir(), reason="Weizmann horse data absent")
