@@ -259,7 +259,8 @@ def fetch_official(name: str) -> Path:
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hub answers a TCP connection within ``timeout`` seconds (False when HF_HUB_OFFLINE is set)."""
+    """Whether the Hub's endpoint (``HF_ENDPOINT``) accepts a TCP connection within ``timeout`` seconds
+    (False when HF_HUB_OFFLINE is set)."""
     import socket
     from urllib.parse import urlparse
 
@@ -267,9 +268,10 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
     if constants.HF_HUB_OFFLINE:
         return False
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    endpoint = urlparse(constants.ENDPOINT)
+    address = (endpoint.hostname or "huggingface.co", endpoint.port or (80 if endpoint.scheme == "http" else 443))
     try:
-        with socket.create_connection((host, 443), timeout=timeout):
+        with socket.create_connection(address, timeout=timeout):
             return True
     except OSError:
         return False

@@ -96,15 +96,26 @@ def test_corrupt_or_mismatched_config(tmp_path):
 
 
 def test_offline_hub_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
+    import socket
     import time
 
     from huggingface_hub import constants
 
+    from hierseg.checkpoints import hub_reachable
+
     monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with socket.socket() as listening:  # an endpoint that answers, then one that cannot
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+        assert hub_reachable()
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")  # closed now: refused
+    assert not hub_reachable()
     start = time.perf_counter()
-    with pytest.raises(CheckpointError, match="Hugging Face Hub"):
-        resolve_checkpoint("official/moco-in1k-cast_small")  # this machine has no route to the Hub
+    with pytest.raises(CheckpointError, match="cannot be reached from this machine"):
+        resolve_checkpoint("official/moco-in1k-cast_small")
     assert time.perf_counter() - start < 15, "offline must be reported, not retried for half a minute"
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(CheckpointError, match="offline"):
