@@ -23,6 +23,9 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOT = REPO / "docs" / "screenshot.png"
 PHOTO = REPO / "examples" / "astronaut.jpg"
+# The level a fresh upload shows (the parts of the whole image), per photo: what a level coarser than
+# a selection's parts falls back to.
+ROOT_PARTS_LEVEL: dict[str, int] = {}
 
 pytestmark = [
     pytest.mark.browser,
@@ -68,6 +71,20 @@ def upload(page, photo: Path = PHOTO) -> None:
     page.locator("#input-image input[type=file]").set_input_files(str(photo))
     page.wait_for_selector("#overlay img", timeout=120_000)
     wait_for(lambda: view(page) and view(page)["selected"] == "-1:0" and maps_loaded(page), timeout=60)
+    ROOT_PARTS_LEVEL[photo.name] = view(page)["level"]
+
+
+def expected_after_level(selected: str, parts_level: int, level: int) -> tuple[str, int]:
+    """(selected, level) after choosing ``level``: finer than the selection's parts colours them inside
+    it; coarser selects the whole image, shown at that level or at its own parts if those are finer."""
+    if level >= parts_level:
+        return selected, level
+    return "-1:0", max(level, ROOT_PARTS_LEVEL[PHOTO.name])
+
+
+def shown(page) -> tuple[str, int]:
+    state = view(page)
+    return state["selected"], state["level"]
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: Callable[[], object] = lambda: "") -> object:
@@ -185,20 +202,17 @@ def test_tree_matches_the_photo_at_every_level(page) -> None:
     """Defect 1: for the selection and every level offered, the tree's outer ring is the table's segments."""
     page.mouse.click(*photo_point(page, 0.5, 0.4))
     wait_for(lambda: current(page) not in ("", "-1:0"), what=lambda: (current(page), view(page)))
-    selected = current(page)
+    selected, parts_level = shown(page)  # a drill shows the selection's parts
     options = page.locator("#level label")
     for index in range(options.count()):
-        before = (view(page), table_nodes(page))
-        options.nth(index).click()
         level = int(page.evaluate("(i) => document.querySelectorAll('#level input')[i].value", index))
+        expected = expected_after_level(selected, parts_level, level)
+        options.nth(index).click()
         # Updates land component by component: wait until the tree, table and breadcrumb describe one view.
-        wait_for(lambda: consistent(page) and (view(page), table_nodes(page)) != before or view(page)["level"] == level
-                 and consistent(page), what=lambda: (level, view(page), table_nodes(page), tree_outer_ring(page)))
-        shown = view(page)
-        if shown["selected"] == selected:
-            assert shown["level"] == level
-        else:  # a level coarser than the selection's parts shows the whole image at that level
-            assert shown["selected"] == "-1:0" and shown["level"] >= level
+        wait_for(lambda: shown(page) == expected and consistent(page),
+                 what=lambda: (level, expected, view(page), table_nodes(page), tree_outer_ring(page)))
+        if expected[0] != selected:
+            selected, parts_level = "-1:0", ROOT_PARTS_LEVEL[PHOTO.name]
 
 
 def consistent(page) -> bool:
@@ -210,12 +224,17 @@ def consistent(page) -> bool:
 
 
 def test_level_strip_sets_the_level(page) -> None:
+    page.mouse.click(10, 10)  # focus the page, then go up to the whole image
+    while current(page) != "-1:0":
+        before = current(page)
+        page.keyboard.press("Escape")
+        wait_for(lambda: current(page) != before)
     thumbs = page.locator("#level-strip [data-level]")
     assert thumbs.count() == len(page.locator("#level label").all())
-    for index in (1, thumbs.count() - 1, 0):
+    for index in (1, thumbs.count() - 1, 0):  # thumbnails run coarse to fine: the i-th is level i
+        expected = expected_after_level("-1:0", ROOT_PARTS_LEVEL[PHOTO.name], index)
         thumbs.nth(index).click()
-        wait_for(lambda: view(page)["level"] == index or view(page)["level"] > index and index < 2,
-                 what=lambda: (index, view(page)))
+        wait_for(lambda: shown(page) == expected, what=lambda: (index, expected, view(page)))
         wait_for(lambda: page.locator("#level-strip .current").get_attribute("data-level") == str(view(page)["level"]))
         wait_for(lambda: consistent(page))
 
@@ -234,7 +253,10 @@ def test_display_controls_and_exports(page, tmp_path: Path) -> None:
     page.locator("#display").click()
     page.locator("#outlines-only input").check()
     wait_for(lambda: page.locator("#overlay img").get_attribute("src") != before)
+    outlined = page.locator("#overlay img").get_attribute("src")
     page.locator("#outlines-only input").uncheck()
+    # A click while the photo is being replaced can be lost: let the redraw land first.
+    wait_for(lambda: page.locator("#overlay img").get_attribute("src") != outlined)
     page.mouse.click(*photo_point(page, 0.5, 0.4))
     wait_for(lambda: current(page) not in ("", "-1:0"))
     node = current(page)
