@@ -180,6 +180,14 @@ def test_a_click_always_reveals_something_new(page) -> None:
     assert len(set(seen)) == len(seen)
 
 
+def escape_to_the_whole_image(page) -> None:
+    """Press Esc until the whole image is selected (the page has the focus)."""
+    while current(page) != "-1:0":
+        before = current(page)
+        page.keyboard.press("Escape")
+        wait_for(lambda: current(page) != before)
+
+
 def test_keyboard_up_and_siblings(page) -> None:
     page.mouse.click(10, 10)  # focus the page, not an input
     start = current(page)
@@ -191,10 +199,7 @@ def test_keyboard_up_and_siblings(page) -> None:
         before = current(page)
         page.keyboard.press(key)
         wait_for(lambda: current(page) != before)
-    while current(page) != "-1:0":
-        before = current(page)
-        page.keyboard.press("Escape")
-        wait_for(lambda: current(page) != before)
+    escape_to_the_whole_image(page)
     assert page.locator("#up-button").is_disabled(), "Up at the root looks inactive (defect 10)"
 
 
@@ -224,11 +229,8 @@ def consistent(page) -> bool:
 
 
 def test_level_strip_sets_the_level(page) -> None:
-    page.mouse.click(10, 10)  # focus the page, then go up to the whole image
-    while current(page) != "-1:0":
-        before = current(page)
-        page.keyboard.press("Escape")
-        wait_for(lambda: current(page) != before)
+    page.mouse.click(10, 10)  # focus the page, not an input
+    escape_to_the_whole_image(page)
     thumbs = page.locator("#level-strip [data-level]")
     assert thumbs.count() == len(page.locator("#level label").all())
     for index in (1, thumbs.count() - 1, 0):  # thumbnails run coarse to fine: the i-th is level i

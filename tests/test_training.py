@@ -279,8 +279,11 @@ def test_two_process_ddp_matches_one_process(config: str, data_root: Path, tmp_p
     Dropout, drop path and mixup are off (their random streams are per process by design). 16
     superpixels at 64 px keep every image's token count equal, so padding does not depend on how the
     batch is split; 8 first-level clusters stay below the count of superpixels that reach the grid.
+    The trunc-normal initialisation is pinned: from MoCo's Xavier one, four steps already carry the
+    two runs' rounding differences past the tolerance (BatchNorm running means differ by 1e-4).
     """
-    common = [config, f"data_root={data_root}", "superpixels.n_segments=16", "model_overrides.clusters=[8,4,2,1]",
+    common = [config, f"data_root={data_root}", "init=trunc_normal", "superpixels.n_segments=16",
+              "model_overrides.clusters=[8,4,2,1]",
               "model_overrides.pool_dropout=0.0",
               "model_overrides.drop_path_rate=0.0", "mixup_alpha=0.0", "cutmix_alpha=0.0", "epochs=1",
               "stop_step=4", "eval_data=[]"]
