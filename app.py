@@ -59,8 +59,15 @@ def run_model(pool: SegmenterPool, checkpoint: str, rgb: np.ndarray) -> Hierarch
 @gpu
 def run_refine(pool: SegmenterPool, checkpoint: str, rgb: np.ndarray, steps: int | None,
                progress: Callable[[int, int], None] | None = None) -> Hierarchy:
-    """Test-time adaptation on this photo (a private copy of the model), then its tree. Returns CPU numpy data."""
-    return pool.get(checkpoint).refine(rgb, steps=steps, progress=progress)
+    """Test-time adaptation on this photo (a private copy of the model), then its tree. Returns CPU numpy data.
+
+    ``steps=None``: the default steps under the default time budget (the button); a step count asked
+    for (``/refine``) runs in full, up to ``MAX_REFINE_STEPS``.
+    """
+    segmenter = pool.get(checkpoint)
+    if steps is None:
+        return segmenter.refine(rgb, progress=progress)
+    return segmenter.refine(rgb, steps=steps, progress=progress, time_budget_s=None)
 
 
 def _file_digest(path: str) -> str:
@@ -150,8 +157,8 @@ class Explorer:
         if previous is not None:
             session = sessions.set_display(session, previous.display)
         return (*self.show(session), hover.hover_payload(session), views.level_strip_html(session),
-                gr.Dropdown(value=session.checkpoint), gr.Button(interactive=True),
-                gr.Radio(value=session.version, visible=session.alternate is not None))
+                gr.Button(interactive=True), gr.Radio(value=session.version, visible=session.alternate is not None),
+                gr.Dropdown(value=session.checkpoint))
 
     @staticmethod
     def skipped(n: int) -> tuple[Any, ...]:
@@ -499,7 +506,7 @@ LAUNCH_KWARGS: dict[str, Any] = dict(
 
 VIEW_NAMES = ("state", "overlay", "tree", "evidence", "prediction", "table", "breadcrumb", "caption", "level", "up", "export")
 N_VIEW_OUTPUTS = len(VIEW_NAMES)
-N_SEGMENT_OUTPUTS = N_VIEW_OUTPUTS + 5  # + hover maps, level strip, checkpoint dropdown, refine button, version toggle
+N_SEGMENT_OUTPUTS = N_VIEW_OUTPUTS + 5  # + hover maps, level strip, refine button, version toggle, checkpoint (last)
 # An API caller may ask for more steps than the app's default, within reason (each costs about a second on CPU).
 MAX_REFINE_STEPS = 50
 
@@ -601,7 +608,8 @@ def build_demo(
 
         view_outputs = [state, overlay, tree, evidence, prediction, table, breadcrumb, caption, level, up_button,
                         export_button]
-        segment_outputs = [*view_outputs, bridge, level_strip, checkpoint, refine_button, version]
+        # The checkpoint dropdown comes last: on_checkpoint updates it alone when a checkpoint cannot load.
+        segment_outputs = [*view_outputs, bridge, level_strip, refine_button, version, checkpoint]
         assert len(view_outputs) == N_VIEW_OUTPUTS and len(segment_outputs) == N_SEGMENT_OUTPUTS
         # Segmentation is heavy: one at a time. preprocess=False hands over the uploaded file's path
         # untouched (gr.Image would re-encode it and raise on non-images before we can explain).

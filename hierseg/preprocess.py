@@ -134,9 +134,6 @@ def resize_nearest(array: np.ndarray, height: int, width: int) -> np.ndarray:
     return array[rows[:, None], cols[None, :]]
 
 
-# The name the serving path imports (hierseg.segmenter): label maps go back up to the photo's size.
-upsample_labels = resize_nearest
-
 
 def batch_views(views: Sequence[View]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack views into (B, 3, h, w) pixels and (B, h, w) int64 superpixels, padding to the largest view.

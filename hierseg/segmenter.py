@@ -18,7 +18,8 @@ from .evidence import image_prediction, node_evidence
 from .hierarchy import Hierarchy
 from .imageio import ImageSource, load_image
 from .model import CAST, CASTOutput, level_assignments
-from .preprocess import View, batch_views, prepare_view, upsample_labels
+from .model.readout import hierarchy_from_assignments
+from .preprocess import View, batch_views, prepare_view, resize_nearest
 from .refine import Progress, RefineConfig, refine_model
 
 
@@ -33,7 +34,7 @@ class PreparedImage:
     @property
     def superpixels(self) -> np.ndarray:
         """(H, W) int32 superpixel ids at the photo's size."""
-        return upsample_labels(self.view.superpixels, *self.rgb.shape[:2])
+        return resize_nearest(self.view.superpixels, *self.rgb.shape[:2])
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -58,10 +59,6 @@ class Segmenter:
     @property
     def class_names(self) -> list[str]:
         return self.config.class_names
-
-    @property
-    def input_size(self) -> int:
-        return self.config.input.size
 
     def prepare(self, image: ImageSource) -> PreparedImage:
         """Decode one image and make the model's view of it (resize, superpixels, normalisation)."""
@@ -91,7 +88,7 @@ class Segmenter:
             renumber = np.zeros(n_superpixels, dtype=superpixels.dtype)
             renumber[kept] = np.arange(len(kept))
             superpixels, assignments[0], evidence[0] = renumber[superpixels], assignments[0][kept], evidence[0][kept]
-        return Hierarchy.from_assignments(
+        return hierarchy_from_assignments(
             superpixels=superpixels,
             assignments=assignments,
             evidence=evidence,

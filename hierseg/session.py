@@ -15,7 +15,7 @@ import numpy as np
 
 from .chains import ChainTree
 from .hierarchy import ROOT, Hierarchy, Node, NodeLike
-from .preprocess import resize_rgb
+from .preprocess import fit_long_side, resize_nearest, resize_rgb
 from .render import tree_colors
 
 __all__ = [
@@ -95,10 +95,8 @@ class Session:
 def display_size(image_size: tuple[int, int], max_side: int = DISPLAY_MAX_SIDE) -> tuple[int, int]:
     """(W, H) at which an image of ``image_size`` (W, H) is shown: shrunk to ``max_side``, never enlarged."""
     width, height = image_size
-    if max(width, height) <= max_side:
-        return width, height
-    scale = max_side / max(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    height, width = fit_long_side(height, width, max_side)
+    return width, height
 
 
 def new_session(
@@ -117,10 +115,8 @@ def new_session(
         shown_rgb, shown_maps = rgb, list(hierarchy.label_maps)
     else:
         shown_rgb = resize_rgb(rgb, height, width)
-        # Nearest sampling at pixel centres: the shown ids are real ids, boundaries stay crisp.
-        rows = ((np.arange(height) + 0.5) * hierarchy.shape[0] / height).astype(np.int64)
-        cols = ((np.arange(width) + 0.5) * hierarchy.shape[1] / width).astype(np.int64)
-        shown_maps = [np.ascontiguousarray(m[rows][:, cols]) for m in hierarchy.label_maps]
+        # Nearest sampling: the shown ids are real ids, boundaries stay crisp.
+        shown_maps = [np.ascontiguousarray(resize_nearest(m, height, width)) for m in hierarchy.label_maps]
     chains = ChainTree(hierarchy)
     root = chains.head(ROOT)
     return Session(
