@@ -28,6 +28,7 @@ from hierseg import Hierarchy, HiersegError, load_segmenter
 from hierseg import describe, export, hover, session as sessions, views
 from hierseg.checkpoints import available_checkpoints, checkpoint_label
 from hierseg.imageio import load_image
+from hierseg.refine import NO_TIME_BUDGET
 from hierseg.segmenter_pool import SegmenterPool
 from hierseg.session import Display, Session
 
@@ -64,10 +65,7 @@ def run_refine(pool: SegmenterPool, checkpoint: str, rgb: np.ndarray, steps: int
     ``steps=None``: the default steps under the default time budget (the button); a step count asked
     for (``/refine``) runs in full, up to ``MAX_REFINE_STEPS``.
     """
-    segmenter = pool.get(checkpoint)
-    if steps is None:
-        return segmenter.refine(rgb, progress=progress)
-    return segmenter.refine(rgb, steps=steps, progress=progress, time_budget_s=None)
+    return pool.get(checkpoint).refine(rgb, steps=steps, progress=progress, config=None if steps is None else NO_TIME_BUDGET)
 
 
 def _file_digest(path: str) -> str:
@@ -221,8 +219,7 @@ class Explorer:
         meta = refined.hierarchy.meta.get("refine", {})
         changed = sessions.changed_levels(refined)
         what = (f"segments changed at {len(changed)} of {refined.hierarchy.n_levels} levels" if changed else
-                "the segments are the same (this checkpoint groups by colour and stem features, which refining "
-                "does not change); the class evidence is updated")
+                "the segments are the same, the class evidence is updated")
         gr.Info(f"Refined in {meta.get('steps_done', 0)} steps, {meta.get('seconds', 0):.1f} s: {what}. "
                 "Before / Refined switches between the two trees.")
         return self.shown_segmentation(refined)

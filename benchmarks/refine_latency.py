@@ -19,7 +19,7 @@ import torch
 from skimage import data
 
 from hierseg import load_segmenter
-from hierseg.refine import RefineConfig
+from hierseg.refine import NO_TIME_BUDGET, RefineConfig
 
 
 def main() -> None:
@@ -49,7 +49,7 @@ def main() -> None:
         for n in steps:
             t0 = time.perf_counter()
             # The default step count runs under the default time budget, as the app runs it.
-            h = segmenter.refine(photo, steps=n) if n == default_steps else segmenter.refine(photo, steps=n, time_budget_s=None)
+            h = segmenter.refine(photo, steps=n, config=None if n == default_steps else NO_TIME_BUDGET)
             refined[n].append(time.perf_counter() - t0)
             done[n] = h.meta["refine"]["steps_done"]
     base = statistics.median(plain)

@@ -12,6 +12,7 @@ from .errors import HiersegError
 def _segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from .refine import NO_TIME_BUDGET
     from .render import render_level
     from .segmenter import load_segmenter
 
@@ -31,7 +32,7 @@ def _segment(args: argparse.Namespace) -> int:
             if args.refine is None:
                 h = segmenter(path)
             else:  # the steps asked for, however long they take
-                h = segmenter.refine(path, steps=args.refine, seed=args.seed, time_budget_s=None)
+                h = segmenter.refine(path, steps=args.refine, seed=args.seed, config=NO_TIME_BUDGET)
         except HiersegError as exc:
             failures.append((path, str(exc)))
             continue

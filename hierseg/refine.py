@@ -60,6 +60,10 @@ class RefineConfig:
             raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, got {self.crop_scale}")
 
 
+# The default refinement without its time budget: every step asked for runs (the CLI, the API, evaluation).
+NO_TIME_BUDGET = RefineConfig(time_budget_s=None)
+
+
 @dataclass
 class RefineReport:
     """What a refinement did; ``Segmenter.refine`` puts it in the hierarchy's meta."""
@@ -167,7 +171,8 @@ def refine_model(model: CAST, rgb: np.ndarray, view: View, input_config: InputCo
     pixels, labels = batch_views([view])
     with torch.no_grad():
         target = image_target(refined(pixels.to(device), labels.to(device)))
-    optimiser = torch.optim.AdamW(learning_parameters(refined), lr=config.lr, weight_decay=0.0)
+    learning = learning_parameters(refined)
+    optimiser = torch.optim.AdamW(learning, lr=config.lr, weight_decay=0.0)
     rng = np.random.default_rng(seed)
     for step in range(config.steps):
         elapsed = time.perf_counter() - start
@@ -180,7 +185,7 @@ def refine_model(model: CAST, rgb: np.ndarray, view: View, input_config: InputCo
             loss = refine_loss(refined, refined(pixels.to(device), labels.to(device)), target, config)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(learning_parameters(refined), config.grad_clip)
+            nn.utils.clip_grad_norm_(learning, config.grad_clip)
             optimiser.step()
         report.losses.append(float(loss.detach()))
         report.steps_done = step + 1

@@ -101,20 +101,18 @@ class Segmenter:
         return self.segment_batch([image])[0]
 
     def refine(self, image: ImageSource, steps: int | None = None, seed: int = 0, progress: Progress | None = None,
-               time_budget_s: float | None | str = "default", config: RefineConfig | None = None) -> Hierarchy:
+               config: RefineConfig | None = None) -> Hierarchy:
         """Adapt a private copy of the model to this one photo, then segment the photo with it.
 
         The copy learns to give crops, flips and colour changes of the photo the prediction the model
         gives the whole photo (``hierseg.refine``); no mask, no label. This segmenter's model is never
-        modified, so concurrent refinements do not see each other. ``steps``/``time_budget_s`` override
-        ``config``'s (``time_budget_s=None``: no limit); ``progress(done, planned)`` is called after every
-        step. Deterministic for a given ``seed``. ``h.meta["refine"]`` records what was done.
+        modified, so concurrent refinements do not see each other. ``steps`` overrides ``config``'s
+        (``config=NO_TIME_BUDGET`` runs every step however long it takes); ``progress(done, planned)`` is
+        called after every step. Deterministic for a given ``seed``. ``h.meta["refine"]`` records what was done.
         """
         config = config or RefineConfig()
         if steps is not None:
             config = replace(config, steps=steps)
-        if time_budget_s != "default":
-            config = replace(config, time_budget_s=time_budget_s)
         prepared = self.prepare(image)
         refined, report = refine_model(self.model, prepared.rgb, prepared.view, self.config.input,
                                        self.config.superpixels, config, seed=seed, progress=progress)

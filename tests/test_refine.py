@@ -136,7 +136,7 @@ def test_progress_and_time_budget(segmenter, photo) -> None:
     h = segmenter.refine(photo, steps=3, config=QUICK, progress=lambda done, total: calls.append((done, total)))
     assert calls == [(1, 3), (2, 3), (3, 3)]
     # A budget smaller than one step: the first step runs, the rest are skipped, and it says so.
-    h = segmenter.refine(photo, steps=5, time_budget_s=1e-3, config=QUICK)
+    h = segmenter.refine(photo, steps=5, config=replace(QUICK, time_budget_s=1e-3))
     assert h.meta["refine"]["steps_done"] == 1 and h.meta["refine"]["stopped_by_time_budget"]
 
 

@@ -47,6 +47,7 @@ from hierseg import load_segmenter
 from hierseg.class_names import imagenet_class_names
 from hierseg.imageio import load_image
 from hierseg.preprocess import normalise, resize_rgb
+from hierseg.refine import NO_TIME_BUDGET
 
 from .baselines import felzenszwalb_levels, slic_rag_matched
 from .data import tinyimagenet_to_imagenet
@@ -128,7 +129,7 @@ def vit_method(folder: Path) -> Method:
 
 def refined(segmenter: Any, steps: int) -> Callable[[np.ndarray], Any]:
     """rgb -> the hierarchy after ``steps`` steps of ``Segmenter.refine`` (seed 0, no time budget)."""
-    return lambda rgb: segmenter.refine(rgb, steps=steps, seed=0, time_budget_s=None)
+    return lambda rgb: segmenter.refine(rgb, steps=steps, seed=0, config=NO_TIME_BUDGET)
 
 
 def refined_method(segmenter: Any, steps: int) -> Method:
