@@ -100,14 +100,14 @@ def bridge_bytes(checkpoint: str | None, photo: Path) -> tuple[int, int, int]:
     import gzip
 
     sys.path.insert(0, str(REPO))
+    from explorer.hover import hover_payload
+    from explorer.session import new_session
+    from explorer.views import level_strip_html
     from hierseg import load_segmenter
-    from hierseg.hover import hover_payload
     from hierseg.imageio import load_image
-    from hierseg.session import new_session
-    from hierseg.views import level_strip_html
 
     rgb = load_image(photo)
-    session = new_session(load_segmenter(checkpoint or os.environ.get("HIERSEG_CHECKPOINT") or "default")(rgb), rgb)
+    session = new_session(load_segmenter(checkpoint)(rgb), rgb)  # None: the library's default rule, as the app
     payload = hover_payload(session).encode()
     return len(payload), len(gzip.compress(payload)), len(level_strip_html(session).encode())
 

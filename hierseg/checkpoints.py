@@ -21,11 +21,14 @@ from safetensors.torch import load_file, save_file
 
 from .errors import CheckpointError
 from .model import CAST, CASTConfig
+from .model.hybrid import LiteStemConfig
 from .preprocess import InputConfig
 from .superpixels import SuperpixelConfig
 
 FORMAT = "hierseg-checkpoint"
-FORMAT_VERSION = 1
+# 2: the model config nests its stem and pooling (``CASTConfig``), and the stems own their weights.
+# Format 1 (flat model config) still loads: ``upgrade_config`` and ``upgrade_state`` translate it.
+FORMAT_VERSION = 2
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 DEFAULT_CHECKPOINT = "default"
@@ -36,6 +39,12 @@ _INSTALLED_CHECKPOINTS = Path(__file__).resolve().parent / "shipped_checkpoints"
 SHIPPED_CHECKPOINTS = (
     _INSTALLED_CHECKPOINTS if _INSTALLED_CHECKPOINTS.is_dir() else Path(__file__).resolve().parent.parent / "checkpoints"
 )
+
+
+def default_checkpoint() -> str:
+    """The checkpoint loaded when none is named: ``$HIERSEG_CHECKPOINT`` when set (and not empty), else
+    the shipped ``default``."""
+    return os.environ.get("HIERSEG_CHECKPOINT") or DEFAULT_CHECKPOINT
 
 
 def checkpoint_roots() -> list[Path]:
@@ -59,9 +68,10 @@ class CheckpointConfig:
 
     def __post_init__(self) -> None:
         if self.input is None:
-            self.input = InputConfig(size=self.model.img_size)
-        if self.model.stem == "conv" and (self.input.resize != "square" or self.input.size != self.model.img_size):
-            raise CheckpointError(f"the conv stem needs a square {self.model.img_size} px input, not {self.input}")
+            self.input = InputConfig(size=self.model.stem.img_size)
+        side = self.model.stem.square_input
+        if side is not None and (self.input.resize != "square" or self.input.size != side):
+            raise CheckpointError(f"the {self.model.stem.kind} stem needs a square {side} px input, not {self.input}")
         if self.model.num_classes and len(self.class_names) != self.model.num_classes:
             raise CheckpointError(
                 f"{len(self.class_names)} class names for a {self.model.num_classes}-way classifier"
@@ -82,10 +92,8 @@ class CheckpointConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CheckpointConfig":
-        if d.get("format") != FORMAT:
-            raise CheckpointError(f"not a hierseg checkpoint config (format={d.get('format')!r})")
-        if d.get("format_version", 0) > FORMAT_VERSION:
-            raise CheckpointError(f"checkpoint format {d['format_version']} is newer than this hierseg ({FORMAT_VERSION})")
+        """Read a config of this format version or an older one (``upgrade_config``)."""
+        d = upgrade_config(d)
         try:
             return cls(
                 model=CASTConfig.from_dict(d["model"]),
@@ -98,6 +106,48 @@ class CheckpointConfig:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"invalid checkpoint config: {exc}") from exc
+
+
+def upgrade_config(d: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint config of any format version this hierseg reads, as the current version.
+
+    Raises:
+        CheckpointError: if ``d`` is not a hierseg checkpoint config, or is newer than this hierseg.
+    """
+    if d.get("format") != FORMAT:
+        raise CheckpointError(f"not a hierseg checkpoint config (format={d.get('format')!r})")
+    version = d.get("format_version", 0)
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint format {version} is newer than this hierseg ({FORMAT_VERSION})")
+    if version < 2 and isinstance(d.get("model"), dict):
+        try:
+            model = CASTConfig.from_flat(d["model"]).to_dict()
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"invalid checkpoint config: {exc}") from exc
+        d = {**d, "format_version": FORMAT_VERSION, "model": model}
+    return d
+
+
+def upgrade_state(state: dict[str, torch.Tensor], version: int, config: CASTConfig) -> dict[str, torch.Tensor]:
+    """Weights saved by checkpoint format ``version`` under the current names.
+
+    Format 1 kept the stems' tensors beside the model's: ``pos_embed``, ``cls_pos_embed`` and
+    ``token_embed.*`` now live under ``stem.``, the Lite0 body under ``stem.body.``, and the lite0
+    stem's ``cls_pos_embed`` (always zero: that stem gives the cls token no position) is dropped.
+    """
+    if version >= 2:
+        return state
+    lite = isinstance(config.stem, LiteStemConfig)
+    renamed = {}
+    for key, value in state.items():
+        if lite and key == "cls_pos_embed":
+            continue
+        if key in ("pos_embed", "cls_pos_embed") or key.startswith("token_embed."):
+            key = "stem." + key
+        elif lite and key.startswith("stem."):
+            key = "stem.body." + key[len("stem."):]
+        renamed[key] = value
+    return renamed
 
 
 def save_checkpoint(model: CAST, config: CheckpointConfig, folder: str | Path, drop_training_heads: bool = True) -> Path:
@@ -131,9 +181,13 @@ def save_checkpoint(model: CAST, config: CheckpointConfig, folder: str | Path, d
 
 
 def read_config(folder: str | Path) -> CheckpointConfig:
-    path = Path(folder) / CONFIG
+    """The config of a checkpoint folder (any format version this hierseg reads)."""
+    return CheckpointConfig.from_dict(_read_json(Path(folder) / CONFIG))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return CheckpointConfig.from_dict(json.loads(path.read_text()))
+        return json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise CheckpointError(f"{path} is missing") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -143,9 +197,11 @@ def read_config(folder: str | Path) -> CheckpointConfig:
 def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> tuple[CAST, CheckpointConfig]:
     """Build the model a checkpoint folder describes and load its weights strictly."""
     folder = Path(folder)
-    config = read_config(folder)
+    raw = _read_json(folder / CONFIG)
+    config = CheckpointConfig.from_dict(raw)
     try:
-        state = load_file(str(folder / WEIGHTS), device=str(device))
+        state = upgrade_state(load_file(str(folder / WEIGHTS), device=str(device)), raw.get("format_version", 0),
+                              config.model)
     except FileNotFoundError as exc:
         raise CheckpointError(f"{folder / WEIGHTS} is missing") from exc
     except (SafetensorError, OSError, ValueError) as exc:
@@ -204,7 +260,7 @@ def cache_dir() -> Path:
 
 def resolve_checkpoint(name_or_path: str | os.PathLike | None = None) -> Path:
     """Find a checkpoint folder: a path, a name in ``checkpoint_roots()``, or an official Hub release."""
-    name = str(name_or_path) if name_or_path is not None else os.environ.get("HIERSEG_CHECKPOINT", DEFAULT_CHECKPOINT)
+    name = str(name_or_path) if name_or_path is not None else default_checkpoint()
     path = Path(name).expanduser()
     if path.is_file() and path.name in (WEIGHTS, CONFIG):
         path = path.parent
@@ -303,7 +359,7 @@ def convert_file(src: str | Path, dst: str | Path, num_heads: int = 12, clusters
         model=model.config,
         superpixels=SuperpixelConfig.from_dict(meta["superpixels"]),
         class_names=names,
-        input=InputConfig(size=model.config.img_size, mean=tuple(meta["mean"]), std=tuple(meta["std"])),
+        input=InputConfig(size=model.config.stem.img_size, mean=tuple(meta["mean"]), std=tuple(meta["std"])),
         name=Path(dst).name,
         provenance={
             "converted_from": source or str(src),

@@ -3,7 +3,19 @@
 Reads MoCo ``checkpoint_XXXX.pth.tar`` files (online ``base_encoder``; the momentum encoder is
 dropped) and DeiT ``best_checkpoint.pth`` files (``model`` or ``model_ema``) with
 ``torch.load(weights_only=True)``: nothing but tensors, plain containers and ``argparse.Namespace``
-is unpickled. Every official tensor is either mapped or listed as deliberately dropped.
+is unpickled. Every official tensor is either mapped or listed as deliberately dropped:
+
+    official                         hierseg
+    cls_token, norm.*                cls_token, norm.*
+    pe_token                         stem.cls_pos_embed
+    pos_embed (DeiT: cls row first)  stem.pos_embed (DeiT: the cls row -> stem.cls_pos_embed)
+    patch_embed.proj.<i>.*           stem.proj.<i>.*
+    blocks<L>.<i>.*                  stages.<L-1>.<i - first block of stage L>.* (COCO files: <i> as is)
+    blocks.<i>.*                     dropped (a copy of the stage slices, checked equal)
+    pool<L>.pool_block.centroid_fc.* pools.<L-1>.affinity.*
+    pool<L>.pool_block.fc1/fc2.*     pools.<L-1>.fc1/fc2.*
+    head.* (DeiT, or head.weight/bias) head.*;  head.* (MoCo projector)  projector.*
+    predictor.*                      predictor.*
 """
 from __future__ import annotations
 
@@ -17,6 +29,7 @@ import torch
 
 from .errors import CheckpointError
 from .model import CAST, CASTConfig
+from .model.official import ConvStemConfig
 
 # Unpickling allow-list: the DeiT files store their command line as an argparse.Namespace.
 _SAFE_GLOBALS = [argparse.Namespace]
@@ -99,8 +112,7 @@ def infer_config(encoder: dict[str, torch.Tensor], family: str, num_heads: int =
         depths=depths,
         num_heads=num_heads,
         clusters=tuple(clusters),
-        img_size=grid * 8,
-        pos_embed="learned" if family == "deit" else "sincos",
+        stem=ConvStemConfig(img_size=grid * 8, pos_embed="learned" if family == "deit" else "sincos"),
         num_classes=encoder["head.weight"].shape[0] if "head.weight" in encoder else 0,
         proj_dim=proj_dim,
         proj_hidden_dim=encoder["head.0.weight"].shape[0] if proj_dim else 4096,
@@ -128,13 +140,13 @@ def map_official(encoder: dict[str, torch.Tensor], family: str, config: CASTConf
         if k in ("cls_token", "norm.weight", "norm.bias"):
             put(k, k, v)
         elif k == "pe_token":
-            put(k, "cls_pos_embed", v)
+            put(k, "stem.cls_pos_embed", v)
         elif k == "pos_embed":
             if family == "deit":
-                put(k, "cls_pos_embed", v[:, :1])
-                ours["pos_embed"] = v[:, 1:]
+                put(k, "stem.cls_pos_embed", v[:, :1])
+                ours["stem.pos_embed"] = v[:, 1:]
             else:
-                put(k, "pos_embed", v)
+                put(k, "stem.pos_embed", v)
         elif k.startswith("patch_embed.proj."):
             put(k, "stem.proj." + k[len("patch_embed.proj."):], v)
         elif m := _BLOCK_RE.match(k):

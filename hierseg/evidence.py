@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .hierarchy.build import rows_per_superpixel
 from .model import CAST, CASTOutput
 
 
@@ -20,18 +21,15 @@ from .model import CAST, CASTOutput
 def node_evidence(model: CAST, output: CASTOutput, index: int, num_superpixels: int) -> list[np.ndarray]:
     """Per-node class distributions of image ``index`` of a batch, finest level first.
 
-    Entry 0 has one row per superpixel id (ids with no token take the last token's row, matching
-    how their level-1 assignment is padded); entry l has one row per raw cluster of level l.
+    Entry 0 has one row per superpixel id (``hierseg.hierarchy.build.rows_per_superpixel``, the rule
+    that pads the level-1 assignments too); entry l has one row per raw cluster of level l.
     Without a classifier every entry has zero columns.
     """
     tokens = [t[index] for t in model.level_tokens(output)]
     if model.head is None:
         return [np.zeros((len(t) if i else num_superpixels, 0), np.float32) for i, t in enumerate(tokens)]
     rows = [model.classify_tokens(t[None].float())[0].softmax(-1).cpu().numpy() for t in tokens]
-    if len(rows[0]) < num_superpixels:
-        pad = np.repeat(rows[0][-1:], num_superpixels - len(rows[0]), axis=0)
-        rows[0] = np.concatenate([rows[0], pad])
-    rows[0] = rows[0][:num_superpixels]
+    rows[0] = rows_per_superpixel(rows[0], num_superpixels)
     return [r.astype(np.float32) for r in rows]
 
 

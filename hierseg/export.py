@@ -1,56 +1,26 @@
-"""Files a person takes away from the explorer: label maps, one segment's mask and cut-out, COCO RLE.
+"""One segment's mask and cut-out, and the whole tree as COCO RLE, written from a ``Hierarchy``.
 
-* ``export_zip``: ``tree.json`` plus one lossless PNG label map per level; unzipped, it loads back
-  with ``Hierarchy.load(folder)``.
+(The tree itself is saved by ``Hierarchy.save`` / ``save_pngs``.)
+
 * ``export_mask`` / ``export_cutout``: the selected segment as a black-and-white PNG and as an RGBA
   PNG of the photo cropped to its box, transparent outside it (full working resolution).
 * ``export_coco``: every node of every level as a COCO-style annotation with an uncompressed RLE
   (``{"size": [h, w], "counts": [...]}``, column-major, starting with a background run: what
   ``pycocotools.mask.frPyObjects`` reads).
-
-Downloads are named after the photo and the node (``chelsea-0-1-mask.png``), never a temp name.
 """
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from .hierarchy import ROOT, Hierarchy, Node, NodeLike
+from .hierarchy import Hierarchy, NodeLike
 
-__all__ = ["coco_rle", "decode_coco_rle", "download_name", "export_coco", "export_cutout", "export_mask", "export_zip"]
-
-
-def download_name(photo: str, node: NodeLike | None = None, suffix: str = "", ext: str = "png") -> str:
-    """``<photo>[-<level>-<index>][-<suffix>].<ext>``; the root gets no node part (``chelsea-tree.zip``)."""
-    stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in (photo or "photo")) or "photo"
-    parts = [stem]
-    if node is not None:
-        node = Node.parse(node) if isinstance(node, str) else Node(*node)
-        if node != ROOT:
-            parts.append(f"{node.level}-{node.index}")
-    if suffix:
-        parts.append(suffix)
-    return "-".join(parts) + "." + ext
-
-
-def export_zip(hierarchy: Hierarchy, path: str | os.PathLike) -> Path:
-    """Write ``tree.json`` and every level's ``level_<l>.png`` (lossless, 0 = coarsest) into one zip."""
-    path = Path(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = hierarchy.save_pngs(tmp)
-        with zipfile.ZipFile(path, "w") as archive:
-            for file in sorted(folder.iterdir()):
-                # PNGs are already deflated; compressing them again only costs time.
-                method = zipfile.ZIP_DEFLATED if file.suffix == ".json" else zipfile.ZIP_STORED
-                archive.write(file, file.name, compress_type=method)
-    return path
+__all__ = ["coco_rle", "decode_coco_rle", "export_coco", "export_cutout", "export_mask"]
 
 
 def export_mask(hierarchy: Hierarchy, node: NodeLike, path: str | os.PathLike) -> Path:
@@ -102,6 +72,8 @@ def export_coco(hierarchy: Hierarchy, path: str | os.PathLike, file_name: str = 
     annotations = []
     for level in range(hierarchy.n_levels):
         label_map = hierarchy.label_maps[level]
+        # The best class's index, 0-based (names can repeat: ImageNet has two "crane"s).
+        best = hierarchy.evidence[level].argmax(axis=1) if hierarchy.n_classes else None
         for node in hierarchy.nodes(level):
             x0, y0, x1, y1 = hierarchy.bbox(node)
             top = hierarchy.top_classes(node, top_k)
@@ -114,7 +86,7 @@ def export_coco(hierarchy: Hierarchy, path: str | os.PathLike, file_name: str = 
                 "area": hierarchy.area(node),
                 "bbox": [x0, y0, x1 - x0, y1 - y0],
                 "iscrowd": 0,
-                "category_id": hierarchy.class_names.index(top[0][0]) + 1 if top else 0,
+                "category_id": 0 if best is None else int(best[node.index]) + 1,
                 "hierseg": {
                     "node": str(node),
                     "level": level,

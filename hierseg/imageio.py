@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .errors import ImageLoadError
-from .preprocess import fit_long_side
+from .resize import fit_long_side
 
 __all__ = ["DEFAULT_MAX_PIXELS", "DEFAULT_MAX_SIDE", "MIN_SIDE", "ImageSource", "load_image"]
 

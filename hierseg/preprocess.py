@@ -10,8 +10,8 @@ checkpoint's ``InputConfig`` says how the view is made:
   stem run on any shape). Training views are square crops of ``size``, a special case of this.
 
 Superpixels are computed on the view itself (the uint8 pixels the model sees), never on a different
-resolution, and the label maps go back to the photo's size by nearest sampling (:func:`resize_nearest`).
-:func:`fit_long_side` is the one long-side scaling rule (views, decoding limits, display sizes).
+resolution, and the label maps go back to the photo's size by nearest sampling
+(``hierseg.resize.resize_nearest``). The numpy resizing helpers live in ``hierseg.resize``.
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
+from .resize import fit_long_side, resize_rgb
 from .superpixels import SuperpixelConfig, compute_superpixels
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -74,30 +74,11 @@ class View:
         return int(self.superpixels.max()) + 1
 
 
-def fit_long_side(height: int, width: int, max_side: int, enlarge: bool = False, min_side: int = 1) -> tuple[int, int]:
-    """(h, w) of a height x width image scaled, aspect kept, to a long side of ``max_side``.
-
-    Without ``enlarge`` an image already within ``max_side`` keeps its size; sides are rounded and
-    never below ``min_side``.
-    """
-    if not enlarge and max(height, width) <= max_side:
-        return height, width
-    scale = max_side / max(height, width)
-    return max(min_side, round(height * scale)), max(min_side, round(width * scale))
-
-
 def view_size(height: int, width: int, config: InputConfig) -> tuple[int, int]:
     """(h, w) of the model's view of a height x width image."""
     if config.resize == "square":
         return config.size, config.size
     return fit_long_side(height, width, config.size, enlarge=True, min_side=MIN_VIEW_SIDE)
-
-
-def resize_rgb(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear resize of an (H, W, 3) uint8 image (no-op at the same size)."""
-    if rgb.shape[:2] == (height, width):
-        return rgb
-    return np.asarray(Image.fromarray(rgb).resize((width, height), Image.BILINEAR))
 
 
 def normalise(rgb: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -121,18 +102,6 @@ def prepare_view(rgb: np.ndarray, config: InputConfig, superpixels: SuperpixelCo
     if config.connected_superpixels:
         labels = split_disconnected(labels)
     return View(rgb=small, superpixels=labels, pixels=normalise(small, config.mean, config.std))
-
-
-def resize_nearest(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest sampling of an (H, W, ...) label map or image to (height, width).
-
-    Output pixel (r, c) takes input pixel (r * H // height, c * W // width): ids stay exact (real
-    ids, crisp boundaries), and none is lost when enlarging.
-    """
-    rows = np.minimum((np.arange(height) * array.shape[0]) // height, array.shape[0] - 1)
-    cols = np.minimum((np.arange(width) * array.shape[1]) // width, array.shape[1] - 1)
-    return array[rows[:, None], cols[None, :]]
-
 
 
 def batch_views(views: Sequence[View]) -> tuple[torch.Tensor, torch.Tensor]:

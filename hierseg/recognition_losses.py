@@ -1,4 +1,4 @@
-"""Image-level recognition losses, shared by training (``training/objectives.py``) and ``refine``.
+"""Image-level recognition losses, shared by training (``training/objectives/``) and ``refine``.
 
 None of them sees a mask: they compare whole-image class distributions, either the cls token's or the
 one pooled from the segment tokens of a level.

@@ -8,8 +8,8 @@ pooled from every level's segment tokens are matched to the whole-photo target. 
 classifier (MoCo checkpoints) match their projector output instead, by cosine similarity.
 
 What learns: the transformer blocks, the poolings, the token embedding and the final norm. What stays:
-the stem (the hybrid stem is frozen by design) and the classifier (one photo is no data to move class
-boundaries with). The shared model is never touched: frozen modules are shared with the copy by
+the stem's feature extractor (the hybrid stem's is frozen by design) and the classifier (one photo is
+no data to move class boundaries with). The shared model is never touched: frozen modules are shared with the copy by
 reference, everything that learns is copied.
 """
 from __future__ import annotations
@@ -32,7 +32,6 @@ from .superpixels import SuperpixelConfig
 
 # (steps done, steps planned) after every step
 Progress = Callable[[int, int], None]
-FROZEN_MODULES = ("stem", "head", "projector", "predictor")
 
 
 @dataclass(frozen=True)
@@ -86,20 +85,23 @@ class RefineReport:
         }
 
 
+def frozen_modules(model: CAST) -> list[nn.Module]:
+    """What refinement leaves alone: the stem's feature extractor, the classifier, the MoCo heads."""
+    parts = (model.stem.backbone, model.head, model.projector, model.predictor)
+    return [part for part in parts if part is not None]
+
+
 def private_copy(model: CAST) -> CAST:
     """A copy of ``model`` whose learning parts are its own; frozen modules are shared, not copied."""
-    shared = {id(module): module for name in FROZEN_MODULES if (module := getattr(model, name, None)) is not None}
-    refined = copy.deepcopy(model, memo=dict(shared))
-    for name in FROZEN_MODULES:
-        module = getattr(refined, name, None)
-        if module is not None:
-            module.requires_grad_(False)
+    refined = copy.deepcopy(model, memo={id(module): module for module in frozen_modules(model)})
+    for module in frozen_modules(refined):
+        module.requires_grad_(False)
     return refined
 
 
 def learning_parameters(model: CAST) -> list[nn.Parameter]:
     """Every parameter outside the frozen modules."""
-    frozen = {id(p) for name in FROZEN_MODULES if (m := getattr(model, name, None)) is not None for p in m.parameters()}
+    frozen = {id(p) for module in frozen_modules(model) for p in module.parameters()}
     return [p for p in model.parameters() if id(p) not in frozen]
 
 
@@ -146,7 +148,7 @@ def refine_loss(model: CAST, output: CASTOutput, target: torch.Tensor, config: R
     """Image-level agreement of every view with the whole-photo target (target: (1, D))."""
     target = target.expand(len(output.features), -1)
     if output.logits is None:  # MoCo: the predictor (or projector) of a view against the photo's projection
-        view = output.prediction if output.prediction is not None else output.projection
+        view = output.predicted_projection if output.predicted_projection is not None else output.projection
         return (1 - F.cosine_similarity(view.float(), target.float(), dim=-1)).mean()
     loss = distillation_loss(output.logits, target, config.temperature)
     if config.segment_weight > 0:

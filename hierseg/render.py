@@ -1,20 +1,17 @@
-"""Overlays of a hierarchy on its image, for the app and the CLI (numpy only, integer arithmetic).
+"""Overlays of a hierarchy on its image, and the palette they are drawn in (numpy only, integer arithmetic).
 
-Two colourings: ``palette``/``render_level`` colour one level by id alone (golden-ratio hue steps;
-the CLI's previews), and ``tree_colors``/``render_view`` colour the explorer's collapsed tree,
-where a part's colour is derived from its parent's, so the photo, the tree, the breadcrumb and the
-table can all use one table of colours.
+``palette``/``render_level`` colour one level by id alone (golden-ratio hue steps; the CLI's
+previews). ``render_view`` draws segments in colours the caller chooses (the explorer derives them
+down its collapsed tree), tinted over the photo's luminance, with a selection outlined and the rest
+dimmed. ``golden_hues``, ``hsv_to_rgb`` and ``hex_color`` are the palette's building blocks.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from .chains import ChainTree
-from .hierarchy import ROOT, Node, NodeLike
-
-__all__ = ["node_color", "palette", "render_level", "render_thumbnail", "render_view", "tree_colors"]
+__all__ = ["OUTLINE", "golden_hues", "hex_color", "hsv_to_rgb", "palette", "render_level", "render_view"]
 
 _GOLDEN = 0.6180339887498949  # fractional part of the golden ratio: maximally spread hue steps
 _SATURATION = 0.65
@@ -22,8 +19,12 @@ _VALUE = 0.95
 OUTLINE = np.array([255, 255, 255], np.uint8)
 NODE_OUTLINE_RADIUS = 1  # the selected node's outline is 2 * radius + 1 pixels wide
 _DIM = 0.35  # brightness kept outside the selection
-# (saturation, value) shades; a child never has its parent's, siblings alternate between the other two.
-_SHADES = ((0.65, 0.95), (0.90, 0.70), (0.40, 1.0))
+
+
+def golden_hues(n: int, seed: int = 0) -> np.ndarray:
+    """(n,) hues in [0, 1): golden-ratio steps from hue 0, or from a start that ``seed`` picks."""
+    start = np.random.default_rng(seed).random() if seed else 0.0
+    return (start + np.arange(n) * _GOLDEN) % 1.0
 
 
 def palette(n: int, seed: int = 0) -> np.ndarray:
@@ -34,16 +35,13 @@ def palette(n: int, seed: int = 0) -> np.ndarray:
     """
     if n < 0:
         raise ValueError(f"palette size must be >= 0, got {n}")
-    start = np.random.default_rng(seed).random() if seed else 0.0
-    hue = (start + np.arange(n) * _GOLDEN) % 1.0
-    return _hsv_to_rgb(hue, _SATURATION, _VALUE)
+    return hsv_to_rgb(golden_hues(n, seed), _SATURATION, _VALUE)
 
 
-def node_color(node: NodeLike, seed: int = 0) -> tuple[int, int, int]:
-    """RGB colour of a node: ``palette(...)[node.index]``, the colour it has in every overlay."""
-    index = Node.parse(node).index if isinstance(node, str) else int(node[1])
-    r, g, b = palette(index + 1, seed)[index]
-    return int(r), int(g), int(b)
+def hex_color(rgb: Sequence[int] | np.ndarray) -> str:
+    """``#rrggbb`` of one RGB colour (e.g. a row of ``palette``)."""
+    red, green, blue = (int(channel) for channel in rgb)
+    return f"#{red:02x}{green:02x}{blue:02x}"
 
 
 def render_level(rgb: Any, label_map: np.ndarray, alpha: float = 0.5, seed: int = 0) -> np.ndarray:
@@ -64,34 +62,6 @@ def render_level(rgb: Any, label_map: np.ndarray, alpha: float = 0.5, seed: int 
     return out
 
 
-def tree_colors(chains: ChainTree, seed: int = 0) -> list[np.ndarray]:
-    """(n_nodes(l), 3) uint8 colours for every level, derived down the collapsed tree.
-
-    The coarsest segments get golden-ratio hues, each owning a slice of the hue circle. A chain's
-    children share their parent's slice (each a narrower sub-slice around its own hue) and take a
-    shade (saturation, value) that differs from the parent's and alternates between siblings, so a
-    part is never its parent's colour yet its family stays recognisable. Every node of a chain has
-    the chain's colour (it is the same region), so a segment looks the same at every level it spans.
-    """
-    hierarchy = chains.hierarchy
-    colours = [np.zeros((hierarchy.n_nodes(level), 3), np.uint8) for level in range(hierarchy.n_levels)]
-    start = np.random.default_rng(seed).random() if seed else 0.0
-    coarse = chains.children(ROOT)
-    # (head, hue, slice width, shade index); the root's chain is grey and never drawn.
-    stack = [(node, (start + j * _GOLDEN) % 1.0, 0.6 / max(len(coarse), 1), 0) for j, node in enumerate(coarse)]
-    while stack:
-        head, hue, width, shade = stack.pop()
-        saturation, value = _SHADES[shade]
-        colour = _hsv_to_rgb(np.array([hue]), np.array([saturation]), np.array([value]))[0]
-        for node in chains.chain(head):
-            colours[node.level][node.index] = colour
-        children = chains.children(head)
-        for j, child in enumerate(children):
-            offset = width * ((j + 0.5) / len(children) - 0.5)
-            stack.append((child, (hue + offset) % 1.0, width / len(children), (shade + 1 + j % 2) % len(_SHADES)))
-    return colours
-
-
 def render_view(
     rgb: np.ndarray,
     label_map: np.ndarray,
@@ -102,7 +72,7 @@ def render_view(
     dim: bool = True,
     outline: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The explorer's photo: the segments of ``label_map`` in ``colours``, the selection outlined.
+    """The segments of ``label_map`` in ``colours`` over the photo, a selection outlined (the explorer's photo).
 
     Segments are tinted over the photo's luminance rather than its colour, so a blue part on a red
     car reads blue, not purple; each segment is outlined in its own colour. ``outlines_only``
@@ -135,16 +105,15 @@ def render_view(
     return out
 
 
-def render_thumbnail(rgb: np.ndarray, label_map: np.ndarray, colours: np.ndarray) -> np.ndarray:
-    """A small whole-image view of one level (for the level strip): flat colours with a little photo showing."""
-    return render_view(rgb, label_map, colours, opacity=0.7)
-
-
 def _grey(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) luminance image (ITU-R 601 weights in 8.8 fixed point)."""
+    """(H, W, 3) luminance image."""
+    return np.repeat(_luma(rgb).astype(np.uint8)[:, :, None], 3, axis=2)
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) uint16 luminance: ITU-R 601 weights in 8.8 fixed point (77 + 150 + 29 = 256)."""
     wide = rgb.astype(np.uint16)
-    grey = ((wide[..., 0] * 77 + wide[..., 1] * 150 + wide[..., 2] * 29) >> 8).astype(np.uint8)
-    return np.repeat(grey[:, :, None], 3, axis=2)
+    return (wide[..., 0] * 77 + wide[..., 1] * 150 + wide[..., 2] * 29) >> 8
 
 
 def _inner_boundaries(label_map: np.ndarray) -> np.ndarray:
@@ -157,6 +126,7 @@ def _inner_boundaries(label_map: np.ndarray) -> np.ndarray:
     edge[1:, :] |= vertical
     edge[:-1, :] |= vertical
     return edge
+
 
 def _as_rgb(image: Any, shape: tuple[int, int]) -> np.ndarray:
     rgb = np.asarray(image)
@@ -182,10 +152,7 @@ def _blend(base: np.ndarray, colours: np.ndarray, alpha: float) -> np.ndarray:
 
 def _dimmed(rgb: np.ndarray, dim: float) -> np.ndarray:
     """Half-desaturated, then scaled to ``dim`` of its brightness."""
-    wide = rgb.astype(np.uint16)
-    # ITU-R 601 luma weights in 8.8 fixed point (77 + 150 + 29 = 256).
-    grey = (wide[..., 0] * 77 + wide[..., 1] * 150 + wide[..., 2] * 29) >> 8
-    half_grey = (wide + grey[..., None]) >> 1
+    half_grey = (rgb.astype(np.uint16) + _luma(rgb)[..., None]) >> 1
     return ((half_grey * np.uint16(round(dim * 256))) >> 8).astype(np.uint8)
 
 
@@ -208,7 +175,7 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return grown
 
 
-def _hsv_to_rgb(hue: np.ndarray, saturation: Any, value: Any) -> np.ndarray:
+def hsv_to_rgb(hue: np.ndarray, saturation: Any, value: Any) -> np.ndarray:
     """(n,) hues in [0, 1) with scalar or (n,) saturations and values -> (n, 3) uint8."""
     hue = np.asarray(hue, float)
     saturation = np.broadcast_to(np.asarray(saturation, float), hue.shape)

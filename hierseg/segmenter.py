@@ -17,9 +17,10 @@ from .checkpoints import CheckpointConfig, load_checkpoint, resolve_checkpoint
 from .evidence import image_prediction, node_evidence
 from .hierarchy import Hierarchy
 from .imageio import ImageSource, load_image
-from .model import CAST, CASTOutput, level_assignments
-from .model.readout import hierarchy_from_assignments
-from .preprocess import View, batch_views, prepare_view, resize_nearest
+from .hierarchy.build import level_assignments
+from .model import CAST, CASTOutput
+from .preprocess import View, batch_views, prepare_view
+from .resize import resize_nearest
 from .refine import Progress, RefineConfig, refine_model
 
 
@@ -78,20 +79,13 @@ class Segmenter:
     def readout(self, prepared: PreparedImage, output: CASTOutput, index: int, meta: dict[str, Any] | None = None) -> Hierarchy:
         """Turn image ``index`` of a batch output into a Hierarchy at the photo's size."""
         n_superpixels = prepared.view.num_superpixels
-        logits = [a[index].float() for a in output.assignment_logits]
-        assignments = level_assignments(logits, n_superpixels)
-        evidence = node_evidence(self.model, output, index, n_superpixels)
-        superpixels = prepared.superpixels
-        # A photo smaller than the view can lose superpixels in the nearest resize: drop their leaves.
-        kept = np.flatnonzero(np.bincount(superpixels.ravel(), minlength=n_superpixels))
-        if len(kept) < n_superpixels:
-            renumber = np.zeros(n_superpixels, dtype=superpixels.dtype)
-            renumber[kept] = np.arange(len(kept))
-            superpixels, assignments[0], evidence[0] = renumber[superpixels], assignments[0][kept], evidence[0][kept]
-        return hierarchy_from_assignments(
-            superpixels=superpixels,
-            assignments=assignments,
-            evidence=evidence,
+        logits = [a[index].float().cpu().numpy() for a in output.assignment_logits]
+        # A photo smaller than the view can lose superpixels in the nearest resize back: the readout
+        # drops their leaves, as it drops every node without pixels.
+        return Hierarchy.from_assignments(
+            superpixels=prepared.superpixels,
+            assignments=level_assignments(logits, n_superpixels),
+            evidence=node_evidence(self.model, output, index, n_superpixels),
             class_names=self.class_names,
             prediction=image_prediction(output, index),
             meta=meta,

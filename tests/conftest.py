@@ -17,3 +17,82 @@ def shared_data(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data {path} is not available (set HIERSEG_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def shapes_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny ImageFolder for training runs, ``train/<shape>/<i>.png``: 16 random-coloured ellipses,
+    rectangles and triangles each, 72 px, on random backgrounds."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    root = tmp_path_factory.mktemp("shapes")
+    rng = np.random.default_rng(0)
+    for shape in ("ellipse", "rectangle", "triangle"):
+        folder = root / "train" / shape
+        folder.mkdir(parents=True)
+        for i in range(16):
+            im = Image.new("RGB", (72, 72), tuple(int(v) for v in rng.integers(0, 256, 3)))
+            draw = ImageDraw.Draw(im)
+            x0, y0 = (int(v) for v in rng.integers(0, 30, 2))
+            x1, y1 = x0 + int(rng.integers(25, 40)), y0 + int(rng.integers(25, 40))
+            fill = tuple(int(v) for v in rng.integers(0, 256, 3))
+            if shape == "ellipse":
+                draw.ellipse([x0, y0, x1, y1], fill=fill)
+            elif shape == "rectangle":
+                draw.rectangle([x0, y0, x1, y1], fill=fill)
+            else:
+                draw.polygon([(x0, y1), (x1, y1), ((x0 + x1) // 2, y0)], fill=fill)
+            im.save(folder / f"{i}.png")
+    return root
+
+
+def train_run(config: str, data_root: Path, out_dir: Path, *overrides: str) -> torch.nn.Module:
+    """``python -m training.train CONFIG`` on ``data_root`` into ``out_dir``; returns the trained model."""
+    from training import train
+
+    return train.main([config, f"data_root={data_root}", f"out_dir={out_dir}", *overrides])
+
+
+# ---------------------------------------------------------------------- the app (tests/test_app_*.py, test_browser.py)
+EXAMPLE = REPO / "examples" / "chelsea.jpg"
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: analytics call home
+
+
+@pytest.fixture(scope="session")
+def app():
+    """app.py as a module (importing it loads no model)."""
+    import importlib
+    import sys
+
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module("app")
+
+
+@pytest.fixture(scope="session")
+def app_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The shipped default when it loads (whatever model it is today), else a small random CAST."""
+    from hierseg import load_segmenter
+    from hierseg.checkpoints import CheckpointConfig, save_checkpoint
+    from hierseg.model import build_cast
+    from hierseg.superpixels import SEEDS_MOCO
+
+    try:
+        load_segmenter("default")
+        return "default"
+    except Exception:  # noqa: BLE001  (the default is being replaced, or absent: any failure means "use our own")
+        torch.manual_seed(0)  # the same random model, hence the same segments, every run
+        model = build_cast("cast_micro", img_size=64, num_classes=3).eval()
+        config = CheckpointConfig(model=model.config, superpixels=SEEDS_MOCO,
+                                  class_names=["sky", "cat", "grass"], name="random-micro")
+        return str(save_checkpoint(model, config, tmp_path_factory.mktemp("checkpoint") / "random-micro"))
+
+
+@pytest.fixture(scope="session")
+def app_url(app, app_checkpoint: str):
+    """The app on ``app_checkpoint``, launched in this process for the whole test session; its URL."""
+    demo = app.build_demo(default_checkpoint=app_checkpoint)
+    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.LAUNCH_KWARGS)
+    yield url
+    demo.close()

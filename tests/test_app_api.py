@@ -1,71 +1,26 @@
-"""The app's API through gradio_client against an in-process launch: segment, drill, export, bad input."""
+"""The app's API through gradio_client against an in-process launch (``app_url`` in conftest): segment, drill, export, bad input."""
 from __future__ import annotations
 
 import io
-import os
-import sys
 import zipfile
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
 
 import numpy as np
 import pytest
-import torch
+from conftest import EXAMPLE
+from gradio_client import Client, handle_file
 from PIL import Image
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-from gradio_client import Client, handle_file  # noqa: E402  (after disabling analytics)
+from hierseg import Hierarchy
 
-from hierseg import Hierarchy, load_segmenter  # noqa: E402
-from hierseg.checkpoints import CheckpointConfig, save_checkpoint  # noqa: E402
-from hierseg.model import build_cast  # noqa: E402
-from hierseg.superpixels import SEEDS_MOCO  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "chelsea.jpg"
-
-
-def app_module() -> ModuleType:
-    """app.py as a module (importing it loads no model)."""
-    if "app" not in sys.modules:
-        sys.path.insert(0, str(REPO))
-        import app  # noqa: F401
-    return sys.modules["app"]
-
-
-def checkpoint_for_tests(folder: Path) -> str:
-    """The shipped default when it loads (whatever model it is today), else a small random CAST built in ``folder``."""
-    try:
-        load_segmenter("default")
-        return "default"
-    except Exception:  # noqa: BLE001  (the default is being replaced, or absent: any failure means "use our own")
-        torch.manual_seed(0)  # the same random model, hence the same segments, every run
-        model = build_cast("cast_micro", img_size=64, num_classes=3).eval()
-        config = CheckpointConfig(model=model.config, superpixels=SEEDS_MOCO,
-                                  class_names=["sky", "cat", "grass"], name="random-micro")
-        return str(save_checkpoint(model, config, folder / "random-micro"))
-
-
-def launch(demo) -> str:
-    _, local_url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True,
-                                  **app_module().LAUNCH_KWARGS)
-    return local_url
-
-
-@pytest.fixture(scope="module")
-def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    app = app_module()
-    checkpoint = checkpoint_for_tests(tmp_path_factory.mktemp("checkpoint"))
-    demo = app.build_demo(default_checkpoint=checkpoint)
-    yield launch(demo)
-    demo.close()
+pytestmark = pytest.mark.slow  # a model run per call, through a real server
 
 
 @pytest.fixture
-def client(url: str) -> Client:
+def client(app_url: str) -> Client:
     """A fresh client is a fresh session (its own gr.State)."""
-    return Client(url, verbose=False)
+    return Client(app_url, verbose=False)
 
 
 def _noise(size: tuple[int, int]) -> np.ndarray:
@@ -105,7 +60,7 @@ def test_segment_then_drill_down_to_a_leaf(client: Client) -> None:
         assert info["chain"][0] == node
         if info["is_leaf"]:
             break
-        # Defect 2: a click always reveals something new; a node stands for its whole single-child chain.
+        # A click always reveals something new; a node stands for its whole single-child chain.
         assert len(info["children"]) >= 2, info
         child_level = int(info["chain"][-1].split(":")[0]) + 1
         assert all(child["node"].startswith(f"{child_level}:") for child in info["children"])
@@ -116,7 +71,7 @@ def test_segment_then_drill_down_to_a_leaf(client: Client) -> None:
 
 
 def test_drill_never_answers_one_child(client: Client) -> None:
-    """Every node of every level: /drill lists zero or at least two children (defect 2)."""
+    """Every node of every level: /drill lists zero or at least two children."""
     summary = client.predict(handle_file(str(EXAMPLE)), api_name="/segment")
     for level, entry in enumerate(summary["levels"][:-1]):
         for index in range(entry["n_nodes"]):
@@ -150,7 +105,7 @@ def test_bad_files_get_a_clear_error_and_the_app_keeps_serving(
 ) -> None:
     with pytest.raises(Exception, match=message) as error:
         client.predict(handle_file(_file(tmp_path, name, data)), api_name="/segment")
-    assert name in str(error.value), "the message names the person's file, not a temp path"
+    assert f"'{name}'" in str(error.value), "the message names the person's file, not a temp path"
     assert client.predict(handle_file(str(EXAMPLE)), api_name="/segment")["image_size"] == [451, 300]
 
 
@@ -191,15 +146,15 @@ def test_every_kind_of_photo_is_segmented(client: Client, tmp_path: Path, name: 
     assert client.predict(first, api_name="/drill")["node"] == first
 
 
-def test_sessions_are_isolated(url: str, tmp_path: Path) -> None:
-    first, second = Client(url, verbose=False), Client(url, verbose=False)
+def test_sessions_are_isolated(app_url: str, tmp_path: Path) -> None:
+    first, second = Client(app_url, verbose=False), Client(app_url, verbose=False)
     first.predict(handle_file(str(EXAMPLE)), api_name="/segment")
     wide = _file(tmp_path, "wide.png", _encoded(Image.fromarray(_gradient((200, 50))), "PNG"))
     second.predict(handle_file(wide), api_name="/segment")
     assert first.predict("-1:0", api_name="/drill")["bbox"] == [0, 0, 451, 300]
     assert second.predict("-1:0", api_name="/drill")["bbox"] == [0, 0, 200, 50]
     with pytest.raises(Exception, match="Segment a photo first"):
-        Client(url, verbose=False).predict("0:0", api_name="/drill")
+        Client(app_url, verbose=False).predict("0:0", api_name="/drill")
 
 
 def test_unknown_nodes_and_checkpoints_are_refused(client: Client) -> None:
@@ -238,28 +193,27 @@ class _CountingSegmenter:
                          np.ones(1, np.float32))
 
 
-def test_a_repeated_or_cleared_photo_keeps_the_exploration(tmp_path: Path) -> None:
-    """Defect 7: the same file again (a second change event) is not re-segmented and keeps the
-    selection; clearing the input (the Upload icon, before the picker opens) keeps the result."""
+def test_a_repeated_or_cleared_photo_keeps_the_exploration(app: ModuleType, tmp_path: Path) -> None:
+    """The same file again (a second change event) is not re-segmented and keeps the selection;
+    clearing the input (the Upload icon, before the picker opens) keeps the result."""
+    import gradio as gr
+
+    from explorer.downloads import Downloads
+
     segmenter = _CountingSegmenter()
-    explorer = app_module().Explorer(lambda name: segmenter, "fake", ["fake"])
-    explorer.cache_dir = tmp_path
+    demo = app.build_demo(loader=lambda name: segmenter, default_checkpoint="fake", checkpoints=["fake"])
+    explorer, ui = demo.explorer, demo.explorer.ui
+    explorer.downloads = Downloads(tmp_path)
     photo = {"path": str(EXAMPLE), "orig_name": "chelsea.jpg"}
     first = explorer.on_photo(photo, "fake", None)
-    state = first[0]
+    state = first[ui.state]
     assert segmenter.calls == 1 and state.name == "chelsea"
-    assert Path(first[1]).name == "chelsea.png", "the overlay downloads under the photo's name (defect 8)"
-    drilled = explorer.on_node_click(state, type("Event", (), {"node": "0:1"})())[0]
-    skipped = gr_skip_type()
+    assert Path(first[ui.overlay]).name == "chelsea.png", "the overlay downloads under the photo's name"
+    assert set(first) == set(ui.segment_outputs), "a new photo updates every panel"
+    drilled = explorer.on_node_click(state, type("Event", (), {"node": "0:1"})())[ui.state]
     for again in (explorer.on_photo(photo, "fake", drilled), explorer.on_photo(None, "fake", drilled)):
-        assert all(isinstance(value, skipped) for value in again), "nothing on screen changes"
+        assert again == gr.skip(), "nothing on screen changes"
     assert segmenter.calls == 1
     other = _file(tmp_path, "other.png", _encoded(Image.fromarray(_gradient((90, 70))), "PNG"))
     explorer.on_photo({"path": other, "orig_name": "other.png"}, "fake", drilled)
     assert segmenter.calls == 2, "a different file is segmented"
-
-
-def gr_skip_type() -> type:
-    import gradio as gr
-
-    return type(gr.skip())

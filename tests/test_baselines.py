@@ -35,7 +35,7 @@ def test_slic_rag_levels_exact_counts_nested_contiguous(rgb: np.ndarray) -> None
 def test_slic_rag_levels_deterministic(rgb: np.ndarray) -> None:
     first = B.slic_rag_levels(rgb, [4, 12], n_superpixels=60)
     second = B.slic_rag_levels(rgb, [4, 12], n_superpixels=60)
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -68,7 +68,7 @@ def test_felzenszwalb_levels_ordered_coarsest_first(rgb: np.ndarray) -> None:
     for m in levels:
         _assert_contiguous(m)
     again = B.felzenszwalb_levels(rgb, scales=(50.0, 800.0, 200.0))
-    for a, b in zip(levels, again):
+    for a, b in zip(levels, again, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -88,7 +88,7 @@ def test_kmeans_token_levels_nest_and_hit_the_counts():
     for coarse, fine in zip(maps, maps[1:]):
         assert all(len(np.unique(coarse[fine == i])) == 1 for i in range(int(fine.max()) + 1))
     again = kmeans_token_levels(tokens, (40, 30), [2, 4, 16])
-    assert all(np.array_equal(a, b) for a, b in zip(maps, again))
+    assert all(np.array_equal(a, b) for a, b in zip(maps, again, strict=True))
 
 
 def test_slic_rag_matched_records_counts_it_cannot_reach(rgb: np.ndarray) -> None:

@@ -11,10 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-from test_app_api import REPO, app_module, checkpoint_for_tests, launch  # noqa: E402
+from conftest import REPO
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -29,17 +26,14 @@ ROOT_PARTS_LEVEL: dict[str, int] = {}
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium (/usr/bin/chromium) is not installed"),
 ]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    checkpoint = checkpoint_for_tests(tmp_path_factory.mktemp("checkpoint"))
-    demo = app_module().build_demo(default_checkpoint=checkpoint)
-    url = launch(demo)
-    yield url
-    demo.close()
+def server(app_url: str) -> str:
+    return app_url
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +160,7 @@ def test_hover_outlines_the_segment_a_click_selects_and_sends_nothing(page) -> N
 
 
 def test_a_click_always_reveals_something_new(page) -> None:
-    """Defect 2: drilling down by clicks never shows one part again; at the bottom the caption says so."""
+    """Drilling down by clicks never shows one part again; at the bottom the caption says so."""
     seen = [current(page)]
     for _ in range(8):
         rows = table_nodes(page)
@@ -200,11 +194,11 @@ def test_keyboard_up_and_siblings(page) -> None:
         page.keyboard.press(key)
         wait_for(lambda: current(page) != before)
     escape_to_the_whole_image(page)
-    assert page.locator("#up-button").is_disabled(), "Up at the root looks inactive (defect 10)"
+    assert page.locator("#up-button").is_disabled(), "Up at the root looks inactive"
 
 
 def test_tree_matches_the_photo_at_every_level(page) -> None:
-    """Defect 1: for the selection and every level offered, the tree's outer ring is the table's segments."""
+    """For the selection and every level offered, the tree's outer ring is the table's segments."""
     page.mouse.click(*photo_point(page, 0.5, 0.4))
     wait_for(lambda: current(page) not in ("", "-1:0"), what=lambda: (current(page), view(page)))
     selected, parts_level = shown(page)  # a drill shows the selection's parts
@@ -269,7 +263,7 @@ def test_display_controls_and_exports(page, tmp_path: Path) -> None:
     stem = f"astronaut-{node.replace(':', '-')}"
     for name in (f"{stem}-mask.png", f"{stem}-cutout.png", "astronaut-coco.json", "astronaut-tree.zip"):
         assert name in names, names
-    # Defect 8: the overlay downloads under the photo's and the node's name.
+    # The overlay downloads under the photo's and the node's name.
     assert page.locator("#overlay img").get_attribute("src").endswith(f"/{stem}.png")
     shot = tmp_path / "screenshot.png"
     page.wait_for_timeout(800)  # let the sunburst transition finish
@@ -280,7 +274,7 @@ def test_display_controls_and_exports(page, tmp_path: Path) -> None:
 
 
 def test_no_red_panels_on_an_empty_segment_and_no_badge_over_the_photo(browser, server: str) -> None:
-    """Defects 5, 10 and 4 on a fresh page."""
+    """A fresh page: an early click gives one toast and no red panel; Up and Export start inactive; no badge over the photo."""
     page = open_page(browser, server)
     try:
         assert page.locator("#export").is_disabled() and page.locator("#up-button").is_disabled()
@@ -298,7 +292,7 @@ def test_no_red_panels_on_an_empty_segment_and_no_badge_over_the_photo(browser, 
 
 
 def test_offline_checkpoint_falls_back_once(browser, server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Defect 6: one message, and the dropdown returns to the checkpoint the result on screen came from."""
+    """Offline: one message, and the dropdown returns to the checkpoint the result on screen came from."""
     from hierseg import checkpoints
 
     monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path))  # nothing converted yet
@@ -320,7 +314,7 @@ def test_offline_checkpoint_falls_back_once(browser, server: str, monkeypatch: p
 
 
 def test_phone_shows_the_result_first(browser, server: str) -> None:
-    """Defect 11: on a 390x844 phone the photo's result is on screen without scrolling past the input."""
+    """On a 390x844 phone the photo's result is on screen without scrolling past the input."""
     page = open_page(browser, server, width=390, height=844)
     try:
         upload(page)
@@ -330,5 +324,30 @@ def test_phone_shows_the_result_first(browser, server: str) -> None:
         assert overlay["y"] + 0.5 * overlay["height"] < 844, "the photo is on screen"
         width = page.evaluate("() => document.querySelector('#segments .table-scroll').clientWidth")
         assert width <= 390, "the table scrolls inside the screen instead of being cut off"
+    finally:
+        page.close()
+
+
+def test_refine_button_shows_progress_then_the_refined_tree(browser, server: str) -> None:
+    page = open_page(browser, server)
+    try:
+        upload(page)
+        version = page.locator("#refine-version")
+        assert not version.is_visible()  # nothing to compare before a refinement
+        caption = lambda: page.evaluate("() => document.querySelector('#caption .caption')?.dataset.version ?? ''")  # noqa: E731
+        assert caption() == "first"
+        page.locator("#refine-button").click()
+        # The progress bar names the work and counts steps while the model adapts.
+        wait_for(lambda: "Refining on this photo" in page.locator("body").inner_text(), timeout=60,
+                 what=lambda: "(no progress text)")
+        wait_for(lambda: caption() == "refined", timeout=120, what=lambda: f"(caption version {caption()!r})")
+        assert "Refined on this photo" in page.locator("#caption").inner_text()
+        assert version.is_visible()
+        assert page.locator("#refine-version input[value=refined]").is_checked()
+        # The toggle shows the first tree again, and back.
+        page.locator("#refine-version label", has_text="Before").click()
+        wait_for(lambda: caption() == "first", what=lambda: f"(caption version {caption()!r})")
+        page.locator("#refine-version label", has_text="Refined").click()
+        wait_for(lambda: caption() == "refined", what=lambda: f"(caption version {caption()!r})")
     finally:
         page.close()

@@ -5,13 +5,16 @@ import json
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
+from conftest import REPO
 from hierseg.checkpoints import (
     CheckpointConfig, convert_file, load_checkpoint, read_config, resolve_checkpoint, save_checkpoint,
 )
 from hierseg.cli import main as cli_main
 from hierseg.errors import CheckpointError
 from hierseg.model import build_cast
+from hierseg.model.hybrid import LiteStemConfig, RegionMergingConfig
 from hierseg.superpixels import SEEDS_MOCO
 
 
@@ -126,7 +129,7 @@ def official_deit_file(model, path):
     """Write ``model`` in the official DeiT layout: no prefix, cls row in pos_embed, blocks stored twice."""
     state, starts = {}, np.cumsum([0, *model.config.depths])
     for k, v in model.state_dict().items():
-        if k in ("pos_embed", "cls_pos_embed"):
+        if k in ("stem.pos_embed", "stem.cls_pos_embed"):
             continue
         if k.startswith("stages."):
             _, stage, local, rest = k.split(".", 3)
@@ -141,7 +144,7 @@ def official_deit_file(model, path):
             state["patch_embed." + k[len("stem."):]] = v
         else:
             state[k] = v
-    state["pos_embed"] = torch.cat([model.cls_pos_embed, model.pos_embed], dim=1)
+    state["pos_embed"] = torch.cat([model.stem.cls_pos_embed, model.stem.pos_embed], dim=1)
     ema = {k: v + 1 for k, v in state.items() if v.is_floating_point()}
     torch.save({"model": state, "model_ema": ema, "epoch": 299, "args": argparse.Namespace(model="cast_small")}, path)
 
@@ -156,7 +159,7 @@ def test_deit_layout_converts_exactly(tmp_path):
     folder, report = convert_file(tmp_path / "best_checkpoint.pth", tmp_path / "deit", clusters=(16, 8, 4, 2))
     assert "deit checkpoint" in report
     loaded, config = load_checkpoint(folder)
-    assert config.model.pos_embed == "learned" and config.model.num_classes == 7
+    assert config.model.stem.pos_embed == "learned" and config.model.num_classes == 7
     assert config.superpixels.histogram_bins == 5  # the DeiT recipe's SEEDS setting
     image = torch.randn(2, 3, 224, 224)
     sp = torch.arange(196).view(14, 14).repeat_interleave(16, 0).repeat_interleave(16, 1).expand(2, -1, -1)
@@ -188,3 +191,39 @@ def test_cli_convert_and_info(tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["num_classes"] == 7 and info["model"]["clusters"] == [16, 8, 4, 2]
     assert cli_main(["info", str(tmp_path / "nothing")]) == 2
+
+
+def test_the_shipped_format_1_default_loads_through_the_upgrade(tmp_path):
+    folder = REPO / "checkpoints" / "default"
+    flat = json.loads((folder / "config.json").read_text())
+    assert flat["format_version"] == 1 and flat["model"]["stem"] == "lite0"  # on disk: the flat layout
+    model, config = load_checkpoint(folder)  # strict: every weight found under its new name
+    assert config.model.stem == LiteStemConfig(img_size=flat["model"]["img_size"], taps=tuple(flat["model"]["stem_taps"]))
+    assert config.model.pooling == RegionMergingConfig(
+        dropout=flat["model"]["pool_dropout"], merge_colour=flat["model"]["merge_colour"],
+        merge_taps=tuple(flat["model"]["merge_taps"]), merge_tokens=flat["model"]["merge_tokens"])
+    # Saving writes the current format, nested; it loads back to the same weights and config.
+    saved = save_checkpoint(model, config, tmp_path / "again")
+    nested = json.loads((saved / "config.json").read_text())
+    assert nested["format_version"] == 2 and nested["model"]["pooling"]["merge_tokens"] == flat["model"]["merge_tokens"]
+    again, config_again = load_checkpoint(saved)
+    assert config_again == config
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True))
+
+
+def test_a_format_1_official_checkpoint_loads(tmp_path):
+    """Official conversions cached before format 2 kept the position tables beside the stem."""
+    model, folder = small_checkpoint(tmp_path, pos_embed="learned")
+    config = json.loads((folder / "config.json").read_text())
+    model_config = config["model"]
+    flat = {k: v for k, v in model_config.items() if k not in ("stem", "pooling")}
+    flat.update(stem="conv", img_size=64, pos_embed="learned", stem_taps=[2, 4, 6], pooling="graph",
+                pool_dropout=model_config["pooling"]["dropout"], merge_colour=1.0, merge_taps=[1.0, 1.0, 0.0],
+                merge_tokens=0.0)
+    (folder / "config.json").write_text(json.dumps({**config, "format_version": 1, "model": flat}))
+    state = load_file(str(folder / "model.safetensors"))
+    old = {k[len("stem."):] if k in ("stem.pos_embed", "stem.cls_pos_embed") else k: v for k, v in state.items()}
+    save_file(old, str(folder / "model.safetensors"))
+    loaded, loaded_config = load_checkpoint(folder)
+    assert loaded_config.model == model.config
+    assert torch.equal(loaded.stem.pos_embed, model.stem.pos_embed) and torch.equal(loaded.stem.proj[0].weight, model.stem.proj[0].weight)

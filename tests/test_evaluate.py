@@ -9,7 +9,9 @@ from conftest import DATA
 from hierseg.checkpoints import CheckpointConfig, save_checkpoint
 from hierseg.model import build_cast
 from hierseg.superpixels import SuperpixelConfig
-from training.evaluate import CountScorer, Segmentation, TreeScorer, main, parse_only, slic_rag_method
+from training.evaluate import main, parse_only
+from training.evaluation.methods import slic_rag_method
+from training.metrics.scorers import CountScorer, Segmentation, TreeScorer
 
 
 def _maps(*counts: int, width: int = 600) -> list[np.ndarray]:
@@ -66,6 +68,7 @@ def test_only_flag_validates() -> None:
         parse_only("bsds,coco")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (DATA / "bsds500").exists(), reason="shared data not available")
 def test_evaluate_writes_a_comparable_table(tmp_path):
     torch.manual_seed(0)
@@ -80,7 +83,7 @@ def test_evaluate_writes_a_comparable_table(tmp_path):
         # The baseline has one level per CAST level, cut to CAST's counts, and says where it missed.
         assert slic[key]["requested_segments_per_level"] == cast[key]["segments_per_level"]
         missed = slic[key]["unmatched_images_per_level"]
-        assert [a == b for a, b in zip(slic[key]["segments_per_level"], cast[key]["segments_per_level"])] == \
+        assert [a == b for a, b in zip(slic[key]["segments_per_level"], cast[key]["segments_per_level"], strict=True)] == \
             [m == 0 for m in missed]
     assert 0 < cast["bsds"]["covering_ods"] <= 1 and cast["bsds"]["vi_ods"] > 0
     assert cast["bsds"]["covering_ois"] >= cast["bsds"]["covering_ods"]

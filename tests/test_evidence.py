@@ -96,6 +96,7 @@ def _segment_groups(segmenter, items, level: int):
 
 
 @pytest.mark.skipif(not (REPO / "checkpoints" / "default" / "config.json").exists(), reason="no trained default")
+@pytest.mark.slow
 def test_object_segments_support_the_true_class_more_than_background_segments():
     """Held-out photos with object masks or boxes (Weizmann horses, Tiny-ImageNet val). Per-image permutation
     test at p < 0.01 for the true class; a control class (an ImageNet class unrelated to the photo) must not

@@ -1,4 +1,4 @@
-"""The explorer's library on hand-built hierarchies (no model, no gradio): chains, session, views, hover, export, API JSON."""
+"""The explorer package on hand-built hierarchies (no model, no gradio): chains, session, views, hover, downloads, API JSON."""
 from __future__ import annotations
 
 import json
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hierseg import Hierarchy, Node
-from hierseg import describe, export, hover, session as sessions, views
-from hierseg.chains import ChainTree
+from explorer import classes, describe, display, downloads, hover, session as sessions, uploads, views
+from explorer.chains import ChainTree
+from explorer.pool import SegmenterPool, checked_refine_steps
+from hierseg import Hierarchy, ImageLoadError, Node, export
 from hierseg.checkpoints import available_checkpoints
-from hierseg.segmenter_pool import SegmenterPool
 
 ROOT = Node(-1, 0)
 
@@ -56,7 +56,7 @@ def test_chains_collapse_single_children(tree: Hierarchy) -> None:
     assert chains.children("0:0") == [Node(2, 0), Node(2, 1)], "the chain's children are its bottom's"
     assert chains.parent("2:0") == Node(0, 0) and chains.path("2:1") == [ROOT, Node(0, 0), Node(2, 1)]
     assert chains.siblings("1:2") == [Node(1, 1), Node(1, 2)]
-    # Defect 2: no node of the collapsed tree has exactly one child.
+    # No node of the collapsed tree has exactly one child.
     for level in range(tree.n_levels):
         for node in tree.nodes(level):
             assert len(chains.children(node)) != 1
@@ -108,16 +108,41 @@ def test_click_picks_what_is_shown(session: sessions.Session) -> None:
     assert sessions.tree_click_target(drilled, "1:1") == Node(0, 1), "clicking the centre goes up"
 
 
-def test_display_size_and_shrunk_sessions(tree: Hierarchy) -> None:
-    assert sessions.display_size((2048, 1024)) == (1024, 512) and sessions.display_size((300, 200)) == (300, 200)
-    small = sessions.new_session(tree, np.zeros((*tree.shape, 3), np.uint8), max_side=8)
-    assert small.shown_maps[0].shape == (4, 8) and small.shown_rgb.shape == (4, 8, 3)
+def test_click_targets_are_what_a_click_on_each_pixel_selects(session: sessions.Session) -> None:
+    """The page hit-tests with click_targets by superpixel: the same answer as click_to_node, pixel by pixel."""
+    leaves = session.hierarchy.label_maps[-1]
+    for state in [session, sessions.drill_to(session, "0:1"), sessions.set_level(sessions.drill_to(session, "0:1"), 2),
+                  sessions.drill_to(session, "2:3")]:
+        targets = sessions.click_targets(state)
+        assert len(targets) == session.hierarchy.n_nodes(session.hierarchy.leaf_level)
+        for y, x in np.ndindex(leaves.shape):
+            assert targets[leaves[y, x]] == sessions.click_to_node(state, x, y), (state.selected, x, y)
+    assert json.loads(views.click_targets_json(session)) == [str(node) for node in sessions.click_targets(session)]
+    # Inside the selection 0:1 the level-1 parts; outside it, the level-0 neighbour (here the chain head 0:0).
+    assert sessions.click_targets(sessions.drill_to(session, "0:1")) == [Node(0, 0)] * 2 + [Node(1, 1)] * 2 + [Node(1, 2)] * 2
+
+
+def test_display_size_and_shrunk_canvases(tree: Hierarchy) -> None:
+    assert display.display_size((2048, 1024)) == (1024, 512) and display.display_size((300, 200)) == (300, 200)
+    small = sessions.new_session(tree, np.zeros((*tree.shape, 3), np.uint8))
+    drawn = display.draw_canvas(small.chains, small.rgb, max_side=8)
+    assert drawn.label_maps[0].shape == (4, 8) and drawn.rgb.shape == (4, 8, 3)
     with pytest.raises(ValueError, match="image is"):
         sessions.new_session(tree, np.zeros((3, 3, 3), np.uint8))
 
 
+def test_the_session_is_state_and_its_canvas_is_derived_once(session: sessions.Session) -> None:
+    """A session holds no drawing data; the canvas of its tree is computed once and shared by its successors."""
+    assert not {"colours", "shown_rgb", "shown_maps"} & set(vars(session))
+    drawn = display.canvas(session.chains, session.rgb)
+    assert display.canvas(sessions.drill_to(session, "0:1").chains, session.rgb) is drawn
+    np.testing.assert_array_equal(drawn.label_maps[0], session.hierarchy.label_maps[0])
+    other = sessions.new_session(session.hierarchy, session.rgb)
+    assert display.canvas(other.chains, other.rgb) is not drawn, "another tree, another canvas"
+
+
 def test_tree_ring_is_what_the_photo_shows_at_every_level(session: sessions.Session) -> None:
-    """Defect 1: at every selection and level, the tree's outer ring = the table's rows = the photo's segments."""
+    """At every selection and level, the tree's outer ring = the table's rows = the photo's segments."""
     for node in [ROOT, Node(0, 0), Node(0, 1), Node(1, 1), Node(2, 3)]:
         for level in range(session.hierarchy.n_levels):
             state = sessions.set_level(sessions.drill_to(session, node), level)
@@ -125,7 +150,8 @@ def test_tree_ring_is_what_the_photo_shows_at_every_level(session: sessions.Sess
             ring = set(trace["ids"]) - set(trace["parents"])
             rows = {row.split('"')[0] for row in views.table_html(state).split('data-node="')[1:]}
             assert ring == rows == {str(n) for n in views.shown_nodes(state)}, (node, level)
-            photo_ids = set(np.unique(state.shown_maps[state.level][views.overlay(state).any(axis=2) >= 0]))
+            shown_map = display.canvas(state.chains, state.rgb).label_maps[state.level]
+            photo_ids = set(np.unique(shown_map[views.overlay(state).any(axis=2) >= 0]))
             heads = {str(state.chains.head(Node(state.level, int(i)))) for i in photo_ids}
             assert ring <= heads
 
@@ -134,18 +160,18 @@ def test_tree_figure_colours_values_and_labels(session: sessions.Session) -> Non
     figure = views.tree_figure(session)
     trace = figure["data"][0]
     assert figure["layout"]["meta"] == {"selected": "-1:0", "level": 0, "centre": "-1:0"}
-    values = dict(zip(trace["ids"], trace["values"]))
+    values = dict(zip(trace["ids"], trace["values"], strict=True))
     assert values["-1:0"] == 128 and values["-1:0"] == values["0:0"] + values["0:1"]
-    colours = dict(zip(trace["ids"], trace["marker"]["colors"]))
-    assert colours["0:1"] == views.hex_color(session, Node(0, 1))
+    colours = dict(zip(trace["ids"], trace["marker"]["colors"], strict=True))
+    assert colours["0:1"] == display.node_hex(display.canvas(session.chains, session.rgb).colours, Node(0, 1))
     assert json.loads(views.tree_json(session)) == figure
     leaf = sessions.drill_to(session, "2:3")
     assert views.tree_figure(leaf)["layout"]["meta"]["centre"] == "1:1", "a superpixel is shown among its siblings"
 
 
 def test_colours_children_differ_from_their_parent(session: sessions.Session) -> None:
-    """Defect 9: a part never has its parent's colour; siblings differ; a chain keeps one colour."""
-    chains, colours = session.chains, session.colours
+    """A part never has its parent's colour; siblings differ; a chain keeps one colour."""
+    chains, colours = session.chains, display.canvas(session.chains, session.rgb).colours
     assert (colours[0][0] == colours[1][0]).all(), "0:0 and 1:0 are one region, one colour"
     for level in range(session.hierarchy.n_levels - 1):
         for node in session.hierarchy.nodes(level):
@@ -156,9 +182,9 @@ def test_colours_children_differ_from_their_parent(session: sessions.Session) ->
 
 
 def test_honest_labels_and_plurals(session: sessions.Session) -> None:
-    assert views.class_label("tabby, tabby cat", 0.42) == "tabby 42%"
-    assert views.class_label("grass", 0.06) == "uncertain (grass 6%)"
-    assert views.class_label("", 0.0) == "no classifier"
+    assert classes.class_label("tabby, tabby cat", 0.42) == "tabby 42%"
+    assert classes.class_label("grass", 0.06) == "uncertain (grass 6%)"
+    assert classes.class_label("", 0.0) == "no classifier"
     assert views.plural(1, "part") == "1 part" and views.plural(3, "superpixel") == "3 superpixels"
     assert views.level_choices(session) == [("level 0 · 2 segments", 0), ("level 1 · 3 segments", 1),
                                             ("level 2 · 6 superpixels", 2)]
@@ -169,13 +195,13 @@ def test_honest_labels_and_plurals(session: sessions.Session) -> None:
     assert "2 parts" in views.caption_html(session)
 
 
-def test_view_bundles_consistent_data(session: sessions.Session) -> None:
-    shown = views.view(sessions.drill_to(session, "0:1"))
+def test_panels_bundle_consistent_data(session: sessions.Session) -> None:
+    shown = views.panels(sessions.drill_to(session, "0:1"))
     assert shown.overlay.shape == (8, 16, 3) and shown.can_go_up
     assert json.loads(shown.tree)["layout"]["meta"]["selected"] == "0:1"
     assert next(iter(shown.evidence)) == "grass" and next(iter(shown.prediction)) == "tabby, tabby cat"
     assert shown.level == 1 and 'data-node="1:1"' in shown.table and "swatch" in shown.table
-    assert not views.view(session).can_go_up, "Up at the root is disabled (defect 10)"
+    assert not views.panels(session).can_go_up, "Up at the root is disabled"
     strip = views.level_strip_html(session)
     assert strip.count("data-level=") == 3 and strip.count("data:image/jpeg;base64,") == 3
 
@@ -183,18 +209,19 @@ def test_view_bundles_consistent_data(session: sessions.Session) -> None:
 def test_overlay_dims_outside_and_honours_display_options(session: sessions.Session) -> None:
     right = sessions.drill_to(session, "0:1")
     dimmed = views.overlay(right)
-    rgb = session.shown_rgb.astype(int)
+    shown_rgb = display.canvas(session.chains, session.rgb).rgb
+    rgb = shown_rgb.astype(int)
     assert dimmed[:, :6].mean() < rgb[:, :6].mean() * 0.5
     bright = views.overlay(sessions.set_display(right, sessions.Display(dim=False)))
     assert bright[:, :6].mean() > dimmed[:, :6].mean() * 1.5
     outlines = views.overlay(sessions.set_display(right, sessions.Display(outlines_only=True, dim=False)))
-    assert (outlines[2, 1] == session.shown_rgb[2, 1]).all(), "outlines only: the photo is untouched inside segments"
+    assert (outlines[2, 1] == shown_rgb[2, 1]).all(), "outlines only: the photo is untouched inside segments"
 
 
 def test_hover_payload_decodes_to_the_shown_maps(session: sessions.Session) -> None:
     payload = json.loads(hover.hover_payload(session))
     assert (payload["width"], payload["height"]) == (16, 8)
-    for runs, label_map in zip(payload["maps"], session.shown_maps):
+    for runs, label_map in zip(payload["maps"], display.canvas(session.chains, session.rgb).label_maps, strict=True):
         decoded = np.repeat(runs[0::2], runs[1::2]).reshape(8, 16)
         np.testing.assert_array_equal(decoded, label_map)
     small = json.loads(hover.hover_payload(session, max_side=4))
@@ -203,7 +230,7 @@ def test_hover_payload_decodes_to_the_shown_maps(session: sessions.Session) -> N
 
 def test_exports(session: sessions.Session, tmp_path: Path) -> None:
     tree = session.hierarchy
-    archive = export.export_zip(tree, tmp_path / "tree.zip")
+    archive = downloads.export_zip(tree, tmp_path / "tree.zip")
     with zipfile.ZipFile(archive) as zipped:
         assert sorted(zipped.namelist()) == ["level_0.png", "level_1.png", "level_2.png", "tree.json"]
         zipped.extractall(tmp_path / "out")
@@ -220,20 +247,40 @@ def test_exports(session: sessions.Session, tmp_path: Path) -> None:
         np.testing.assert_array_equal(export.decode_coco_rle(annotation["segmentation"]), tree.mask(node))
         assert annotation["area"] == tree.area(node)
     assert export.coco_rle(np.array([[True, False]]))["counts"] == [0, 1, 1], "runs start with background"
+    categories = {a["hierseg"]["node"]: a["category_id"] for a in coco["annotations"]}
+    assert categories["0:0"] == 1 and categories["1:2"] == 3 and categories["2:5"] == 1
+
+
+def test_coco_categories_follow_the_class_index_when_names_repeat(tmp_path: Path) -> None:
+    """ImageNet names two classes "crane": a node's category is its best class's index, not the first of that name."""
+    one = np.zeros((2, 2), np.int32)
+    tree = Hierarchy([one], [np.zeros(0, np.int32)], [np.array([[0.1, 0.2, 0.7]], np.float32)],
+                     ["crane", "bird", "crane"], np.array([0.1, 0.2, 0.7], np.float32))
+    coco = json.loads(export.export_coco(tree, tmp_path / "coco.json").read_text())
+    assert coco["annotations"][0]["category_id"] == 3
+    assert coco["categories"][2] == {"id": 3, "name": "crane"}
+
+
+def test_the_selection_bundle_is_named_after_the_photo_and_node(session: sessions.Session, tmp_path: Path) -> None:
+    files = downloads.Downloads(tmp_path).selection_bundle(sessions.drill_to(session, "1:2"))
+    assert [path.name for path in files] == ["chelsea-1-2-mask.png", "chelsea-1-2-cutout.png", "chelsea-coco.json",
+                                             "chelsea-tree.zip"]
+    assert len({path.parent for path in files}) == 4, "each in a folder of its own"
+    np.testing.assert_array_equal(np.asarray(Image.open(files[0])) > 0, session.hierarchy.mask("1:2"))
 
 
 def test_download_names_follow_the_photo_and_node() -> None:
-    """Defect 8: no uuid names."""
-    assert export.download_name("chelsea", "0:1") == "chelsea-0-1.png"
-    assert export.download_name("chelsea", ROOT, "tree", "zip") == "chelsea-tree.zip"
-    assert export.download_name("my photo/..", Node(2, 5), "mask") == "my_photo_..-2-5-mask.png"
+    """No uuid names."""
+    assert downloads.download_name("chelsea", "0:1") == "chelsea-0-1.png"
+    assert downloads.download_name("chelsea", ROOT, "tree", "zip") == "chelsea-tree.zip"
+    assert downloads.download_name("my photo/..", Node(2, 5), "mask") == "my_photo_..-2-5-mask.png"
 
 
 def test_api_json_walks_the_collapsed_tree(session: sessions.Session) -> None:
     info = describe.drill_info(session, "1:0")
     assert info["node"] == "0:0" and info["chain"] == ["0:0", "1:0"] and info["path"] == ["-1:0", "0:0"]
     assert [child["node"] for child in info["children"]] == ["2:0", "2:1"] and not info["is_leaf"]
-    assert info["color"] == views.hex_color(session, Node(0, 0))
+    assert info["color"] == display.node_hex(display.canvas(session.chains, session.rgb).colours, Node(0, 0))
     assert describe.drill_info(session, "2:3")["is_leaf"]
     summary = describe.summary(session)
     assert [level["n_nodes"] for level in summary["levels"]] == [2, 3, 6] and summary["checkpoint"] == "test"
@@ -241,11 +288,32 @@ def test_api_json_walks_the_collapsed_tree(session: sessions.Session) -> None:
     json.dumps(summary)
 
 
+def test_an_upload_is_digested_once_and_named_as_the_person_named_it(tmp_path: Path) -> None:
+    copy = tmp_path / "3f2a9c" / "upload.bin"
+    copy.parent.mkdir()
+    copy.write_bytes(b"this is not an image at all")
+    upload = uploads.read_upload({"path": str(copy), "orig_name": "notes.jpg"})
+    assert upload.name == "notes.jpg" and upload.stem == "notes" and len(upload.key) == 40
+    assert uploads.read_upload({"path": str(copy)}).name == "upload.bin" and uploads.read_upload(None) is None
+    with pytest.raises(ImageLoadError, match="not an image") as error:
+        upload.decode()
+    assert "'notes.jpg'" in str(error.value) and str(copy) not in str(error.value)
+    Image.new("RGB", (12, 10), (1, 2, 3)).save(copy, "PNG")
+    assert upload.decode().shape == (10, 12, 3), "the file is read when decoded"
+
+
 def test_segmenter_pool_loads_each_checkpoint_once() -> None:
     calls = []
     pool = SegmenterPool(lambda name: calls.append(name) or f"segmenter {name}")
     assert pool.get("a") == "segmenter a" and pool.get("a") == "segmenter a" and pool.get("b") == "segmenter b"
-    assert calls == ["a", "b"] and pool.loaded("a") and not pool.loaded("c")
+    assert calls == ["a", "b"]
+
+
+def test_refine_steps_are_checked() -> None:
+    assert checked_refine_steps(None) is None and checked_refine_steps(6.0) == 6 and checked_refine_steps(50) == 50
+    for bad, message in [(2.5, "whole number"), (51, "0 to 50"), (-1, "0 to 50")]:
+        with pytest.raises(ValueError, match=message):
+            checked_refine_steps(bad)
 
 
 def test_available_checkpoints(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

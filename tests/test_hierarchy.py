@@ -332,3 +332,28 @@ def test_meta_is_read_only_and_still_plain_json() -> None:
     exported = tree.to_json_dict()["meta"]
     exported["checkpoint"] = "edited export"  # what the JSON view hands out is the caller's to edit
     assert tree.meta["checkpoint"] == "micro"
+
+
+def test_superpixel_ids_absent_from_the_map_are_dropped_like_empty_clusters() -> None:
+    # A photo smaller than the model's view loses superpixels in the resize back: their leaves go, and the
+    # tree is the one the map without them gives, except that leaves keep their ids in the given map.
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        inputs = random_inputs(rng)
+        superpixels = inputs["superpixels"]
+        n = int(superpixels.max()) + 1
+        if n < 3:
+            continue
+        lost = rng.choice(n, size=n // 3, replace=False)
+        kept = np.setdiff1d(np.arange(n), lost)
+        survivor = kept[0]
+        with_gaps = np.where(np.isin(superpixels, lost), survivor, superpixels)
+        tree = Hierarchy.from_assignments(**dict(inputs, superpixels=with_gaps))
+        compact = np.searchsorted(kept, with_gaps)
+        assignments = [inputs["assignments"][0][kept], *inputs["assignments"][1:]] if inputs["assignments"] else []
+        evidence = [inputs["evidence"][0][kept], *inputs["evidence"][1:]]
+        expected = Hierarchy.from_assignments(**dict(inputs, superpixels=compact, assignments=assignments, evidence=evidence))
+        assert all(np.array_equal(a, b) for a, b in zip(tree.label_maps, expected.label_maps, strict=True))
+        assert all(np.array_equal(a, b) for a, b in zip(tree.parents, expected.parents, strict=True))
+        assert all(np.array_equal(a, b) for a, b in zip(tree.evidence, expected.evidence, strict=True))
+        np.testing.assert_array_equal(tree.superpixel_ids, kept[expected.superpixel_ids])

@@ -12,12 +12,13 @@ from skimage import data
 
 from hierseg.checkpoints import CheckpointConfig
 from hierseg.model import build_cast
-from hierseg.model.region_merge import ward_merge
-from hierseg.preprocess import InputConfig, batch_views, prepare_view, resize_nearest, split_disconnected, view_size
+from hierseg.model.hybrid.region_merge import ward_merge
+from hierseg.preprocess import InputConfig, batch_views, prepare_view, split_disconnected, view_size
+from hierseg.resize import resize_nearest
 from hierseg.segmenter import Segmenter
 from hierseg.superpixels import SEEDS_DEIT, compute_superpixels
 from training.data import SuperpixelImages, eval_view, list_images
-from training.objectives import HybridDistill, node_targets
+from training.objectives.hybrid_distill import HybridDistill, node_targets
 from training.teacher import TEACHER_MEAN, TEACHER_STD, Teacher
 
 SP = dataclasses.replace(SEEDS_DEIT, n_segments=64)
@@ -33,7 +34,7 @@ def teacher() -> Teacher:
 def model(teacher: Teacher) -> torch.nn.Module:
     torch.manual_seed(0)
     m = build_cast("cast_hybrid_micro", num_classes=1000)
-    m.stem.load_state_dict(teacher.body_state_dict())
+    m.stem.backbone.load_state_dict(teacher.body_state_dict())
     m.head[1].load_state_dict(teacher.net.classifier.state_dict())
     return m.eval()
 
@@ -155,7 +156,7 @@ def test_the_students_stem_gives_the_teacher_its_exact_output(model: torch.nn.Mo
     pixels, superpixels = batch_views([view])
     with torch.no_grad():
         out = model(pixels, superpixels)
-        from_stem = teacher.net.classifier(teacher.head_map(out.stem).mean((2, 3)))
+        from_stem = teacher.net.classifier(teacher.head_map(out.stem_map).mean((2, 3)))
         direct = teacher(pixels)
     torch.testing.assert_close(from_stem, direct, atol=1e-4, rtol=1e-4)
 
@@ -165,12 +166,13 @@ def test_node_targets_are_area_weighted_means_over_each_nodes_pixels(model: torc
     pixels, superpixels = batch_views([view])
     with torch.no_grad():
         out = model(pixels, superpixels)
-    dense = torch.randn(1, 5, *out.cell_grid)
+    grid = out.stem_map.shape[-2:]
+    dense = torch.randn(1, 5, *grid)
     targets, areas = node_targets(out, dense)
     # Brute force: each pixel takes the value of the stride-32 cell it falls in.
     h, w = view.superpixels.shape
-    rows = np.minimum(np.arange(h) // 32, out.cell_grid[0] - 1)
-    cols = np.minimum(np.arange(w) // 32, out.cell_grid[1] - 1)
+    rows = np.minimum(np.arange(h) // 32, grid[0] - 1)
+    cols = np.minimum(np.arange(w) // 32, grid[1] - 1)
     per_pixel = dense[0].numpy()[:, rows[:, None], cols[None, :]]  # (5, h, w)
     maps = [view.superpixels, *_level_maps(view.superpixels, out.assignment_logits)]
     for level, label_map in enumerate(maps):
@@ -180,10 +182,11 @@ def test_node_targets_are_area_weighted_means_over_each_nodes_pixels(model: torc
             assert areas[level][0, node].item() == (label_map == node).sum()
 
 
+@pytest.mark.slow
 def test_hybrid_distillation_steps_lower_the_loss(teacher: Teacher):
     torch.manual_seed(0)
     model = build_cast("cast_hybrid_micro", num_classes=1000)
-    model.stem.load_state_dict(teacher.body_state_dict())
+    model.stem.backbone.load_state_dict(teacher.body_state_dict())
     model.head[1].load_state_dict(teacher.net.classifier.state_dict())
     model.head[1].requires_grad_(False)
     objective = HybridDistill(model, teacher).train()
@@ -191,11 +194,11 @@ def test_hybrid_distillation_steps_lower_the_loss(teacher: Teacher):
              for p in (data.astronaut(), data.coffee(), data.chelsea(), data.rocket())]
     pixels, superpixels = batch_views(views)
     params = [p for p in objective.parameters() if p.requires_grad]
-    assert not any(p.requires_grad for p in model.stem.parameters())
+    assert not any(p.requires_grad for p in model.stem.backbone.parameters())
     optimizer = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.0)
     losses = []
     for _ in range(15):
-        loss, logs = objective(pixels, superpixels)
+        loss, logs = objective({"images": pixels[:, None], "superpixels": superpixels[:, None]})
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -206,6 +209,7 @@ def test_hybrid_distillation_steps_lower_the_loss(teacher: Teacher):
     assert torch.equal(model.head[1].weight, teacher.net.classifier.weight)
 
 
+@pytest.mark.slow
 def test_a_saved_hybrid_checkpoint_serves_whole_segments_at_the_photo_size(model: torch.nn.Module, tmp_path):
     from hierseg import load_segmenter
     from hierseg.checkpoints import save_checkpoint

@@ -72,7 +72,7 @@ def test_deit_leaves_the_poolings_at_pytorch_defaults() -> None:
         else:
             assert abs(float(weight.std()) - 0.02) < 0.004, name
             assert linear.bias is None or not linear.bias.any(), name
-    for table in (model.pos_embed, model.cls_token):
+    for table in (model.stem.pos_embed, model.cls_token):
         assert abs(float(table.detach().std()) - 0.02) < 0.006
 
 

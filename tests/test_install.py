@@ -20,7 +20,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 # What a build reads: pyproject.toml names the packages, the README and the checkpoints folder.
-SOURCES = ("pyproject.toml", "README.md", "hierseg", "training", "checkpoints")
+SOURCES = ("pyproject.toml", "README.md", "hierseg", "training", "explorer", "checkpoints")
 
 CHILD = """
 import json, sys

@@ -179,7 +179,7 @@ def test_pascal_part_masks_load_as_parts_and_score_splits_and_merges_as_iou_says
     assert len(np.unique(raw)) >= 3 and raw.max() <= 6, "a person in several parts, on background"
     # Every part split in two is a finer segmentation: majority labelling recovers each level exactly.
     split = raw.astype(np.int64) * 2 + (np.arange(raw.shape[1]) % 2)[None]
-    for gt, n in zip(levels, G.PASCAL_PART_N_CLASSES):
+    for gt, n in zip(levels, G.PASCAL_PART_N_CLASSES, strict=True):
         assert P.majority_label_miou(split, gt, n) == 1.0
     # One segment for the whole image takes the majority class: IoU its share there, 0 for the other.
     share = np.bincount(levels[0].ravel(), minlength=2) / raw.size
@@ -281,15 +281,17 @@ REGION_TOL = {
 @needs_bench
 @pytest.mark.parametrize("test", ["test_4", "test_5"])
 def test_regions_match_official_on_segs(bench: dict, test: str) -> None:
-    evals = [R.evaluate_regions(s, g.segmentations) for s, g in zip(bench["segs"], bench["gt"])]
+    evals = [R.evaluate_regions(s, g.segmentations) for s, g in zip(bench["segs"], bench["gt"], strict=True)]
     diffs = _max_diff(R.bsds_region_report(R.summarize_regions(evals)), test)
     assert all(diffs[name] <= tol for name, tol in REGION_TOL.items()), diffs
 
 
+@pytest.mark.slow
 @needs_bench
 def test_regions_match_official_on_ucm2(bench: dict) -> None:
     thr = U.ucm_thresholds(5)
-    evals = [R.evaluate_regions(U.ucm_region_levels(u, thr), g.segmentations) for u, g in zip(bench["ucm2"], bench["gt"])]
+    evals = [R.evaluate_regions(U.ucm_region_levels(u, thr), g.segmentations)
+             for u, g in zip(bench["ucm2"], bench["gt"], strict=True)]
     diffs = _max_diff(R.bsds_region_report(R.summarize_regions(evals, thr)), "test_1")
     assert all(diffs[name] <= tol for name, tol in REGION_TOL.items()), diffs
 
@@ -307,7 +309,7 @@ def _boundary_diffs(evals: list[B.ImageBoundaryEval], thresholds: np.ndarray | N
 @needs_bench
 @pytest.mark.parametrize("test", ["test_3", "test_4"])
 def test_boundaries_match_official_on_segs(bench: dict, test: str) -> None:
-    evals = [B.evaluate_segmentation_boundaries(s, g.boundaries) for s, g in zip(bench["segs"], bench["gt"])]
+    evals = [B.evaluate_segmentation_boundaries(s, g.boundaries) for s, g in zip(bench["segs"], bench["gt"], strict=True)]
     diffs = _boundary_diffs(evals, None, test)
     assert all(diffs[name] <= tol for name, tol in BOUNDARY_TOL.items()), diffs
 
@@ -315,7 +317,8 @@ def test_boundaries_match_official_on_segs(bench: dict, test: str) -> None:
 @needs_bench
 def test_boundaries_match_official_on_ucm2(bench: dict) -> None:
     thr = U.ucm_thresholds(5)
-    evals = [B.evaluate_boundaries(U.ucm_boundary_maps(u, thr), g.boundaries) for u, g in zip(bench["ucm2"], bench["gt"])]
+    evals = [B.evaluate_boundaries(U.ucm_boundary_maps(u, thr), g.boundaries)
+             for u, g in zip(bench["ucm2"], bench["gt"], strict=True)]
     diffs = _boundary_diffs(evals, thr, "test_1")
     assert all(diffs[name] <= tol for name, tol in BOUNDARY_TOL.items()), diffs
 
@@ -323,6 +326,6 @@ def test_boundaries_match_official_on_ucm2(bench: dict) -> None:
 @needs_bench
 def test_boundaries_match_official_on_png(bench: dict) -> None:
     thr = U.ucm_thresholds(5)
-    evals = [B.evaluate_boundaries([pb >= t for t in thr], g.boundaries) for pb, g in zip(bench["png"], bench["gt"])]
+    evals = [B.evaluate_boundaries([pb >= t for t in thr], g.boundaries) for pb, g in zip(bench["png"], bench["gt"], strict=True)]
     diffs = _boundary_diffs(evals, thr, "test_2")
     assert all(diffs[name] <= tol for name, tol in BOUNDARY_TOL.items()), diffs

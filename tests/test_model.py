@@ -3,7 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from hierseg.model import CASTConfig, build_cast, farthest_point_sample, list_variants, variant_config
+from hierseg.model import CASTConfig, build_cast, list_variants, variant_config
+from hierseg.model.official.fps import farthest_point_sample
+from hierseg.model.hybrid import LiteStemConfig, RegionMergingConfig
+from hierseg.model.official import ConvStemConfig, GraphPoolingConfig
 from hierseg.model.pos_embed import sincos_2d
 from hierseg.model.segment_tokens import segment_mean, superpixels_on_grid
 
@@ -88,7 +91,7 @@ def test_official_variant_shapes_and_parameter_counts():
     for name, millions in expected.items():
         with torch.device("meta"):
             model = build_cast(name, num_classes=1000)
-        total = sum(p.numel() for p in model.parameters()) + model.pos_embed.numel() + model.cls_pos_embed.numel()
+        total = sum(p.numel() for p in model.parameters()) + model.stem.pos_embed.numel() + model.stem.cls_pos_embed.numel()
         assert abs(total / 1e6 - millions) < 0.01, (name, total)
     assert variant_config("cast_small_deep").depths == (6, 3, 3, 3)
     assert variant_config("cast_base").embed_dim == 768 and variant_config("cast_base").num_heads == 12
@@ -149,3 +152,82 @@ def test_more_clusters_than_valid_tokens_in_a_padded_batch():
         out = model(torch.randn(2, 3, 64, 64), sp)
     picks = out.centroids[0][1].tolist()
     assert len(set(picks)) == 16 and min(picks) >= 0 and {0, 1} <= set(picks)
+
+
+def _two_images(side: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of two: 64 square superpixels, and 2 (the rest of its ids are batch padding)."""
+    sp = torch.zeros(2, side, side, dtype=torch.long)
+    sp[0] = torch.arange(64).view(8, 8).repeat_interleave(side // 8, 0).repeat_interleave(side // 8, 1)
+    sp[1, :, side // 2:] = 1
+    return torch.randn(2, 3, side, side), sp
+
+
+def test_graph_pooling_runs_after_the_hybrid_stem():
+    # Graph pooling reads only tokens and their padding, which every stem gives.
+    torch.manual_seed(0)
+    model = build_cast("cast_hybrid_micro", pooling="graph").eval()
+    assert model.config.pooling == GraphPoolingConfig() and model.config.stem.kind == "lite0"
+    with torch.no_grad():
+        out = model(*_two_images())
+    assert [tuple(a.shape) for a in out.assignment_logits] == [(2, 64, 16), (2, 16, 8), (2, 8, 4), (2, 4, 2)]
+    assert out.padding_mask[1, 2:].all() and not out.padding_mask[1, :2].any()
+    # The second image's level-1 picks start with its two real tokens, whatever its padding.
+    assert {0, 1} <= set(out.centroids[0][1].tolist())
+
+
+def test_a_pooling_that_cannot_follow_a_stem_is_refused_naming_both():
+    with pytest.raises(ValueError, match="pooling 'merge' cannot follow stem 'conv'"):
+        build_cast("cast_micro", pooling="merge")
+    with pytest.raises(ValueError, match="pooling 'merge' with stem 'lite0'.*merge_taps"):
+        build_cast("cast_hybrid_micro", stem_taps=(2, 4))  # three merge weights for two stem maps
+
+
+def test_flat_overrides_land_in_the_part_they_belong_to():
+    config = variant_config("cast_micro", img_size=64, pos_embed="learned", pool_dropout=0.0, num_classes=3)
+    assert config.stem == ConvStemConfig(img_size=64, pos_embed="learned")
+    assert config.pooling == GraphPoolingConfig(dropout=0.0) and config.num_classes == 3
+    hybrid = variant_config("cast_tiny", stem="lite0", stem_taps=(2, 4), pooling="merge", merge_taps=(1.0, 0.5),
+                            merge_tokens=0.5)
+    # A new kind keeps the settings it shares with the old one (img_size) and starts from its defaults otherwise.
+    assert hybrid.stem == LiteStemConfig(img_size=160, taps=(2, 4))
+    assert hybrid.pooling == RegionMergingConfig(merge_taps=(1.0, 0.5), merge_tokens=0.5)
+    assert variant_config("cast_tiny", stem=LiteStemConfig(), pooling=RegionMergingConfig()).stem == LiteStemConfig()
+    # The hybrid stem has no position table to choose: asking for one is an error, not ignored.
+    with pytest.raises(ValueError, match="'lite0' has no setting 'pos_embed'"):
+        build_cast("cast_hybrid_micro", pos_embed="learned")
+    with pytest.raises(ValueError, match="unknown CAST config key 'bogus'"):
+        variant_config("cast_micro", bogus=1)
+
+
+def test_img_size_is_the_conv_stems_square_input():
+    model = build_cast("cast_micro", img_size=64).eval()
+    with pytest.raises(ValueError, match="expects img_size 64"):
+        model(torch.randn(1, 3, 96, 96), torch.zeros(1, 96, 96, dtype=torch.long))
+    with pytest.raises(ValueError, match="multiple of the stem stride"):
+        variant_config("cast_micro", img_size=60)
+
+
+def test_format_1_flat_config_reads_as_nested():
+    flat = {"embed_dim": 48, "depths": [1, 1, 1, 1], "num_heads": 4, "clusters": [16, 8, 4, 2], "img_size": 64,
+            "pos_embed": "sincos", "stem": "lite0", "stem_taps": [2, 4, 6], "pooling": "merge", "pool_dropout": 0.0,
+            "merge_colour": 1.0, "merge_taps": [1.0, 1.0, 1.0], "merge_tokens": 0.25}
+    config = CASTConfig.from_flat(flat)
+    # pos_embed had no effect on the lite0 stem (its tokens always carried its own sin-cos code): dropped.
+    assert config.stem == LiteStemConfig(img_size=64, taps=(2, 4, 6))
+    assert config.pooling == RegionMergingConfig(dropout=0.0, merge_taps=(1.0, 1.0, 1.0), merge_tokens=0.25)
+    assert config.to_dict()["pooling"]["merge_tokens"] == 0.25
+    official = CASTConfig.from_flat({"img_size": 96, "pos_embed": "learned", "stem_taps": [2], "merge_tokens": 1.0})
+    assert official.stem == ConvStemConfig(img_size=96, pos_embed="learned") and official.pooling == GraphPoolingConfig()
+
+
+def test_the_hybrid_stem_keeps_padding_out_of_attention():
+    # In a batch, an image with fewer superpixels gets padding tokens; they must not change its result.
+    torch.manual_seed(0)
+    model = build_cast("cast_hybrid_micro", num_classes=5).eval()
+    image, sp = _two_images()
+    sp[1] = sp[0] % 20  # 20 ids: 44 padding tokens beside the first image's 64
+    with torch.no_grad():
+        batched = model(image, sp)
+        alone = model(image[1:], sp[1:, :, :])
+    assert batched.padding_mask[1, 20:].all() and not batched.padding_mask[1, :20].any()
+    torch.testing.assert_close(batched.logits[1:], alone.logits, atol=1e-5, rtol=1e-5)

@@ -5,7 +5,7 @@ import torch
 
 from conftest import shared_data
 from hierseg.checkpoints import convert_file, load_checkpoint
-from hierseg.model import compose, level_assignments
+from hierseg.hierarchy.build import compose, level_assignments
 
 CASES = ["moco_sp196_astronaut", "moco_sp64_chelsea"]
 
@@ -57,10 +57,10 @@ def test_model_matches_official_outputs(converted, case):
         assert np.array_equal(out.centroids[level].numpy(), ref[f"sampled_inds{level + 1}"])
     np.testing.assert_allclose(out.features.numpy(), ref["out4"], atol=1e-4)
     np.testing.assert_allclose(out.projection.numpy(), ref["proj"], atol=1e-4)
-    np.testing.assert_allclose(out.prediction.numpy(), ref["pred"], atol=1e-4)
+    np.testing.assert_allclose(out.predicted_projection.numpy(), ref["pred"], atol=1e-4)
 
     superpixels = ref["superpixels"][0]
-    assignments = level_assignments([a[0] for a in out.assignment_logits], int(superpixels.max()) + 1)
+    assignments = level_assignments([a[0].numpy() for a in out.assignment_logits], int(superpixels.max()) + 1)
     for level, clusters in enumerate(compose(assignments)):
         assert np.array_equal(clusters[superpixels], ref[f"seg_level{level + 1}"][0])
 

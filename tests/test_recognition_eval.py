@@ -19,6 +19,7 @@ from hierseg.class_names import imagenet_class_names
 from hierseg.model import build_cast
 from hierseg.superpixels import SuperpixelConfig
 from training import evaluate
+from training.evaluation.datasets import recognition_sets
 from training.metrics.recognition import NO_LABEL, caltech_test_photos, imagenet_photos, score_recognition
 
 N_CLASSES = 10
@@ -106,7 +107,7 @@ def test_photos_of_training_classes_are_left_out(tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     _photo(photos / f"imagenet_00_{names.index('goldfish')}.png", 0, 0)
     _photo(photos / "imagenet_01_9.png", 0, 0)
-    sets, skipped = evaluate.recognition_sets(tmp_path / "data", photos, names, limit=None)
+    sets, skipped = recognition_sets(tmp_path / "data", photos, names, limit=None)
     assert [p.target for p in sets["imagenet_photos"]] == [9]
     assert [p.target for p in sets["tinyimagenet_val"]] == [names.index("goldfish")]
     assert set(skipped) == {"caltech101_test"}

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from hierseg import Hierarchy, load_segmenter
-from hierseg import session as sessions
+from explorer import session as sessions
 from hierseg.cli import main as cli_main
 from hierseg.imageio import load_image
 from hierseg.preprocess import batch_views
@@ -65,10 +65,11 @@ def test_private_copy_shares_only_frozen_modules(segmenter) -> None:
     learning = {id(p) for p in learning_parameters(copy)}
     original = {id(p) for p in segmenter.model.parameters()}
     assert learning and not learning & original  # everything that learns is the copy's own
-    assert copy.stem is segmenter.model.stem and copy.head is segmenter.model.head
-    assert all(not p.requires_grad for p in copy.stem.parameters())
+    assert copy.stem.backbone is segmenter.model.stem.backbone and copy.head is segmenter.model.head
+    assert all(not p.requires_grad for p in copy.stem.backbone.parameters())
 
 
+@pytest.mark.slow
 def test_same_seed_same_hierarchy_other_seed_other_one(segmenter, photo) -> None:
     a = segmenter.refine(photo, seed=3, config=QUICK)
     b = segmenter.refine(photo, seed=3, config=QUICK)
@@ -80,6 +81,7 @@ def test_same_seed_same_hierarchy_other_seed_other_one(segmenter, photo) -> None
     assert a.meta["refine"]["losses"] != c.meta["refine"]["losses"]  # the seed drives the views
 
 
+@pytest.mark.slow
 def test_concurrent_refinements_do_not_see_each_other(segmenter, photo) -> None:
     alone = segmenter.refine(photo, seed=5, config=QUICK)
     results: dict[int, np.ndarray] = {}
@@ -131,6 +133,7 @@ def test_segment_term_pulls_segments_towards_the_photo_prediction(segmenter, pho
     assert float(with_segments) > 1e-3
 
 
+@pytest.mark.slow
 def test_progress_and_time_budget(segmenter, photo) -> None:
     calls: list[tuple[int, int]] = []
     h = segmenter.refine(photo, steps=3, config=QUICK, progress=lambda done, total: calls.append((done, total)))
@@ -156,6 +159,7 @@ def test_bad_configs_are_refused() -> None:
         RefineConfig(views_per_step=0)
 
 
+@pytest.mark.slow
 def test_cli_refine(tmp_path: Path) -> None:
     assert cli_main(["segment", str(EXAMPLE), "--out", str(tmp_path), "--refine", "1", "--quiet"]) == 0
     tree = json.loads((tmp_path / "chelsea" / "tree.json").read_text())

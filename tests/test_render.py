@@ -1,13 +1,13 @@
-"""Tests of the overlays: colours, tinting, outlines and dimming on a hand-made hierarchy."""
+"""Tests of the overlays and the palette (and the explorer's tree colours): tinting, outlines, dimming on a hand-made hierarchy."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from hierseg.hierarchy import ROOT, Hierarchy, Node
-from hierseg.chains import ChainTree
-from hierseg.render import OUTLINE, node_color, palette, render_level, render_view, tree_colors
+from explorer.chains import ChainTree
+from explorer.display import tree_colors
+from hierseg.hierarchy import Hierarchy
+from hierseg.render import OUTLINE, golden_hues, hex_color, hsv_to_rgb, palette, render_level, render_view
 
 HEIGHT, WIDTH = 48, 64
 WHITE = tuple(OUTLINE.tolist())
@@ -48,8 +48,9 @@ def test_palette() -> None:
     assert not np.array_equal(palette(5, seed=1), palette(5))
     # Neighbouring ids (siblings) are far apart in colour.
     assert np.abs(np.diff(colours.astype(int), axis=0)).sum(axis=1).min() > 60
-    assert node_color(Node(3, 7)) == tuple(colours[7].tolist()) == node_color("1:7")
     assert palette(0).shape == (0, 3)
+    np.testing.assert_array_equal(colours, hsv_to_rgb(golden_hues(64), 0.65, 0.95))
+    assert hex_color(np.array([255, 16, 0], np.uint8)) == "#ff1000" and hex_color((1, 2, 3)) == "#010203"
 
 
 def test_render_level(tree: Hierarchy, rgb: np.ndarray) -> None:
@@ -79,7 +80,7 @@ def test_tree_colors_derive_children_from_parents(tree: Hierarchy) -> None:
 
 
 def test_render_view_keeps_the_segment_hue_on_any_photo() -> None:
-    """Defect 9: a blue part tinted over a red photo reads blue, not purple."""
+    """A blue part tinted over a red photo reads blue, not purple."""
     red = np.zeros((6, 6, 3), np.uint8)
     red[..., 0] = 220
     labels = np.zeros((6, 6), np.int32)
@@ -119,7 +120,7 @@ def test_inputs(tree: Hierarchy, rgb: np.ndarray) -> None:
 
 
 def test_an_odd_family_still_differs_from_its_parent() -> None:
-    """The middle one of three children sits at its parent's hue; its shade must still differ (defect 9)."""
+    """The middle one of three children sits at its parent's hue; its shade must still differ."""
     coarse = np.array([[0, 0, 0, 1, 1, 1]], np.int32)
     fine = np.array([[0, 1, 2, 3, 3, 3]], np.int32)
     tree = Hierarchy([coarse, fine], [np.zeros(0, np.int32), np.array([0, 0, 0, 1])],

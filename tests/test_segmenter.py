@@ -1,4 +1,5 @@
-"""The public entry: load_segmenter(...)(image) -> Hierarchy, on a small random-weight checkpoint."""
+"""The public entry: load_segmenter(...)(image) -> Hierarchy, on a small random-weight checkpoint and the shipped default."""
+import hashlib
 import io
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import REPO
 from hierseg import Hierarchy, ImageLoadError, Segmenter, load_segmenter
 from hierseg.checkpoints import CheckpointConfig, save_checkpoint
 from hierseg.cli import main as cli_main
@@ -168,3 +170,22 @@ def test_cli_segment_continues_past_bad_files(checkpoint, tmp_path, capsys):
     for name in ("good", "good-2"):
         loaded = Hierarchy.load(tmp_path / "out" / name)
         assert loaded.n_levels == 5 and (tmp_path / "out" / name / "preview_0.jpg").exists()
+
+
+def test_the_shipped_default_gives_the_reference_tree():
+    """The shipped default on one example, as the code before the house refactor (issue 14) segmented it.
+
+    The digest covers every label map, parent link and superpixel id; class evidence is compared to 4
+    decimals (other CPUs may round float sums differently). A deliberate change to preprocessing, the
+    model or the readout changes these numbers: update them with the reason in the commit.
+    """
+    h = load_segmenter("default", device="cpu")(REPO / "examples" / "chelsea.jpg")
+    digest = hashlib.sha256()
+    for array in (*h.label_maps, *h.parents, h.superpixel_ids):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    assert [h.n_nodes(level) for level in range(h.n_levels)] == [4, 8, 16, 32, 161]
+    assert digest.hexdigest() == "31a33b00966fbce7e32e9f1994c47bfa066e3dfb3dc106f91656cb4f923e1193"
+    tabby = 281
+    np.testing.assert_allclose(h.prediction[[tabby, 285, 282]], [0.3167481, 0.2656381, 0.15226552], atol=1e-4)
+    np.testing.assert_allclose([h.evidence[level][:, tabby].sum() for level in range(h.n_levels)],
+                               [0.241588, 0.516043, 2.205676, 2.995696, 8.821825], atol=1e-4)

@@ -1,7 +1,7 @@
 """Training: objectives learn, data order is reproducible, resume and DDP are exact, NaN stops a run.
 
 Everything runs on the CPU with ``cast_micro`` at 64 px on a small synthetic ImageFolder (three shape
-classes), written once per session.
+classes, ``shapes_data`` in conftest.py), written once per session.
 """
 from __future__ import annotations
 
@@ -10,51 +10,24 @@ import json
 import os
 import socket
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from conftest import train_run
 from hierseg import load_segmenter
-from hierseg.preprocess import IMAGENET_MEAN, IMAGENET_STD, InputConfig
 from hierseg.model import build_cast
+from hierseg.preprocess import IMAGENET_MEAN, IMAGENET_STD, InputConfig
+from hierseg.recognition_losses import segment_logits, smooth_max
 from hierseg.superpixels import SEEDS_DEIT
 from training import objectives, train
 from training.data import EpochBatches, SuperpixelImages, distill_views, eval_view, list_images
-from training.objectives import Distill, MoCo, Supervised, moco_momentum, segment_logits, smooth_max
+from training.objectives import Batch, Distill, MoCo, Supervised, TeacherLogits, moco_momentum
 from training.teacher import Teacher
-
-SHAPES = ("ellipse", "rectangle", "triangle")
-
-
-@pytest.fixture(scope="session")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """ImageFolder ``train/<shape>/<i>.png``: 16 random-coloured shapes per class on random backgrounds."""
-    root = tmp_path_factory.mktemp("shapes")
-    rng = np.random.default_rng(0)
-    for shape in SHAPES:
-        folder = root / "train" / shape
-        folder.mkdir(parents=True)
-        for i in range(16):
-            im = Image.new("RGB", (72, 72), tuple(int(v) for v in rng.integers(0, 256, 3)))
-            draw = ImageDraw.Draw(im)
-            x0, y0 = (int(v) for v in rng.integers(0, 30, 2))
-            x1, y1 = x0 + int(rng.integers(25, 40)), y0 + int(rng.integers(25, 40))
-            fill = tuple(int(v) for v in rng.integers(0, 256, 3))
-            if shape == "ellipse":
-                draw.ellipse([x0, y0, x1, y1], fill=fill)
-            elif shape == "rectangle":
-                draw.rectangle([x0, y0, x1, y1], fill=fill)
-            else:
-                draw.polygon([(x0, y1), (x1, y1), ((x0 + x1) // 2, y0)], fill=fill)
-            im.save(folder / f"{i}.png")
-    return root
-
-
-def run(config: str, data_root: Path, out_dir: Path, *overrides: str) -> torch.nn.Module:
-    return train.main([config, f"data_root={data_root}", f"out_dir={out_dir}", *overrides])
 
 
 def log_losses(out_dir: Path) -> dict[int, float]:
@@ -62,9 +35,9 @@ def log_losses(out_dir: Path) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in rows if "loss" in r}
 
 
-def fixed_batch(data_root: Path, n: int = 12, views: int = 1) -> dict[str, torch.Tensor]:
+def fixed_batch(shapes_data: Path, n: int = 12, views: int = 1) -> dict[str, torch.Tensor]:
     """``n`` images (4 per class), un-augmented or as ``views`` augmented views, with superpixels."""
-    images = list_images("imagefolder:.:train", data_root)
+    images = list_images("imagefolder:.:train", shapes_data)
     pick = [i for c in range(3) for i in np.flatnonzero(images.labels == c)[: n // 3]]
     make = distill_views(64, (0.5, 1.0), 0.2) if views > 1 else eval_view()
     dataset = SuperpixelImages(images, lambda im: sum((make(im) for _ in range(views)), []),
@@ -72,13 +45,16 @@ def fixed_batch(data_root: Path, n: int = 12, views: int = 1) -> dict[str, torch
     return torch.utils.data.default_collate([dataset[(0, int(i))] for i in pick])
 
 
-def optimise(objective: torch.nn.Module, step_inputs, steps: int = 12, lr: float = 1e-3) -> list[float]:
+def optimise(objective: torch.nn.Module, batch: Batch, steps: int = 12, lr: float = 1e-3,
+             schedule: Callable[[int], object] = lambda step: None) -> list[float]:
+    """``steps`` AdamW steps of ``objective`` on one batch; ``schedule(step)`` runs before each."""
     torch.manual_seed(0)
     params = [p for p in objective.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     losses = []
     for step in range(steps):
-        loss, _ = objective(*step_inputs(step))
+        schedule(step)
+        loss, _ = objective(batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -99,41 +75,44 @@ def test_smooth_max_lies_between_mean_and_max() -> None:
     torch.testing.assert_close(smooth_max(same), same[:, 0])
 
 
-def test_supervised_steps_lower_the_loss(data_root: Path) -> None:
+def test_supervised_steps_lower_the_loss(shapes_data: Path) -> None:
     torch.manual_seed(0)
-    batch = fixed_batch(data_root)
+    batch = fixed_batch(shapes_data)
     model = build_cast("cast_micro", img_size=64, num_classes=3, pool_dropout=0.0)
     objective = Supervised(model, label_smoothing=0.1, segment_weight=0.5)
-    losses = optimise(objective, lambda _: (batch["images"][:, 0], batch["superpixels"][:, 0], batch["label"]))
+    losses = optimise(objective, batch)
     assert losses[-1] < 0.9 * losses[0], losses
 
 
-def test_distill_steps_lower_the_loss_and_train_every_level(data_root: Path) -> None:
+def test_distill_steps_lower_the_loss_and_train_every_level(shapes_data: Path) -> None:
     torch.manual_seed(0)
-    batch = fixed_batch(data_root)
-    images, superpixels = batch["images"][:, 0], batch["superpixels"][:, 0]
-    teacher_logits = Teacher(IMAGENET_MEAN, IMAGENET_STD)(images)
+    batch = fixed_batch(shapes_data)
+    teacher = Teacher(IMAGENET_MEAN, IMAGENET_STD)
+    teacher_logits = teacher(batch["images"][:, 0])
     assert teacher_logits.shape == (12, 1000)
+    # A cache of the teacher's logits, rows at the batch's training-set indices.
+    cached = torch.zeros(int(batch["index"].max()) + 1, 1000)
+    cached[batch["index"]] = teacher_logits
     model = build_cast("cast_micro", img_size=64, num_classes=1000, pool_dropout=0.0, freeze_last_pool=False)
-    objective = Distill(model, temperature=1.0, segment_weight=0.5)
-    loss, logs = objective(images, superpixels, teacher_logits)
+    objective = Distill(model, TeacherLogits(teacher, cached), temperature=1.0, segment_weight=0.5)
+    torch.testing.assert_close(objective.teacher_logits(batch), teacher_logits)
+    loss, logs = objective(batch)
     loss.backward()
     # The segment-token term reaches the last pooling, which the cls logits never use.
     assert model.pools[-1].fc2[1].weight.grad.abs().sum() > 0
     assert set(logs) == {"loss_image", "loss_segments", "agree_top1"}
     model.zero_grad()
-    losses = optimise(objective, lambda _: (images, superpixels, teacher_logits))
+    losses = optimise(objective, batch)
     assert losses[-1] < 0.9 * losses[0], losses
 
 
-def test_moco_steps_lower_the_loss(data_root: Path) -> None:
+def test_moco_steps_lower_the_loss(shapes_data: Path) -> None:
     torch.manual_seed(0)
-    batch = fixed_batch(data_root, views=2)
+    batch = fixed_batch(shapes_data, views=2)
     model = build_cast("cast_micro", img_size=64, proj_dim=32, proj_hidden_dim=64, predictor=True, pool_dropout=0.0)
-    objective = MoCo(model, temperature=0.2)
+    objective = MoCo(model, temperature=0.2, base_momentum=0.9)
     assert objective.momentum_model.predictor is None
-    losses = optimise(objective, lambda step: (batch["images"], batch["superpixels"], moco_momentum(step, 12, 0.9)),
-                      steps=15)
+    losses = optimise(objective, batch, steps=15, schedule=lambda step: objective.schedule(step, 12))
     assert losses[-1] < 0.9 * losses[0], losses
 
 
@@ -148,6 +127,8 @@ def test_moco_momentum_schedule_and_update() -> None:
         moco.momentum_model.cls_token.fill_(0.0)
     moco.update_momentum(0.75)
     torch.testing.assert_close(moco.momentum_model.cls_token, torch.full_like(model.cls_token, 0.25))
+    # The loop sets each step's momentum through the objective's schedule, which also logs it.
+    assert moco.schedule(50, 100) == {"momentum": pytest.approx(0.995)} and moco.momentum == pytest.approx(0.995)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -162,7 +143,7 @@ def test_batch_order_depends_only_on_seed_and_epoch() -> None:
         one.set_position(epoch)
         for r in ranks:
             r.set_position(epoch)
-        merged = [a + b for a, b in zip(*ranks)]
+        merged = [a + b for a, b in zip(*ranks, strict=True)]
         assert merged == list(one)
     one.set_position(0)
     first = list(one)
@@ -172,8 +153,8 @@ def test_batch_order_depends_only_on_seed_and_epoch() -> None:
     assert list(one) == first[4:]
 
 
-def test_augmented_views_are_seeded_per_sample_and_epoch(data_root: Path) -> None:
-    images = list_images("imagefolder:.:train", data_root)
+def test_augmented_views_are_seeded_per_sample_and_epoch(shapes_data: Path) -> None:
+    images = list_images("imagefolder:.:train", shapes_data)
     dataset = SuperpixelImages(images, distill_views(64, (0.35, 1.0), 0.2), SEEDS_DEIT, InputConfig(size=64), seed=1)
     state = torch.get_rng_state()
     a, b, c = dataset[(0, 5)], dataset[(0, 5)], dataset[(1, 5)]
@@ -183,12 +164,23 @@ def test_augmented_views_are_seeded_per_sample_and_epoch(data_root: Path) -> Non
     assert a["superpixels"].shape == (1, 64, 64) and a["superpixels"].dtype == torch.int64
 
 
+def test_training_decodes_photos_as_the_segmenter_does(tmp_path: Path) -> None:
+    """Through ``hierseg.imageio``: a photo whose EXIF says "rotate 90 degrees" is trained on upright."""
+    (tmp_path / "train" / "a").mkdir(parents=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: the stored 40 x 20 pixels are to be shown rotated, 20 wide and 40 high
+    Image.new("RGB", (40, 20), (200, 30, 30)).save(tmp_path / "train" / "a" / "0.jpg", exif=exif)
+    dataset = SuperpixelImages(list_images("imagefolder:.:train", tmp_path), eval_view(), SEEDS_DEIT,
+                               InputConfig(size=64), preload=True)
+    assert dataset.rgb(0).shape == (40, 20, 3)
+
+
 # -------------------------------------------------------------------------------------------------
 # Runs
 
 
-def test_distill_run_writes_a_checkpoint_the_segmenter_loads(data_root: Path, tmp_path: Path) -> None:
-    run("distill_tiny", data_root, tmp_path)
+def test_distill_run_writes_a_checkpoint_the_segmenter_loads(shapes_data: Path, tmp_path: Path) -> None:
+    train_run("distill_tiny", shapes_data, tmp_path)
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert len(config["class_names"]) == 1000 and config["class_names"][1] == "goldfish"
     assert config["provenance"]["command"].startswith("python -m training.train distill_tiny")
@@ -196,7 +188,7 @@ def test_distill_run_writes_a_checkpoint_the_segmenter_loads(data_root: Path, tm
     segmenter = load_segmenter(tmp_path / "model", device="cpu")
     assert segmenter.config.model.num_classes == 1000
     # The recorded agreement is the saved model's against the teacher on the served views, recomputed here.
-    images = list_images("imagefolder:.:train", data_root)
+    images = list_images("imagefolder:.:train", shapes_data)
     dataset = SuperpixelImages(images, eval_view(), segmenter.config.superpixels, segmenter.config.input)
     batch = torch.utils.data.default_collate([dataset[(0, i)] for i in range(len(images))])
     with torch.no_grad():
@@ -210,26 +202,28 @@ def test_distill_run_writes_a_checkpoint_the_segmenter_loads(data_root: Path, tm
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_resume_reproduces_the_uninterrupted_run(data_root: Path, tmp_path: Path) -> None:
+def test_resume_reproduces_the_uninterrupted_run(shapes_data: Path, tmp_path: Path) -> None:
     """Stop at step 5 of 12 (mid-epoch: 6 steps per epoch), resume, and compare with a straight run.
 
     The supervised tiny recipe has RandAugment, random erasing, mixup/cutmix, drop path and dropout:
     every random stream has to come back exactly.
     """
-    straight = run("supervised_tiny", data_root, tmp_path / "straight")
-    run("supervised_tiny", data_root, tmp_path / "resumed", "stop_step=5")
+    straight = train_run("supervised_tiny", shapes_data, tmp_path / "straight")
+    train_run("supervised_tiny", shapes_data, tmp_path / "resumed", "stop_step=5")
     assert not (tmp_path / "resumed" / "model").exists()
     assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)["step"] == 5
-    resumed = run("supervised_tiny", data_root, tmp_path / "resumed", "--resume")
+    resumed = train_run("supervised_tiny", shapes_data, tmp_path / "resumed", "--resume")
     a, b = log_losses(tmp_path / "straight"), log_losses(tmp_path / "resumed")
+    # Mixup was on: the targets were soft, so no top-1 against labels was logged.
+    assert not any("top1" in json.loads(line) for line in (tmp_path / "straight" / "log.jsonl").read_text().splitlines())
     assert sorted(a) == sorted(b) == list(range(1, 13))
     for step in range(1, 13):
         assert b[step] == pytest.approx(a[step], rel=1e-6, abs=1e-7), step
-    for (name, x), (_, y) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+    for (name, x), (_, y) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
         torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-7, msg=name)
 
 
-def test_nan_loss_stops_the_run_and_keeps_the_last_good_state(data_root: Path, tmp_path: Path,
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_state(shapes_data: Path, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     calls = {"n": 0}
     real_forward = objectives.Distill.forward
@@ -241,7 +235,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_state(data_root: Path, t
 
     monkeypatch.setattr(objectives.Distill, "forward", diverging)
     with pytest.raises(FloatingPointError, match="loss is nan at step 6"):
-        run("distill_tiny", data_root, tmp_path)
+        train_run("distill_tiny", shapes_data, tmp_path)
     state = torch.load(tmp_path / "last.pt", weights_only=False)
     assert state["step"] == 4  # ckpt_every 4: the last good state, nothing written after the NaN
     assert all(torch.isfinite(v).all() for v in state["objective"].values() if v.is_floating_point())
@@ -273,7 +267,7 @@ def _ddp_worker(rank: int, world: int, port: int, argv: list[str], out: str) -> 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config", ["supervised_tiny", "moco_tiny"])
-def test_two_process_ddp_matches_one_process(config: str, data_root: Path, tmp_path: Path) -> None:
+def test_two_process_ddp_matches_one_process(config: str, shapes_data: Path, tmp_path: Path) -> None:
     """2 gloo processes at global batch 8 = 1 process at batch 8: same data, global BatchNorm, mean gradients.
 
     Dropout, drop path and mixup are off (their random streams are per process by design). 16
@@ -282,7 +276,7 @@ def test_two_process_ddp_matches_one_process(config: str, data_root: Path, tmp_p
     The trunc-normal initialisation is pinned: from MoCo's Xavier one, four steps already carry the
     two runs' rounding differences past the tolerance (BatchNorm running means differ by 1e-4).
     """
-    common = [config, f"data_root={data_root}", "init=trunc_normal", "superpixels.n_segments=16",
+    common = [config, f"data_root={shapes_data}", "init=trunc_normal", "superpixels.n_segments=16",
               "model_overrides.clusters=[8,4,2,1]",
               "model_overrides.pool_dropout=0.0",
               "model_overrides.drop_path_rate=0.0", "mixup_alpha=0.0", "cutmix_alpha=0.0", "epochs=1",
@@ -292,7 +286,7 @@ def test_two_process_ddp_matches_one_process(config: str, data_root: Path, tmp_p
         port = s.getsockname()[1]
     (tmp_path / "two").mkdir()
     mp.spawn(_ddp_worker, args=(2, port, [*common, f"out_dir={tmp_path / 'two'}"], str(tmp_path / "two")), nprocs=2)
-    single = run(*common[:1], data_root, tmp_path / "one", *common[2:]).state_dict()
+    single = train_run(*common[:1], shapes_data, tmp_path / "one", *common[2:]).state_dict()
     rank0 = torch.load(tmp_path / "two" / "rank0.pt")
     rank1 = torch.load(tmp_path / "two" / "rank1.pt")
     for name, value in single.items():

@@ -21,7 +21,7 @@ from skimage.segmentation import felzenszwalb, slic
 from skimage.util import img_as_float
 
 from hierseg.labels import contiguous_labels
-from hierseg.preprocess import resize_nearest
+from hierseg.resize import resize_nearest
 
 LabelMap = NDArray[np.int64]
 
@@ -150,7 +150,7 @@ def slic_rag_matched(
     available = int(superpixels.max()) + 1
     produced = [min(c, available) for c in requested]
     distinct = sorted(set(produced))
-    maps = dict(zip(distinct, cut_merge_order(superpixels, merge_order(image, superpixels), distinct)))
+    maps = dict(zip(distinct, cut_merge_order(superpixels, merge_order(image, superpixels), distinct), strict=True))
     return MatchedLevels([maps[c] for c in produced], produced)
 
 

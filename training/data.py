@@ -28,7 +28,9 @@ from PIL import Image
 from torch.utils.data import Dataset, Sampler
 from torchvision import transforms as T
 
-from hierseg.preprocess import InputConfig, normalise, prepare_view, resize_rgb
+from hierseg.imageio import load_image
+from hierseg.preprocess import InputConfig, normalise, prepare_view
+from hierseg.resize import resize_rgb
 from hierseg.superpixels import SuperpixelConfig
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -122,7 +124,7 @@ def concat_lists(lists: Sequence[ImageList]) -> ImageList:
     return ImageList(
         ids=[i for x in lists for i in x.ids],
         paths=[p for x in lists for p in x.paths],
-        labels=np.concatenate([x.labels + off for x, off in zip(lists, offsets)]),
+        labels=np.concatenate([x.labels + off for x, off in zip(lists, offsets, strict=True)]),
         classes=[c for x in lists for c in x.classes],
     )
 
@@ -141,12 +143,6 @@ def tinyimagenet_to_imagenet(root: str | Path, imagenet_names: Sequence[str]) ->
         if first in by_name:
             out[wnid] = by_name[first]
     return out
-
-
-def load_rgb(path: str | Path) -> np.ndarray:
-    """(H, W, 3) uint8."""
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -192,6 +188,21 @@ def deit_views(img_size: int, auto_augment: str, re_prob: float, mean: Sequence[
     pipeline = create_transform(img_size, is_training=True, auto_augment=auto_augment, interpolation="bicubic",
                                 re_prob=re_prob, re_mode="pixel", re_count=1, mean=tuple(mean), std=tuple(std))
     return lambda im: [pipeline(im)]
+
+
+AUGMENTATIONS = ("deit", "byol", "distill")
+
+
+def augmentation(name: str, img_size: int, input_config: InputConfig, crop_scale: Sequence[float] = (0.08, 1.0),
+                 color_jitter: float = 0.0, auto_augment: str = "rand-m9-mstd0.5-inc1", re_prob: float = 0.25) -> Callable:
+    """The training views ``name`` makes (one of ``AUGMENTATIONS``); the other arguments are the ones it reads."""
+    if name == "distill":
+        return distill_views(img_size, crop_scale, color_jitter)
+    if name == "byol":
+        return byol_views(img_size, crop_scale)
+    if name == "deit":
+        return deit_views(img_size, auto_augment, re_prob, input_config.mean, input_config.std)
+    raise ValueError(f"unknown augment {name!r}; known: {', '.join(AUGMENTATIONS)}")
 
 
 def eval_view() -> Callable[[Image.Image], list[Image.Image]]:
@@ -249,13 +260,14 @@ class SuperpixelImages(Dataset):
         self.std = torch.tensor(input_config.std).view(3, 1, 1)
         self.seed = seed
         # Decoded uint8 arrays, shared copy-on-write with forked workers.
-        self.arrays = [load_rgb(p) for p in images.paths] if preload else None
+        self.arrays = [load_image(p) for p in images.paths] if preload else None
 
     def __len__(self) -> int:
         return len(self.images)
 
     def rgb(self, i: int) -> np.ndarray:
-        return self.arrays[i] if self.arrays is not None else load_rgb(self.images.paths[i])
+        """Image i as the segmenter decodes a photo: upright, RGB, long side capped (``hierseg.imageio``)."""
+        return self.arrays[i] if self.arrays is not None else load_image(self.images.paths[i])
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
         epoch, i = key

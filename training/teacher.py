@@ -77,7 +77,7 @@ def lite0_weights(timm_keys: Sequence[str]) -> dict[str, torch.Tensor]:
     tensors = [v for k, v in source.items()]
     if len(tensors) != len(timm_keys):
         raise RuntimeError(f"EfficientNet-Lite0 weights have {len(tensors)} tensors, timm's model {len(timm_keys)}")
-    return dict(zip(timm_keys, tensors))
+    return dict(zip(timm_keys, tensors, strict=True))
 
 
 def cache_key(sample_ids: Sequence[str], image_size: int) -> str:

@@ -20,7 +20,8 @@ from torch import nn
 
 from hierseg.errors import CheckpointError
 from hierseg.model import CASTConfig
-from hierseg.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalise, resize_rgb
+from hierseg.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalise
+from hierseg.resize import resize_rgb
 
 from .baselines import kmeans_token_levels
 
@@ -42,7 +43,7 @@ class PatchViT(nn.Module):
         self.config = config
         self.patch_size = patch_size
         self.vit = VisionTransformer(
-            img_size=config.img_size, patch_size=patch_size, embed_dim=config.embed_dim, depth=sum(config.depths),
+            img_size=config.stem.img_size, patch_size=patch_size, embed_dim=config.embed_dim, depth=sum(config.depths),
             num_heads=config.num_heads, mlp_ratio=config.mlp_ratio, qkv_bias=True, num_classes=config.num_classes,
             drop_path_rate=config.drop_path_rate,
         )
@@ -65,7 +66,7 @@ class PatchViT(nn.Module):
 
     @property
     def grid_size(self) -> int:
-        return self.config.img_size // self.patch_size
+        return self.config.stem.img_size // self.patch_size
 
 
 def save_vit(model: PatchViT, folder: str | Path, provenance: dict | None = None) -> Path:
@@ -79,10 +80,14 @@ def save_vit(model: PatchViT, folder: str | Path, provenance: dict | None = None
 
 
 def load_vit(folder: str | Path) -> PatchViT:
+    """The ViT baseline ``save_vit`` wrote to ``folder``, in eval mode."""
     folder = Path(folder)
     try:
         meta = json.loads((folder / "config.json").read_text())
-        model = PatchViT(CASTConfig.from_dict(meta["model"]), meta["patch_size"])
+        sizes = meta["model"]
+        # Folders written before CAST's stem and pooling configs nested hold the flat layout.
+        config = CASTConfig.from_dict(sizes) if isinstance(sizes.get("stem"), dict) else CASTConfig.from_flat(sizes)
+        model = PatchViT(config, meta["patch_size"])
         model.load_state_dict(load_file(str(folder / "model.safetensors")))
     except (OSError, KeyError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{folder} is not a readable ViT baseline: {exc}") from exc
@@ -92,7 +97,7 @@ def load_vit(folder: str | Path) -> PatchViT:
 @torch.no_grad()
 def vit_kmeans_levels(model: PatchViT, rgb: np.ndarray, segment_counts: list[int]) -> list[np.ndarray]:
     """Label maps (coarsest first) of the ViT baseline on one photo, cut to ``segment_counts``."""
-    size = model.config.img_size
+    size = model.config.stem.img_size
     pixels = normalise(resize_rgb(rgb, size, size), IMAGENET_MEAN, IMAGENET_STD)
     tokens = model(pixels[None]).tokens[0]
     g = model.grid_size

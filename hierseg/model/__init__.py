@@ -1,24 +1,22 @@
-"""CAST model: one nn.Module per file, assembled in ``cast.py``; variants in ``registry.py``."""
+"""CAST model: one nn.Module per file, assembled in ``cast.py``; variants in ``registry.py``.
+
+Stems and poolings are plug-ins (``parts.py``): the official ones in ``official/``, the hybrid ones
+in ``hybrid/``, listed by kind in ``config.py``.
+"""
 from .cast import CAST, CASTOutput
-from .config import CASTConfig
-from .fps import farthest_point_sample
-from .graph_pool import GraphPooling
-from .init import INIT_SCHEMES, init_weights, resolve_init
-from .readout import compose, hierarchy_from_assignments, level_assignments
+from .config import FLAT_NAMES, POOLINGS, STEMS, CASTConfig
+from .init import INIT_SCHEMES, resolve_init
 from .registry import build_cast, list_variants, register_variant, variant_config
 
 __all__ = [
     "CAST",
     "CASTConfig",
     "CASTOutput",
+    "FLAT_NAMES",
     "INIT_SCHEMES",
-    "GraphPooling",
+    "POOLINGS",
+    "STEMS",
     "build_cast",
-    "compose",
-    "farthest_point_sample",
-    "hierarchy_from_assignments",
-    "init_weights",
-    "level_assignments",
     "list_variants",
     "register_variant",
     "resolve_init",

@@ -5,6 +5,8 @@ from typing import Any
 
 from .cast import CAST
 from .config import CASTConfig
+from .hybrid import LiteStemConfig, RegionMergingConfig
+from .official import ConvStemConfig
 
 _VARIANTS: dict[str, CASTConfig] = {}
 
@@ -22,7 +24,9 @@ def list_variants() -> list[str]:
 
 
 def variant_config(name: str, **overrides: Any) -> CASTConfig:
-    """The config of a registered variant with ``overrides`` (CASTConfig fields) applied."""
+    """The config of a registered variant with ``overrides`` applied: ``CASTConfig`` fields, whole part
+    configs, or the flat names of part settings (``stem="lite0"``, ``img_size=64``, ``merge_tokens=0.5``;
+    see ``CASTConfig.replace``)."""
     if name not in _VARIANTS:
         raise KeyError(f"unknown CAST variant {name!r}; known: {', '.join(list_variants())}")
     return _VARIANTS[name].replace(**overrides) if overrides else _VARIANTS[name]
@@ -30,7 +34,11 @@ def variant_config(name: str, **overrides: Any) -> CASTConfig:
 
 def build_cast(name: str, init: str = "trunc_normal", **overrides: Any) -> CAST:
     """Build a registered variant, e.g. ``build_cast("cast_small", num_classes=1000, init="official")``;
-    ``init`` is a ``hierseg.model.init`` scheme."""
+    ``init`` is a ``hierseg.model.init`` scheme, ``overrides`` as ``variant_config``'s.
+
+    Raises:
+        ValueError: for a stem and pooling that cannot work together (naming both), or any invalid setting.
+    """
     return CAST(variant_config(name, **overrides), init=init)
 
 
@@ -40,13 +48,14 @@ register_variant("cast_small_deep", CASTConfig(embed_dim=384, depths=(6, 3, 3, 3
 register_variant("cast_base", CASTConfig(embed_dim=768, depths=(3, 3, 3, 2)))
 register_variant("cast_base_deep", CASTConfig(embed_dim=768, depths=(6, 3, 3, 3)))
 # Small variants we train on CPUs: fewer, narrower blocks, the same token flow.
-register_variant("cast_tiny", CASTConfig(embed_dim=192, depths=(2, 2, 2, 2), num_heads=6, clusters=(32, 16, 8, 4), img_size=160))
-# Hybrid: the frozen EfficientNet-Lite0 body as the stem, Ward region merging as the pooling, a head
-# that regresses the teacher's 1280-d features before its classifier. img_size is the view's long side.
-register_variant("cast_hybrid_tiny", CASTConfig(
-    embed_dim=192, depths=(2, 2, 2, 2), num_heads=6, clusters=(32, 16, 8, 4), img_size=224, stem="lite0",
-    stem_taps=(2, 4, 6), pooling="merge", head_width=1280, freeze_last_pool=False))
-register_variant("cast_hybrid_micro", CASTConfig(
-    embed_dim=48, depths=(1, 1, 1, 1), num_heads=4, clusters=(16, 8, 4, 2), img_size=64, stem="lite0",
-    stem_taps=(2, 4, 6), pooling="merge", head_width=1280, freeze_last_pool=False))
+register_variant("cast_tiny", CASTConfig(embed_dim=192, depths=(2, 2, 2, 2), num_heads=6, clusters=(32, 16, 8, 4),
+                                         stem=ConvStemConfig(img_size=160)))
 register_variant("cast_micro", CASTConfig(embed_dim=48, depths=(2, 1, 1, 1), num_heads=12, clusters=(16, 8, 4, 2)))
+# Hybrid: the frozen EfficientNet-Lite0 body as the stem, Ward region merging as the pooling, a head
+# that regresses the teacher's 1280-d features before its classifier.
+register_variant("cast_hybrid_tiny", CASTConfig(
+    embed_dim=192, depths=(2, 2, 2, 2), num_heads=6, clusters=(32, 16, 8, 4), head_width=1280, freeze_last_pool=False,
+    stem=LiteStemConfig(img_size=224, taps=(2, 4, 6)), pooling=RegionMergingConfig()))
+register_variant("cast_hybrid_micro", CASTConfig(
+    embed_dim=48, depths=(1, 1, 1, 1), num_heads=4, clusters=(16, 8, 4, 2), head_width=1280, freeze_last_pool=False,
+    stem=LiteStemConfig(img_size=64, taps=(2, 4, 6)), pooling=RegionMergingConfig()))

@@ -7,4 +7,5 @@
 * :mod:`.tree`: shape of the tree (segments in one piece, parents with a single child).
 * :mod:`.recognition`: image-level top-1/top-5 through the segmenter, beside the teacher.
 * :mod:`.ground_truth`: reading BSDS500 ``.mat`` files, Pascal-Part and Weizmann masks.
+* :mod:`.scorers`: the above accumulated per method and data set, image by image (``training.evaluate``).
 """

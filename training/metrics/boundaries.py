@@ -238,7 +238,7 @@ def bsds_boundary_report(summary: BoundarySummary) -> dict[str, str]:
         ),
         "eval_bdry_thr.txt": "".join(
             f"{a:10g} {b:10g} {c:10g} {d:10g}\n"
-            for a, b, c, d in zip(summary.thresholds, summary.recall, summary.precision, summary.f)
+            for a, b, c, d in zip(summary.thresholds, summary.recall, summary.precision, summary.f, strict=True)
         ),
     }
 

@@ -54,5 +54,5 @@ def majority_label_miou(
     gts = [gt] if isinstance(gt, np.ndarray) else list(gt)
     if len(maps) != len(gts) or not maps:
         raise ValueError(f"need as many label maps as ground truths (got {len(maps)} and {len(gts)})")
-    confusion = sum(majority_label_confusion(m, g, n_classes, ignore_index) for m, g in zip(maps, gts))
+    confusion = sum(majority_label_confusion(m, g, n_classes, ignore_index) for m, g in zip(maps, gts, strict=True))
     return miou_from_confusion(confusion)

@@ -59,9 +59,12 @@ def caltech_test_photos(root: str | Path) -> list[LabelledPhoto]:
     return [LabelledPhoto(root / "images" / rel, NO_LABEL) for rel in lines]
 
 
-def _top(scores: NDArray[np.floating], k: int) -> NDArray[np.int64]:
-    # Stable sort of the negated scores: ties go to the lower class index, like argmax.
-    return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:k]
+def top_classes(scores: NDArray[np.floating], k: int) -> NDArray[np.int64]:
+    """The ``k`` best classes of (..., C) scores, best first, along the last axis.
+
+    A stable sort of the negated scores: ties go to the lower class index, like ``argmax``.
+    """
+    return np.argsort(-np.asarray(scores, dtype=np.float64), axis=-1, kind="stable")[..., :k]
 
 
 def score_recognition(
@@ -89,7 +92,7 @@ def score_recognition(
         if list(h.class_names) != list(class_names):
             raise ValueError(f"the segmenter's {len(h.class_names)} classes are not the {len(class_names)} "
                              "classes the labels and the teacher use; recognition cannot be scored")
-        model_top, teacher_top = _top(h.prediction, 5), _top(teacher(rgb), 5)
+        model_top, teacher_top = top_classes(h.prediction, 5), top_classes(teacher(rgb), 5)
         hits["agree_top1"] += int(model_top[0] == teacher_top[0])
         hits["teacher_top1_in_model_top5"] += int(teacher_top[0] in model_top)
         if photo.target != NO_LABEL:

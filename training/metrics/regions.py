@@ -200,15 +200,15 @@ def bsds_region_report(summary: RegionSummary) -> dict[str, str]:
     t = summary.thresholds
     img = "".join(
         f"{i + 1:10d} {t[lvl]:10g} {c:10g} {p:10g}\n"
-        for i, (lvl, c, p) in enumerate(zip(summary.image_cover_level, summary.image_cover, summary.image_cover_precision))
+        for i, (lvl, c, p) in enumerate(zip(summary.image_cover_level, summary.image_cover, summary.image_cover_precision, strict=True))
     )
     return {
         "eval_cover.txt": f"{t[summary.cover_ods_level]:10g} {summary.cover_ods:10g} {summary.cover_ois:10g} "
         f"{summary.cover_best:10g}\n",
         "eval_cover_img.txt": img,
-        "eval_cover_th.txt": "".join(f"{a:10g} {b:10g}\n" for a, b in zip(t, summary.covering)),
+        "eval_cover_th.txt": "".join(f"{a:10g} {b:10g}\n" for a, b in zip(t, summary.covering, strict=True)),
         "eval_RI_VOI.txt": f"{t[summary.pri_ods_level]:10g} {summary.pri_ods:10g} {summary.pri_ois:10g} "
         f"{t[summary.voi_ods_level]:10g} {summary.voi_ods:10g} {summary.voi_ois:10g}\n",
-        "eval_RI_VOI_thr.txt": "".join(f"{a:10g} {b:10g} {c:10g}\n" for a, b, c in zip(t, summary.pri, summary.voi)),
+        "eval_RI_VOI_thr.txt": "".join(f"{a:10g} {b:10g} {c:10g}\n" for a, b, c in zip(t, summary.pri, summary.voi, strict=True)),
     }
 

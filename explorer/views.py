@@ -1,10 +1,9 @@
-"""What the explorer shows for a ``Session``: the photo, the tree, breadcrumb, table, levels, labels.
+"""What the explorer shows for a ``Session``: the photo, the tree, breadcrumb, table, levels, caption.
 
-Every view walks the same collapsed tree (``ChainTree``) and takes its colours from the session's
-one colour table, so the photo, the sunburst, the breadcrumb and the table always agree: the tree's
-outer ring is exactly the set of segments coloured on the photo and listed in the table.
-Class names are shown with their probability; evidence under ``UNCERTAIN_BELOW`` is marked
-uncertain instead of being stated as a class.
+Every view walks the same collapsed tree (``ChainTree``) and takes its colours from the tree's one
+colour table (``explorer.display``), so the photo, the sunburst, the breadcrumb and the table always
+agree: the tree's outer ring is exactly the set of segments coloured on the photo and listed in the
+table. Classes are stated as ``explorer.classes`` says.
 """
 from __future__ import annotations
 
@@ -18,37 +17,36 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .hierarchy import ROOT, Node
-from .preprocess import fit_long_side, resize_nearest
-from .render import render_thumbnail, render_view
-from .session import Session, selection_mask
+from hierseg.hierarchy import ROOT, Node
+from hierseg.render import render_view
+from hierseg.resize import fit_long_side, resize_nearest
+
+from .classes import TOP_K, class_label, confident_name, top_class, top_classes
+from .display import Canvas, canvas, node_hex
+from .session import Session, changed_levels, click_targets
 
 __all__ = [
-    "ROOT_COLOR",
-    "TOP_K",
-    "UNCERTAIN_BELOW",
-    "View",
+    "Panels",
     "breadcrumb_html",
     "caption_html",
-    "class_label",
-    "hex_color",
+    "click_targets_json",
     "level_choices",
     "level_strip_html",
     "overlay",
+    "panels",
     "plural",
+    "refine_notice",
+    "selection_mask",
+    "shown_nodes",
     "table_html",
     "top_class_dict",
+    "tree_centre",
     "tree_figure",
     "tree_json",
-    "view",
 ]
 
-TOP_K = 5
-ROOT_COLOR = "#d9d9d9"
-# Below this a segment's top class is not stated: 10 % is already far above chance for 1000 classes,
-# but a person reading "goldfish" on a wheel takes it as the model's claim.
-UNCERTAIN_BELOW = 0.10
 THUMBNAIL_SIDE = 128  # shown 64 px high: twice that for sharp screens
+THUMBNAIL_OPACITY = 0.7  # flat colours with a little photo showing
 
 
 def plural(n: int, word: str) -> str:
@@ -56,60 +54,40 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def hex_color(session: Session, node: Node) -> str:
-    """``#rrggbb`` of a node in every view (grey for the root)."""
-    if node == ROOT:
-        return ROOT_COLOR
-    return "#{:02x}{:02x}{:02x}".format(*session.colours[node.level][node.index].tolist())
-
-
-def _short_name(name: str) -> str:
-    """The first synonym of an ImageNet-style name ("tabby, tabby cat" -> "tabby")."""
-    return name.split(",")[0].strip()
-
-
-def _top(session: Session, node: Node) -> tuple[str, float]:
-    top = session.hierarchy.top_classes(node, 1)
-    return (top[0][0], top[0][1]) if top else ("", 0.0)
-
-
-def class_label(name: str, probability: float, threshold: float = UNCERTAIN_BELOW) -> str:
-    """A class name with its probability, or "uncertain" when the evidence is too weak to state it."""
-    if not name:
-        return "no classifier"
-    if probability < threshold:
-        return f"uncertain ({_short_name(name)} {probability:.0%})"
-    return f"{_short_name(name)} {probability:.0%}"
-
-
-def _confident_name(session: Session, node: Node) -> str:
-    """The short top class of ``node`` when it is stated (not uncertain), else ''."""
-    name, probability = _top(session, node)
-    return _short_name(name) if name and probability >= UNCERTAIN_BELOW else ""
+def _canvas(session: Session) -> Canvas:
+    return canvas(session.chains, session.rgb)
 
 
 def _fresh_label(session: Session, node: Node, parent: Node | None) -> str:
     """The node's label when it says something its parent's does not; '' when it would only repeat it."""
-    name, probability = _top(session, node)
-    if parent is not None and name and _confident_name(session, node) == _confident_name(session, parent):
+    hierarchy = session.hierarchy
+    name, probability = top_class(hierarchy, node)
+    if parent is not None and name and confident_name(hierarchy, node) == confident_name(hierarchy, parent):
         return ""
     return class_label(name, probability) if name else ""
 
 
 def top_class_dict(session: Session, node: Node, k: int = TOP_K) -> dict[str, float]:
     """``{class name: probability}`` of the ``k`` best classes, as ``gr.Label`` takes it."""
-    return {name: round(prob, 4) for name, prob in session.hierarchy.top_classes(node, k)}
+    return dict(top_classes(session.hierarchy, node, k))
+
+
+def selection_mask(session: Session) -> np.ndarray | None:
+    """(h, w) bool mask of the selection at display size; None when the whole image is selected."""
+    node = session.selected
+    if node == ROOT:
+        return None
+    return _canvas(session).label_maps[node.level] == node.index
 
 
 def overlay(session: Session) -> np.ndarray:
     """The photo at display size, coloured at the session's level, the selection outlined."""
-    level = session.level
-    options = session.display
+    drawn, level, options = _canvas(session), session.level, session.display
     centre = tree_centre(session)
     # A superpixel is shown among its siblings, as in the tree: the parent stays lit, the superpixel outlined.
-    lit = None if centre == ROOT else session.shown_maps[centre.level] == centre.index
+    lit = None if centre == ROOT else drawn.label_maps[centre.level] == centre.index
     return render_view(
-        session.shown_rgb, session.shown_maps[level], session.colours[level], lit,
+        drawn.rgb, drawn.label_maps[level], drawn.colours[level], lit,
         opacity=options.opacity, outlines_only=options.outlines_only, dim=options.dim,
         outline=selection_mask(session),
     )
@@ -127,22 +105,22 @@ def tree_figure(session: Session) -> dict[str, Any]:
     """A plotly sunburst of the selection's subtree, down to exactly the segments the photo colours.
 
     Sector ids are node ids (chain heads), sizes pixel areas, colours the photo's. The outer ring
-    is ``chains.shown_at(centre, level)``; ``layout.meta`` tells the page's hover bridge what is
-    shown (``selected``, ``level``).
+    is ``chains.shown_at(centre, level)``; ``layout.meta`` tells the page what is shown
+    (``selected``, ``level``).
     """
-    hierarchy, chains = session.hierarchy, session.chains
+    hierarchy, chains, colours = session.hierarchy, session.chains, _canvas(session).colours
     centre = tree_centre(session)
     total = float(hierarchy.area(ROOT))
     ids, parents, labels, values, colors, custom, widths, lines = [], [], [], [], [], [], [], []
     for node in chains.subtree(centre, session.level):
         parent = None if node == centre else chains.parent(node)
-        name, prob = _top(session, node)
+        name, prob = top_class(hierarchy, node)
         area = hierarchy.area(node)
         ids.append(str(node))
         parents.append("" if parent is None else str(parent))
         labels.append(_fresh_label(session, node, parent) if node != ROOT else "image")
         values.append(area)
-        colors.append(hex_color(session, node))
+        colors.append(node_hex(colours, node))
         custom.append([str(node), class_label(name, prob), round(area / total, 4)])
         widths.append(4 if node == session.selected else 1)
         lines.append("#111111" if node == session.selected else "#ffffff")
@@ -175,12 +153,18 @@ def tree_json(session: Session) -> str:
     return json.dumps(tree_figure(session), separators=(",", ":"))
 
 
+def click_targets_json(session: Session) -> str:
+    """``session.click_targets`` as a JSON list of node ids by superpixel: what the page hit-tests hovers with."""
+    return json.dumps([str(node) for node in click_targets(session)], separators=(",", ":"))
+
+
 def _swatch(colour: str) -> str:
     return f'<span class="swatch" style="background:{colour}"></span>'
 
 
 def breadcrumb_html(session: Session) -> str:
     """Root-to-selection path over the collapsed tree; every ancestor is a button carrying ``data-node``."""
+    colours = _canvas(session).colours
     path = session.chains.path(session.selected)
     parts = []
     for depth, node in enumerate(path):
@@ -190,7 +174,7 @@ def breadcrumb_html(session: Session) -> str:
             label = _fresh_label(session, node, path[depth - 1])
             text = f"{node} · {label}" if label else str(node)
         text = html.escape(text)
-        swatch = "" if node == ROOT else _swatch(hex_color(session, node))
+        swatch = "" if node == ROOT else _swatch(node_hex(colours, node))
         if node == path[-1]:
             parts.append(f'<span class="crumb current" data-current="{node}">{swatch}{text}</span>')
         else:
@@ -208,14 +192,14 @@ def table_html(session: Session) -> str:
 
     Rows carry ``data-node`` (a click drills there); the table scrolls sideways on narrow screens.
     """
-    hierarchy = session.hierarchy
+    hierarchy, colours = session.hierarchy, _canvas(session).colours
     total = hierarchy.area(ROOT)
     rows = []
     for node in shown_nodes(session):
-        name, prob = _top(session, node)
+        name, prob = top_class(hierarchy, node)
         current = ' class="current"' if node == session.selected else ""
         rows.append(
-            f'<tr data-node="{node}"{current}><td>{_swatch(hex_color(session, node))}{node}</td>'
+            f'<tr data-node="{node}"{current}><td>{_swatch(node_hex(colours, node))}{node}</td>'
             f"<td>{html.escape(class_label(name, prob))}</td><td>{prob:.3f}</td>"
             f"<td>{100.0 * hierarchy.area(node) / total:.1f} %</td></tr>"
         )
@@ -250,6 +234,16 @@ def caption_html(session: Session) -> str:
     return f'<p class="caption" data-version="{session.version}">{text}</p>'
 
 
+def refine_notice(session: Session) -> str:
+    """What a refinement did, in one sentence: steps, seconds, and which levels' segments changed."""
+    meta = session.hierarchy.meta.get("refine", {})
+    changed = changed_levels(session)
+    what = (f"segments changed at {len(changed)} of {session.hierarchy.n_levels} levels" if changed else
+            "the segments are the same, the class evidence is updated")
+    return (f"Refined in {meta.get('steps_done', 0)} steps, {meta.get('seconds', 0):.1f} s: {what}. "
+            "Before / Refined switches between the two trees.")
+
+
 def _jpeg_data_uri(rgb: np.ndarray) -> str:
     # JPEG: a thumbnail is a preview, and a PNG of a tinted photo is five times larger.
     buffer = io.BytesIO()
@@ -262,11 +256,12 @@ def level_strip_html(session: Session) -> str:
 
     Rendered once per segmentation (the page marks the current level itself).
     """
-    small = fit_long_side(*session.shown_maps[0].shape, THUMBNAIL_SIDE)
-    small_rgb = resize_nearest(session.shown_rgb, *small)
+    drawn = _canvas(session)
+    small = fit_long_side(*drawn.label_maps[0].shape, THUMBNAIL_SIDE)
+    small_rgb = resize_nearest(drawn.rgb, *small)
     items = []
-    for (label, level), label_map in zip(level_choices(session), session.shown_maps):
-        thumb = render_thumbnail(small_rgb, resize_nearest(label_map, *small), session.colours[level])
+    for (label, level), label_map in zip(level_choices(session), drawn.label_maps, strict=True):
+        thumb = render_view(small_rgb, resize_nearest(label_map, *small), drawn.colours[level], opacity=THUMBNAIL_OPACITY)
         items.append(
             f'<button class="level-thumb" data-level="{level}" title="{html.escape(label)}">'
             f'<img src="{_jpeg_data_uri(thumb)}" alt="{html.escape(label)}"><span>{html.escape(label)}</span></button>'
@@ -275,11 +270,12 @@ def level_strip_html(session: Session) -> str:
 
 
 @dataclass(frozen=True)
-class View:
-    """Everything the app shows for one session after a click."""
+class Panels:
+    """What the app's panels show for one session after a click."""
 
     overlay: np.ndarray
     tree: str
+    click_targets: str
     evidence: dict[str, float]
     prediction: dict[str, float]
     table: str
@@ -290,11 +286,12 @@ class View:
     can_go_up: bool
 
 
-def view(session: Session) -> View:
-    """All the view data of ``session``."""
-    return View(
+def panels(session: Session) -> Panels:
+    """Every panel's value for ``session``."""
+    return Panels(
         overlay=overlay(session),
         tree=tree_json(session),
+        click_targets=click_targets_json(session),
         evidence=top_class_dict(session, session.selected),
         prediction=top_class_dict(session, ROOT),
         table=table_html(session),

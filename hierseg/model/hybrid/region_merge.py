@@ -1,6 +1,6 @@
 """Region merging: graph pooling that only merges neighbouring regions, so every segment is one piece.
 
-The official graph pooling (``graph_pool.py``) lets any token join any farthest-point centroid, and
+The official graph pooling (``official/graph_pool.py``) lets any token join any farthest-point centroid, and
 nothing keeps a cluster connected. Here the K segments of a level come from agglomerative merging on
 the region adjacency graph (the superpixels' 4-neighbourhood), with Ward's criterion: merging regions
 i and j costs ``w_i w_j / (w_i + w_j) * |c_i - c_j|^2`` (w: area, c: mean descriptor), which grows with
@@ -11,31 +11,52 @@ are hard; gradients reach the model through the area-weighted pooling of the mer
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..parts import Nodes, Pooling, PoolingConfig, PoolOutput, Regions, StemConfig
+
 # Cost added to merging two regions that do not touch: chosen only when no neighbouring pair is left.
 _NOT_ADJACENT = 1e12
 
 
-@dataclass
-class Regions:
-    """The nodes of one level as image regions. N nodes per image; padding nodes have area 0."""
+@dataclass(frozen=True)
+class RegionMergingConfig(PoolingConfig):
+    """Ward merging of neighbouring regions. It needs the regions (areas, adjacency, descriptors) that
+    only some stems provide, with one weight per descriptor group.
 
-    areas: torch.Tensor  # (B, N) fraction of the image
-    adjacency: torch.Tensor  # (B, N, N) bool, symmetric, False on the diagonal
-    descriptors: torch.Tensor  # (B, N, D) area-weighted means of low-level features (merge metric)
+    Merge metric weights: ``merge_colour`` on the mean colour, ``merge_taps`` one per stem map (the
+    stem's taps), ``merge_tokens`` on the blocks' tokens. ``dropout``: inside ``fc1``.
+    """
 
+    kind: ClassVar[str] = "merge"
+    dropout: float = 0.1
+    merge_colour: float = 1.0
+    merge_taps: tuple[float, ...] = (1.0, 1.0, 0.0)
+    merge_tokens: float = 0.0
 
-@dataclass
-class MergeOutput:
-    tokens: torch.Tensor  # (B, K, C) next-level tokens
-    cls: torch.Tensor  # (B, 1, C) updated cls token
-    logits: torch.Tensor  # (B, N, K) one-hot assignment of the input nodes (argmax = cluster)
-    centroids: torch.Tensor  # (B, K) int64 index of one input node of each cluster (-1: empty cluster)
-    regions: Regions  # the K clusters as regions
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "merge_taps", tuple(float(w) for w in self.merge_taps))
+
+    def check(self, stem: StemConfig) -> None:
+        groups = stem.region_descriptors
+        if not groups:
+            raise ValueError(
+                f"pooling {self.kind!r} cannot follow stem {stem.kind!r}: it merges neighbouring regions by their "
+                f"descriptors, which stem {stem.kind!r} does not provide"
+            )
+        if len(groups) != 1 + len(self.merge_taps):
+            raise ValueError(
+                f"pooling {self.kind!r} with stem {stem.kind!r}: merge_taps {self.merge_taps} needs one weight per "
+                f"stem map ({len(groups) - 1})"
+            )
+
+    def build(self, dim: int, num_heads: int, mlp_ratio: float, stem: StemConfig) -> RegionMerging:
+        return RegionMerging(dim, mlp_ratio, self.dropout, stem.region_descriptors,
+                             (self.merge_colour, *self.merge_taps), self.merge_tokens)
 
 
 def _weighted_standardise(x: torch.Tensor, areas: torch.Tensor) -> torch.Tensor:
@@ -93,14 +114,15 @@ def ward_merge(features: torch.Tensor, areas: torch.Tensor, adjacency: torch.Ten
     return torch.where(areas > 0, cluster_of_rep.gather(1, owner), 0)
 
 
-class RegionMerging(nn.Module):
+class RegionMerging(Pooling):
     """Merge N region tokens into K neighbouring-region clusters and pool their features.
 
     Merge metric: Ward's criterion on the concatenation of the standardised region descriptors (colour
     and the stem's feature maps, weighted by ``descriptor_weights``) and, weighted by ``token_weight``,
     the standardised layer-normalised tokens themselves (what the blocks learned from recognition).
     Pooling, as the official module: Z_k = area-weighted mean of fc1(X) over cluster k; next token k =
-    fc2(Z_k) + the area-weighted mean of X over cluster k; cls += fc2(fc1(cls)).
+    fc2(Z_k) + the area-weighted mean of X over cluster k; cls += fc2(fc1(cls)). The logits are the
+    one-hot assignment; each cluster's centroid is one of its members (the highest index).
     """
 
     def __init__(self, dim: int, mlp_ratio: float, dropout: float, descriptor_groups: tuple[int, ...],
@@ -118,7 +140,8 @@ class RegionMerging(nn.Module):
     def merge_features(self, tokens: torch.Tensor, regions: Regions) -> torch.Tensor:
         """(B, N, D') features whose squared distances Ward's criterion uses."""
         parts = []
-        for group, weight in zip(regions.descriptors.split(self.descriptor_groups, dim=-1), self.descriptor_weights):
+        for group, weight in zip(regions.descriptors.split(self.descriptor_groups, dim=-1), self.descriptor_weights,
+                                 strict=True):
             if weight > 0:
                 parts.append(weight**0.5 * _weighted_standardise(group.float(), regions.areas))
         if self.token_weight > 0:
@@ -128,8 +151,11 @@ class RegionMerging(nn.Module):
             raise ValueError("region merging needs at least one descriptor or token weight above 0")
         return torch.cat(parts, dim=-1)
 
-    def forward(self, tokens: torch.Tensor, cls: torch.Tensor, regions: Regions, num_clusters: int) -> MergeOutput:
-        """tokens: (B, N, C); cls: (B, 1, C); regions: the N nodes as regions."""
+    def forward(self, tokens: torch.Tensor, cls: torch.Tensor, nodes: Nodes, num_clusters: int) -> PoolOutput:
+        """tokens: (B, N, C); cls: (B, 1, C); ``nodes.regions``: the N nodes as regions."""
+        regions = nodes.regions
+        if regions is None:  # RegionMergingConfig.check refuses such stems before a model exists
+            raise ValueError("region merging needs the nodes' regions")
         assignment = ward_merge(self.merge_features(tokens, regions), regions.areas, regions.adjacency, num_clusters)
         real = (regions.areas > 0).to(tokens.dtype)
         onehot = F.one_hot(assignment, num_clusters).to(tokens.dtype) * real[..., None]  # (B, N, K)
@@ -151,10 +177,11 @@ class RegionMerging(nn.Module):
         members = torch.arange(tokens.shape[1], device=tokens.device).expand_as(assignment)
         centroids = torch.full((tokens.shape[0], num_clusters), -1, dtype=torch.long, device=tokens.device)
         centroids.scatter_reduce_(1, assignment, torch.where(real > 0, members, -1), reduce="amax")
-        return MergeOutput(
+        merged = Regions(areas=mass, adjacency=adjacency, descriptors=descriptors)
+        return PoolOutput(
             tokens=next_tokens,
             cls=cls + out[:, :1],
             logits=onehot,
             centroids=centroids,
-            regions=Regions(areas=mass, adjacency=adjacency, descriptors=descriptors),
+            nodes=Nodes(padding=mass == 0, regions=merged),
         )

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from .labels import count_compact_ids
+from ..labels import count_compact_ids
 
 __all__ = ["CheckedTree", "check_tree", "int_array"]
 

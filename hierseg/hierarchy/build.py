@@ -1,38 +1,52 @@
-"""Hard part-whole readout: the soft assignments of one image -> a canonical ``Hierarchy``.
+"""Hard part-whole readout: the argmax assignments of one image -> the canonical fields of its tree.
 
 As the official notebooks do (twke18/CAST ``notebooks/save_segmentation_cast.ipynb``), each token
-joins the cluster of its largest assignment logit, and the levels are composed upward:
-level 2 of a superpixel is ``a_1[a_0[s]]``. This module is the one place that composes levels and
-renumbers them.
+joins the cluster of its largest assignment logit, and the levels are composed upward: level 2 of a
+superpixel is ``a_1[a_0[s]]``. This module is the one place that composes levels, pads the
+superpixel rows and renumbers nodes; ``Hierarchy.from_assignments`` wraps its result. Numpy only.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from ..hierarchy import Hierarchy
-from ..labels import count_compact_ids, first_pixels
-from ..tree_checks import int_array
+from ..labels import first_pixels
+from .checks import int_array
 
-if TYPE_CHECKING:
-    import torch
-
-__all__ = ["compose", "hierarchy_from_assignments", "level_assignments"]
+__all__ = ["CanonicalTree", "canonical_tree", "compose", "level_assignments", "rows_per_superpixel"]
 
 
-def level_assignments(assignment_logits: list[torch.Tensor], num_superpixels: int) -> list[np.ndarray]:
+class CanonicalTree(NamedTuple):
+    """The fields of a ``Hierarchy``, coarsest level first (see ``canonical_tree``)."""
+
+    label_maps: list[np.ndarray]
+    parents: list[np.ndarray]
+    evidence: list[np.ndarray]
+    superpixel_ids: np.ndarray
+
+
+def rows_per_superpixel(rows: np.ndarray, num_superpixels: int) -> np.ndarray:
+    """One entry per superpixel id from one entry per level-1 token (1-D or 2-D ``rows``).
+
+    Superpixel ids past the last token (they vanished from the feature grid and the batch had no
+    larger id) take the last token's entry, as the official export notebook does; tokens past the
+    image's own superpixels (batch padding) are cut. Assignments and class evidence both use this rule.
+    """
+    rows = np.asarray(rows)
+    if len(rows) < num_superpixels:
+        rows = np.concatenate([rows, np.repeat(rows[-1:], num_superpixels - len(rows), axis=0)])
+    return rows[:num_superpixels]
+
+
+def level_assignments(assignment_logits: Sequence[np.ndarray], num_superpixels: int) -> list[np.ndarray]:
     """Argmax assignments of one image, finest first, as int64 arrays.
 
-    assignment_logits: L tensors (N_l, K_l) of one image. Entry 0 maps every superpixel id to a level-1
-    cluster. Superpixel ids past the last token (they vanished from the feature grid and the batch
-    had no larger id) take the last token's cluster, as the official export notebook does.
+    assignment_logits: L arrays (N_l, K_l) of one image. Entry 0 maps every superpixel id to a
+    level-1 cluster, padded by ``rows_per_superpixel``.
     """
-    assignments = [logits.argmax(dim=-1).cpu().numpy().astype(np.int64) for logits in assignment_logits]
-    first = assignments[0]
-    if len(first) < num_superpixels:
-        first = np.concatenate([first, np.full(num_superpixels - len(first), first[-1], dtype=np.int64)])
-    assignments[0] = first[:num_superpixels]
+    assignments = [np.asarray(logits).argmax(axis=-1).astype(np.int64) for logits in assignment_logits]
+    assignments[0] = rows_per_superpixel(assignments[0], num_superpixels)
     return assignments
 
 
@@ -49,44 +63,44 @@ def compose(assignments: Sequence[np.ndarray]) -> list[np.ndarray]:
     return composed
 
 
-def hierarchy_from_assignments(
+def canonical_tree(
     superpixels: np.ndarray,
     assignments: Sequence[np.ndarray],
     evidence: Sequence[np.ndarray],
-    class_names: Sequence[str],
-    prediction: np.ndarray,
-    meta: dict[str, Any] | None = None,
-) -> Hierarchy:
+    n_classes: int,
+) -> CanonicalTree:
     """The tree of one image from the argmax assignments of each pooling level.
 
     Args:
-        superpixels: (H, W) int map with ids ``0..S-1``, every id present.
+        superpixels: (H, W) int map with ids in ``0..S-1``, S = ``len(evidence[0])``.
         assignments: finest first. ``assignments[0]`` (length S) maps a superpixel to its raw
             level-1 cluster; ``assignments[j]`` (length K_j) maps a raw level-j cluster to its raw
             level-(j+1) cluster.
         evidence: finest first, one more entry than ``assignments``: ``evidence[0]`` is (S, C)
             per superpixel and ``evidence[j]`` is (K_j, C) per raw level-j cluster.
-        class_names: C names.
-        prediction: (C,) image-level distribution.
-        meta: JSON-able metadata, stored read-only.
+        n_classes: C.
 
-    Clusters that no superpixel composes into are dropped. Ids are then renumbered so that the
-    result depends only on the segmentation: level-0 nodes are ordered by the raster (row-major)
-    position of their first pixel, and the nodes of every finer level, superpixels included, by
-    (parent id, first pixel), so the children of a node have contiguous ids. The result lists
-    levels coarsest first; ``superpixel_ids`` maps each leaf back to its input superpixel id.
+    Nodes without pixels are dropped at every level: clusters that no superpixel composes into,
+    and superpixel ids absent from the map (a photo smaller than the model's view can lose some in
+    the resize back). Ids are then renumbered so that the result depends only on the segmentation:
+    level-0 nodes are ordered by the raster (row-major) position of their first pixel, and the
+    nodes of every finer level, superpixels included, by (parent id, first pixel), so the children
+    of a node have contiguous ids. Levels come coarsest first; ``superpixel_ids`` maps each leaf
+    back to its id in ``superpixels``.
 
     Raises:
         ValueError: on inconsistent shapes or out-of-range ids.
     """
     superpixels = int_array(superpixels, "superpixels", ndim=2)
-    n_superpixels = count_compact_ids(superpixels, "superpixels")
     if len(evidence) != len(assignments) + 1:
         raise ValueError(
             f"evidence needs one entry per level, superpixels included: {len(assignments) + 1}, got {len(evidence)}"
         )
-    n_classes = len(class_names)
-    sizes = [n_superpixels] + [len(rows) for rows in evidence[1:]]
+    sizes = [len(rows) for rows in evidence]
+    if superpixels.size == 0 or superpixels.min() < 0 or superpixels.max() >= sizes[0]:
+        raise ValueError(
+            f"superpixels must be a non-empty map of ids in 0..{sizes[0] - 1}: every id needs its row in evidence[0]"
+        )
     for j, rows in enumerate(evidence):
         if np.ndim(rows) != 2 or np.shape(rows) != (sizes[j], n_classes):
             raise ValueError(f"evidence[{j}] must have shape ({sizes[j]}, {n_classes}), got {np.shape(rows)}")
@@ -102,9 +116,9 @@ def hierarchy_from_assignments(
             )
         links.append(assignment)
 
-    raw = [np.arange(n_superpixels), *compose(links)]  # raw[j]: each superpixel's raw level-j node
+    raw = [np.arange(sizes[0]), *compose(links)]  # raw[j]: each superpixel's raw level-j node
     n_pixels = superpixels.size
-    superpixel_first = first_pixels(superpixels, n_superpixels)
+    superpixel_first = first_pixels(superpixels, sizes[0])  # n_pixels for ids absent from the map
     # j counts raw levels finest first (0 = superpixels); the output is built coarsest first,
     # because a node's new id depends on its parent's.
     top = len(links)
@@ -126,4 +140,4 @@ def hierarchy_from_assignments(
         label_maps.append(new_ids[j][raw[j]][superpixels])
         rows.append(np.asarray(evidence[j])[order])
     # ``order`` now lists, per new leaf id, the input superpixel id.
-    return Hierarchy(label_maps, parents, rows, class_names, prediction, meta, superpixel_ids=order)
+    return CanonicalTree(label_maps, parents, rows, order)

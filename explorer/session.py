@@ -1,9 +1,11 @@
 """One person's exploration of one segmented photo: what is selected, at which level, shown how.
 
-A ``Session`` is immutable; every action (a click on the photo, the tree, the breadcrumb or the
-table, Up, the keyboard, the level strip, the API) returns a new one through ``drill_to`` or
+A ``Session`` is immutable state; every action (a click on the photo, the tree, the breadcrumb or
+the table, Up, the keyboard, the level strip, the API) returns a new one through ``drill_to`` or
 ``set_level``, so the photo, the tree and the evidence always describe the same node. Selections
-are chain heads of the collapsed tree (``ChainTree``): a click always reveals something new.
+are chain heads of the collapsed tree (``ChainTree``): a click always reveals something new. What
+is drawn from a session (colours, the photo at display size) is ``explorer.display``'s, never
+stored here.
 
 Pure numpy (no gradio); node ids are ``str(Node)``, the whole-image root is ``"-1:0"``.
 """
@@ -13,36 +15,31 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from hierseg.hierarchy import ROOT, Hierarchy, Node, NodeLike
+
 from .chains import ChainTree
-from .hierarchy import ROOT, Hierarchy, Node, NodeLike
-from .preprocess import fit_long_side, resize_nearest, resize_rgb
-from .render import tree_colors
+from .display import canvas
 
 __all__ = [
-    "DISPLAY_MAX_SIDE",
+    "VERSIONS",
     "Display",
     "Session",
+    "changed_levels",
+    "click_targets",
     "click_to_node",
-    "display_size",
     "drill_to",
     "go_up",
     "new_session",
-    "selection_mask",
     "set_display",
     "set_level",
+    "show_version",
     "step_sibling",
     "tree_click_target",
-    "changed_levels",
-    "show_version",
     "with_refinement",
 ]
 
 # The two trees of a refined photo, as the before/after toggle names them.
 VERSIONS = ("first", "refined")
-
-# The photo is shown at most this large: PNG-encoding a 2048 px overlay on every click would cost
-# more than the click itself, and a browser panel never shows more pixels than this anyway.
-DISPLAY_MAX_SIDE = 1024
 
 
 @dataclass(frozen=True)
@@ -60,14 +57,12 @@ class Display:
 
 @dataclass(frozen=True, eq=False)
 class Session:
-    """A segmented photo and the current view of it (CPU numpy data only).
+    """A segmented photo and where its exploration stands (CPU numpy data only).
 
     Attributes:
         hierarchy: the tree of the photo.
         rgb: the (H, W, 3) uint8 working image the hierarchy refers to.
-        chains: the collapsed tree the views walk.
-        colours: per level, (n_nodes, 3) uint8 colours from ``tree_colors``.
-        shown_rgb / shown_maps: the photo and every level's label map at display size.
+        chains: the collapsed tree the selection moves in (built once per hierarchy, with it).
         selected: the chain head whose parts are shown.
         level: the level whose segments are coloured (at least the selection's parts level).
         checkpoint, name, key: the checkpoint used, the photo's file stem, a digest of its bytes.
@@ -79,9 +74,6 @@ class Session:
     hierarchy: Hierarchy
     rgb: np.ndarray
     chains: ChainTree
-    colours: list[np.ndarray]
-    shown_rgb: np.ndarray
-    shown_maps: list[np.ndarray]
     selected: Node = ROOT
     level: int = 0
     checkpoint: str = ""
@@ -92,37 +84,14 @@ class Session:
     alternate: "Session | None" = None
 
 
-def display_size(image_size: tuple[int, int], max_side: int = DISPLAY_MAX_SIDE) -> tuple[int, int]:
-    """(W, H) at which an image of ``image_size`` (W, H) is shown: shrunk to ``max_side``, never enlarged."""
-    width, height = image_size
-    height, width = fit_long_side(height, width, max_side)
-    return width, height
-
-
-def new_session(
-    hierarchy: Hierarchy,
-    rgb: np.ndarray,
-    checkpoint: str = "",
-    name: str = "photo",
-    key: str = "",
-    max_side: int = DISPLAY_MAX_SIDE,
-) -> Session:
+def new_session(hierarchy: Hierarchy, rgb: np.ndarray, checkpoint: str = "", name: str = "photo", key: str = "") -> Session:
     """A fresh session: the whole image selected, its coarsest split shown."""
     if rgb.shape[:2] != hierarchy.shape:
         raise ValueError(f"image is {rgb.shape[1]}x{rgb.shape[0]}, hierarchy is {hierarchy.image_size}")
-    width, height = display_size(hierarchy.image_size, max_side)
-    if (width, height) == hierarchy.image_size:
-        shown_rgb, shown_maps = rgb, list(hierarchy.label_maps)
-    else:
-        shown_rgb = resize_rgb(rgb, height, width)
-        # Nearest sampling: the shown ids are real ids, boundaries stay crisp.
-        shown_maps = [np.ascontiguousarray(resize_nearest(m, height, width)) for m in hierarchy.label_maps]
     chains = ChainTree(hierarchy)
     root = chains.head(ROOT)
-    return Session(
-        hierarchy, rgb, chains, tree_colors(chains), shown_rgb, shown_maps,
-        selected=root, level=chains.parts_level(root), checkpoint=checkpoint, name=name, key=key,
-    )
+    return Session(hierarchy, rgb, chains, selected=root, level=chains.parts_level(root), checkpoint=checkpoint,
+                   name=name, key=key)
 
 
 def with_refinement(first: Session, refined: Hierarchy) -> Session:
@@ -149,7 +118,7 @@ def changed_levels(session: Session) -> list[int]:
     ours, theirs = session.hierarchy.label_maps, session.alternate.hierarchy.label_maps
     if len(ours) != len(theirs):
         return list(range(max(len(ours), len(theirs))))
-    return [level for level, (a, b) in enumerate(zip(ours, theirs)) if not _same_partition(a, b)]
+    return [level for level, (a, b) in enumerate(zip(ours, theirs, strict=True)) if not _same_partition(a, b)]
 
 
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
@@ -237,30 +206,33 @@ def set_display(session: Session, display: Display) -> Session:
     return replace(session, display=display)
 
 
-def selection_mask(session: Session) -> np.ndarray | None:
-    """(h, w) bool mask of the selection at display size; None when the whole image is selected."""
-    node = session.selected
-    if node == ROOT:
-        return None
-    return session.shown_maps[node.level] == node.index
+def click_targets(session: Session) -> list[Node]:
+    """For every superpixel, the node a click on it selects: the one hit-test rule.
+
+    Inside the selection it is the coloured segment there (at the level shown); in the dimmed area
+    outside, the segment of the selection's own level, so a click beside the selection moves to its
+    neighbour at the same granularity. Every level's segment is a union of superpixels, so the
+    superpixel under the pointer decides; the page hit-tests hovers with this same list.
+    """
+    hierarchy, chains, selected = session.hierarchy, session.chains, session.selected
+    leaf = hierarchy.leaf_level
+    # ids[l][s]: the level-l segment holding superpixel s
+    ids = [np.empty(0, np.int64)] * hierarchy.n_levels
+    ids[leaf] = np.arange(hierarchy.n_nodes(leaf))
+    for level in range(leaf, 0, -1):
+        ids[level - 1] = hierarchy.parents[level][ids[level]]
+    inside = np.ones(len(ids[leaf]), bool) if selected == ROOT else ids[selected.level] == selected.index
+    levels = np.where(inside, session.level, selected.level)
+    return [chains.head(Node(int(level), int(ids[level][s]))) for s, level in enumerate(levels)]
 
 
 def click_to_node(session: Session, x: float, y: float) -> Node:
-    """The node a click at pixel ``(x, y)`` of the shown photo (display size) selects.
-
-    Inside the selection it is the coloured segment under the pointer (at the level shown);
-    in the dimmed area outside, the segment of the selection's own level there, so a click beside
-    the selection moves to its neighbour at the same granularity.
-    """
-    height, width = session.shown_maps[0].shape
+    """The node a click at pixel ``(x, y)`` of the shown photo (display size) selects (``click_targets``)."""
+    shown = canvas(session.chains, session.rgb).label_maps[-1]
+    height, width = shown.shape
     col = min(max(int(x), 0), width - 1)
     row = min(max(int(y), 0), height - 1)
-    selected = session.selected
-    if selected == ROOT or session.shown_maps[selected.level][row, col] == selected.index:
-        level = session.level
-    else:
-        level = selected.level
-    return session.chains.head(Node(level, int(session.shown_maps[level][row, col])))
+    return click_targets(session)[int(shown[row, col])]
 
 
 def tree_click_target(session: Session, node_id: str) -> Node:

@@ -1,7 +1,8 @@
 """The data behind hover highlighting: every level's label map, sent to the page once per segmentation.
 
 The page outlines the segment under the pointer (and the region of a hovered tree sector) by
-itself, from these maps; a mouse move never reaches the server. The maps are sampled down to
+itself, from these maps and the click targets of the view shown (``views.click_targets_json``); a
+mouse move never reaches the server. The maps are sampled down to
 ``HOVER_MAX_SIDE`` (an outline that is off by a pixel or two on a 1024 px photo does not show)
 and run-length encoded in raster order, which for label maps is a few percent of the raw size.
 """
@@ -11,7 +12,9 @@ import json
 
 import numpy as np
 
-from .preprocess import fit_long_side, resize_nearest
+from hierseg.resize import fit_long_side, resize_nearest
+
+from .display import canvas
 from .session import Session
 
 __all__ = ["HOVER_MAX_SIDE", "hover_payload", "run_lengths"]
@@ -31,6 +34,7 @@ def run_lengths(label_map: np.ndarray) -> list[int]:
 
 def hover_payload(session: Session, max_side: int = HOVER_MAX_SIDE) -> str:
     """JSON ``{"width", "height", "maps": [[id, count, ...] per level]}`` for the page's hover bridge."""
-    small_h, small_w = fit_long_side(*session.shown_maps[0].shape, max_side)
-    maps = [run_lengths(resize_nearest(label_map, small_h, small_w)) for label_map in session.shown_maps]
+    shown_maps = canvas(session.chains, session.rgb).label_maps
+    small_h, small_w = fit_long_side(*shown_maps[0].shape, max_side)
+    maps = [run_lengths(resize_nearest(label_map, small_h, small_w)) for label_map in shown_maps]
     return json.dumps({"width": small_w, "height": small_h, "maps": maps}, separators=(",", ":"))

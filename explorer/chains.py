@@ -10,7 +10,7 @@ bottom is a superpixel, which has none.
 """
 from __future__ import annotations
 
-from .hierarchy import ROOT, Hierarchy, Node, NodeLike
+from hierseg.hierarchy import ROOT, Hierarchy, Node, NodeLike
 
 __all__ = ["ChainTree"]
 

@@ -1,4 +1,4 @@
-"""JSON descriptions of a session's tree: what the app's ``/segment`` and ``/drill`` endpoints answer.
+"""JSON descriptions of a session's tree: what the app's ``/segment``, ``/refine`` and ``/drill`` endpoints answer.
 
 They walk the collapsed tree, like the views: a node stands for its whole single-child chain
 (listed in ``chain``), and its ``children`` are never exactly one.
@@ -7,38 +7,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from .hierarchy import ROOT, Node, NodeLike
+import numpy as np
+
+from hierseg.hierarchy import ROOT, Node, NodeLike
+
+from .classes import TOP_K, top_class, top_classes
+from .display import canvas, node_hex
 from .session import Session
-from .views import TOP_K, hex_color
 
 __all__ = ["drill_info", "summary"]
 
 
-def _describe(session: Session, node: Node) -> dict[str, Any]:
+def _describe(session: Session, node: Node, colours: list[np.ndarray]) -> dict[str, Any]:
     hierarchy = session.hierarchy
-    top = hierarchy.top_classes(node, 1)
-    name, prob = top[0] if top else ("", 0.0)
+    name, prob = top_class(hierarchy, node)
     return {
         "node": str(node),
         "top_class": name,
         "probability": round(prob, 4),
         "share": round(hierarchy.area(node) / hierarchy.area(ROOT), 4),
         "bbox": list(hierarchy.bbox(node)),
-        "color": hex_color(session, node),
+        "color": node_hex(colours, node),
     }
 
 
 def drill_info(session: Session, node: NodeLike, k: int = TOP_K) -> dict[str, Any]:
     """A node (any node of a chain answers as the chain's head), its path and its children."""
-    chains = session.chains
+    chains, colours = session.chains, canvas(session.chains, session.rgb).colours
     head = chains.head(node)
     return {
-        **_describe(session, head),
+        **_describe(session, head, colours),
         "chain": [str(item) for item in chains.chain(head)],
         "path": [str(item) for item in chains.path(head)],
         "is_leaf": head != ROOT and chains.is_leaf(head),
-        "top_classes": [[name, round(prob, 4)] for name, prob in session.hierarchy.top_classes(head, k)],
-        "children": [_describe(session, child) for child in chains.children(head)],
+        "top_classes": [[name, prob] for name, prob in top_classes(session.hierarchy, head, k)],
+        "children": [_describe(session, child, colours) for child in chains.children(head)],
     }
 
 
@@ -50,7 +53,7 @@ def summary(session: Session) -> dict[str, Any]:
         "checkpoint": session.checkpoint,
         "image_size": list(hierarchy.image_size),
         "levels": [{"level": level, "n_nodes": hierarchy.n_nodes(level)} for level in range(hierarchy.n_levels)],
-        "prediction": [[name, round(prob, 4)] for name, prob in hierarchy.top_classes(ROOT, TOP_K)],
+        "prediction": [[name, prob] for name, prob in top_classes(hierarchy, ROOT, TOP_K)],
         "root": drill_info(session, ROOT),
         "timings_ms": hierarchy.meta.get("timings_ms", {}),
         "version": session.version,

@@ -8,41 +8,20 @@ per-node queries cost O(1) or O(size of the node's box).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence, Union
+from typing import Any, Sequence
 
 import numpy as np
 
+from ..labels import areas_and_boxes
+from . import io
+from .build import canonical_tree
+from .checks import check_tree
 from .frozen import freeze_json
-from .labels import areas_and_boxes
-from .tree_checks import check_tree
+from .node import ROOT, Node, NodeLike
 
-__all__ = ["Hierarchy", "Node", "NodeLike", "ROOT"]
-
-
-class Node(NamedTuple):
-    """A node of the tree: ``level`` (0 = coarsest, -1 = the whole-image root) and its id there."""
-
-    level: int
-    index: int
-
-    def __str__(self) -> str:
-        return f"{self.level}:{self.index}"
-
-    @classmethod
-    def parse(cls, text: str) -> Node:
-        """Inverse of ``str(node)``: ``Node.parse("2:5") == Node(2, 5)``."""
-        level, sep, index = text.strip().partition(":")
-        try:
-            if not sep:
-                raise ValueError
-            return cls(int(level), int(index))
-        except ValueError:
-            raise ValueError(f"not a node id: {text!r}; expected 'level:index', e.g. '2:5'") from None
-
-
-ROOT = Node(-1, 0)
-NodeLike = Union[Node, str, tuple[int, int]]
+__all__ = ["Hierarchy"]
 
 
 class Hierarchy:
@@ -71,7 +50,7 @@ class Hierarchy:
         meta: dict[str, Any] | None = None,
         superpixel_ids: np.ndarray | None = None,
     ) -> None:
-        """Check the invariants of the tree (``hierseg.tree_checks``), precompute areas, boxes and children.
+        """Check the invariants of the tree (``hierseg.hierarchy.checks``), precompute areas, boxes and children.
 
         Raises:
             ValueError: if shapes disagree, ids are not compact, the levels do not nest, or an
@@ -82,7 +61,7 @@ class Hierarchy:
         checked = check_tree(label_maps, parents, evidence, len(self.class_names), prediction, superpixel_ids)
         self.label_maps, self.parents, self.evidence = checked.label_maps, checked.parents, checked.evidence
         self.prediction, self.superpixel_ids = checked.prediction, checked.superpixel_ids
-        # Read-only (hierseg.frozen): the metadata describes this tree as it was built.
+        # Read-only (hierseg.hierarchy.frozen): the metadata describes this tree as it was built.
         try:
             self.meta: dict[str, Any] = freeze_json(meta or {})
         except ValueError as error:
@@ -104,11 +83,16 @@ class Hierarchy:
     ) -> Hierarchy:
         """The canonical tree of one image from its per-level argmax assignments (finest first).
 
-        See ``hierseg.model.readout.hierarchy_from_assignments``, the one implementation.
-        """
-        from .model.readout import hierarchy_from_assignments  # the model package needs torch; a Hierarchy does not
+        ``hierseg.hierarchy.build.canonical_tree`` composes and renumbers (its docstring has the
+        arguments and the rules); ``prediction`` is the (C,) image-level distribution and ``meta``
+        JSON-able metadata, stored read-only.
 
-        return hierarchy_from_assignments(superpixels, assignments, evidence, class_names, prediction, meta)
+        Raises:
+            ValueError: on inconsistent shapes or out-of-range ids.
+        """
+        tree = canonical_tree(superpixels, assignments, evidence, len(class_names))
+        return cls(tree.label_maps, tree.parents, tree.evidence, class_names, prediction, meta,
+                   superpixel_ids=tree.superpixel_ids)
 
     # ------------------------------------------------------------------ sizes and nodes
     @property
@@ -264,38 +248,70 @@ class Hierarchy:
         best = np.argsort(-scores, kind="stable")[: max(k, 0)]
         return [(self.class_names[i], float(scores[i])) for i in best]
 
-    # ------------------------------------------------------------------ serialisation (hierseg.hierarchy_io)
+    # ------------------------------------------------------------------ serialisation (hierseg.hierarchy.io)
     def to_json_dict(self, top_k: int = 5, include_evidence: bool = False) -> dict[str, Any]:
-        """The tree as JSON-able data, no pixels (``hierarchy_io.to_json_dict``)."""
-        from . import hierarchy_io
+        """The tree as JSON-able data (no pixels).
 
-        return hierarchy_io.to_json_dict(self, top_k, include_evidence)
+        Per level: ``level``, ``n_nodes`` and ``nodes``, each node with ``id``, ``node`` ("l:i"),
+        ``parent`` (id at the level above; null at level 0, whose parent is the root), ``area``,
+        ``bbox`` ``[x0, y0, x1, y1]`` (end-exclusive) and ``top_classes`` ``[[name, prob], ...]``.
+        With ``include_evidence`` each level also carries its full ``evidence`` rows, which
+        ``from_pngs`` needs for an exact round trip.
+        """
+        levels = []
+        for level in range(self.n_levels):
+            areas, boxes = self.areas(level).tolist(), self.bboxes(level).tolist()
+            nodes = [
+                {
+                    "id": index,
+                    "node": str(Node(level, index)),
+                    "parent": int(self.parents[level][index]) if level else None,
+                    "area": area,
+                    "bbox": bbox,
+                    "top_classes": [[name, prob] for name, prob in self.top_classes(Node(level, index), top_k)],
+                }
+                for index, (area, bbox) in enumerate(zip(areas, boxes, strict=True))
+            ]
+            entry: dict[str, Any] = {"level": level, "n_nodes": self.n_nodes(level), "nodes": nodes}
+            if include_evidence:
+                # float32 -> Python float is exact, and so is the way back: the round trip is lossless.
+                entry["evidence"] = self.evidence[level].tolist()
+            levels.append(entry)
+        data: dict[str, Any] = {
+            **io.format_tag(),
+            "image_size": list(self.image_size),
+            "class_names": list(self.class_names),
+            "prediction": self.prediction.tolist(),
+            "top_classes": [[name, prob] for name, prob in self.top_classes(ROOT, top_k)],
+            "meta": json.loads(json.dumps(self.meta)),  # a plain copy: callers may edit what they get
+            "levels": levels,
+        }
+        if self.superpixel_ids is not None:
+            data["superpixel_ids"] = self.superpixel_ids.tolist()
+        return data
 
     def save(self, path: str | Path) -> Path:
         """Write one compressed NPZ file, an exact round trip with ``load``; returns the path."""
-        from . import hierarchy_io
-
-        return hierarchy_io.save_npz(self, path)
+        return io.write_npz(self._fields(), path)
 
     def save_pngs(self, directory: str | Path, top_k: int = 5) -> Path:
-        """Write ``tree.json`` and one lossless ``level_<l>.png`` per level into ``directory``; returns it."""
-        from . import hierarchy_io
-
-        return hierarchy_io.save_pngs(self, directory, top_k)
+        """Write ``tree.json`` (``to_json_dict`` with the evidence) and one lossless ``level_<l>.png``
+        per level into ``directory``; returns it."""
+        return io.write_pngs(self.label_maps, self.to_json_dict(top_k, include_evidence=True), directory)
 
     @classmethod
     def load(cls, path: str | Path) -> Hierarchy:
         """Read a hierarchy written by ``save`` (NPZ file) or ``save_pngs`` (directory)."""
-        from . import hierarchy_io
-
-        return hierarchy_io.load(path)
+        return cls(**io.read(path)._asdict())
 
     @classmethod
     def from_pngs(cls, directory: str | Path) -> Hierarchy:
         """Read a directory written by ``save_pngs``."""
-        from . import hierarchy_io
+        return cls(**io.read_pngs(directory)._asdict())
 
-        return hierarchy_io.load_pngs(directory)
+    def _fields(self) -> io.TreeFields:
+        return io.TreeFields(self.label_maps, self.parents, self.evidence, self.class_names, self.prediction,
+                             self.meta, self.superpixel_ids)
 
     # ------------------------------------------------------------------ comparison
     def __eq__(self, other: object) -> bool:
@@ -305,7 +321,7 @@ class Hierarchy:
         if self.n_levels != other.n_levels or (self.superpixel_ids is None) != (other.superpixel_ids is None):
             return False
         per_level = zip(
-            self.label_maps + self.parents + self.evidence, other.label_maps + other.parents + other.evidence
+            self.label_maps + self.parents + self.evidence, other.label_maps + other.parents + other.evidence, strict=True
         )
         return (
             all(np.array_equal(mine, theirs) for mine, theirs in per_level)

@@ -1,0 +1,297 @@
+"""The app's event handlers: widget values in, ``{component: value}`` out.
+
+Each handler names the components it updates; any output it leaves out keeps its value. UI handlers
+never raise: a problem is one warning toast and nothing on screen changes (``gr.skip()``), so no
+panel turns red. API handlers raise ``gr.Error`` (``AppError`` for clients).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import gradio as gr
+
+from hierseg import HiersegError
+from hierseg.checkpoints import checkpoint_label
+
+from . import describe, hover, session as sessions, views
+from .downloads import Downloads
+from .pool import SegmenterPool, checked_refine_steps, run_model, run_refine
+from .session import Display, Session
+from .uploads import Upload, read_upload
+
+__all__ = ["Explorer", "Updates", "Widgets"]
+
+# What a handler returns: new values by component (or gr.skip(): nothing changes).
+Updates = dict[Any, Any]
+
+
+@dataclass(frozen=True, eq=False)
+class Widgets:
+    """The components the handlers update; ``app.py`` makes them and lays them out."""
+
+    state: gr.State
+    # redrawn after every click
+    overlay: gr.Image
+    tree: gr.HTML
+    click_targets: gr.HTML
+    evidence: gr.Label
+    prediction: gr.Label
+    table: gr.HTML
+    breadcrumb: gr.HTML
+    caption: gr.HTML
+    level: gr.Radio
+    up: gr.Button
+    export: gr.Button
+    # sent once per segmentation
+    hover_bridge: gr.HTML
+    level_strip: gr.HTML
+    refine: gr.Button
+    version: gr.Radio
+    checkpoint: gr.Dropdown
+    # one handler's each
+    downloads: gr.File
+    summary: gr.JSON
+    node_info: gr.JSON
+    tree_zip: gr.File
+
+    @property
+    def view_outputs(self) -> list[Any]:
+        """What a click may change."""
+        return [self.state, self.overlay, self.tree, self.click_targets, self.evidence, self.prediction, self.table,
+                self.breadcrumb, self.caption, self.level, self.up, self.export]
+
+    @property
+    def segment_outputs(self) -> list[Any]:
+        """What a new segmentation may change."""
+        return [*self.view_outputs, self.hover_bridge, self.level_strip, self.refine, self.version, self.checkpoint]
+
+
+class Explorer:
+    """Turns widget values into explorer calls and their results into widget values."""
+
+    def __init__(self, pool: SegmenterPool, default_checkpoint: str, checkpoints: list[str], ui: Widgets,
+                 downloads: Downloads) -> None:
+        self.pool = pool
+        self.default_checkpoint = default_checkpoint
+        self.checkpoints = checkpoints
+        self.ui = ui
+        self.downloads = downloads
+
+    # ------------------------------------------------------------------ shared steps
+    def segment_upload(self, upload: Upload | None, checkpoint: str) -> Session:
+        """Decode the uploaded file (its original bytes: EXIF, 16 bit, CMYK...) and segment it.
+
+        Raises:
+            gr.Error: no image, an unknown checkpoint, an unreadable file or a failed segmentation.
+        """
+        if upload is None:
+            raise gr.Error("Upload, paste or drop a photo first.", title="No image")
+        if checkpoint not in self.checkpoints:
+            raise gr.Error(f"Unknown checkpoint {checkpoint!r}; pick one of the list.", title="Checkpoint")
+        try:
+            rgb = upload.decode()
+        except HiersegError as exc:
+            raise gr.Error(str(exc), title="Cannot read this image") from exc
+        try:
+            hierarchy = run_model(self.pool, checkpoint, rgb)
+        except HiersegError as exc:
+            raise gr.Error(str(exc), title="Segmentation failed") from exc
+        return sessions.new_session(hierarchy, rgb, checkpoint, upload.stem, upload.key)
+
+    def refine_session(self, state: Session | None, steps: float | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> Session:
+        """Refine the model on the session's photo and show the refined tree (the first one kept).
+
+        Raises:
+            gr.Error: nothing segmented yet, a bad step count, or a failed refinement.
+        """
+        if state is None:
+            raise gr.Error("Segment a photo first, then refine on it.", title="Nothing to refine")
+        try:
+            checked = checked_refine_steps(steps)
+        except ValueError as exc:
+            raise gr.Error(str(exc), title="Refine") from exc
+        try:
+            hierarchy = run_refine(self.pool, state.checkpoint, state.rgb, checked, progress)
+        except (HiersegError, ValueError) as exc:
+            raise gr.Error(str(exc), title="Refinement failed") from exc
+        return sessions.with_refinement(state, hierarchy)
+
+    def shown(self, session: Session) -> Updates:
+        """The session and every panel a click redraws."""
+        ui, panels = self.ui, views.panels(session)
+        return {
+            ui.state: session,
+            ui.overlay: str(self.downloads.shown_photo(session, panels.overlay)),
+            ui.tree: panels.tree,
+            ui.click_targets: panels.click_targets,
+            ui.evidence: panels.evidence,
+            ui.prediction: panels.prediction,
+            ui.table: panels.table,
+            ui.breadcrumb: panels.breadcrumb,
+            ui.caption: panels.caption,
+            ui.level: gr.Radio(choices=panels.levels, value=panels.level),
+            ui.up: gr.Button(interactive=panels.can_go_up),
+            ui.export: gr.Button(interactive=True),
+        }
+
+    def shown_segmentation(self, session: Session, previous: Session | None = None) -> Updates:
+        """``shown`` plus what is sent once per photo; the display options of ``previous`` carry over."""
+        if previous is not None:
+            session = sessions.set_display(session, previous.display)
+        ui = self.ui
+        return {
+            **self.shown(session),
+            ui.hover_bridge: hover.hover_payload(session),
+            ui.level_strip: views.level_strip_html(session),
+            ui.refine: gr.Button(interactive=True),
+            ui.version: gr.Radio(value=session.version, visible=session.alternate is not None),
+            ui.checkpoint: gr.Dropdown(value=session.checkpoint),
+        }
+
+    @staticmethod
+    def warn(exc: Exception) -> Any:
+        """One toast for ``exc``; nothing on screen changes."""
+        gr.Warning(getattr(exc, "message", None) or str(exc), title=getattr(exc, "title", None) or "hierseg")
+        return gr.skip()
+
+    # ------------------------------------------------------------------ UI handlers
+    def on_photo(self, image: dict | None, checkpoint: str, state: Session | None) -> Updates:
+        """A new photo is in the input: segment it.
+
+        Clearing the input (the Upload icon under a loaded photo does, before the picker opens)
+        keeps the result on screen, and the same file with the same checkpoint is not segmented
+        again, so a cancelled picker or a repeated change event loses nothing.
+        """
+        return self._segment_input(image, checkpoint, state, keep_shown=True)
+
+    def on_run_again(self, image: dict | None, checkpoint: str, state: Session | None) -> Updates:
+        return self._segment_input(image, checkpoint, state)
+
+    def on_checkpoint(self, checkpoint: str, image: dict | None, state: Session | None) -> Updates:
+        """Load (or download) a picked checkpoint and re-segment the photo with it.
+
+        When it cannot be loaded (offline), say so once and put the dropdown back on the checkpoint
+        that produced what is on screen.
+        """
+        in_use = state.checkpoint if state is not None else self.default_checkpoint
+        try:
+            if checkpoint not in self.checkpoints:
+                raise gr.Error(f"Unknown checkpoint {checkpoint!r}.", title="Checkpoint")
+            self.pool.get(checkpoint)
+        except (gr.Error, HiersegError) as exc:
+            gr.Warning(f"{exc} Still using {checkpoint_label(in_use)}.", title="Cannot load this checkpoint")
+            return {self.ui.checkpoint: gr.Dropdown(value=in_use)}
+        return self._segment_input(image, checkpoint, state, empty_note=f"Using {checkpoint_label(checkpoint)}.")
+
+    def _segment_input(self, image: dict | None, checkpoint: str, state: Session | None, keep_shown: bool = False,
+                       empty_note: str = "") -> Updates:
+        """Segment the photo in the input (its file read once) and show it.
+
+        An empty input is an error toast, or ``empty_note`` when given. ``keep_shown``: an empty
+        input, or the photo shown with this checkpoint, changes nothing.
+        """
+        try:
+            upload = read_upload(image)
+            if upload is None and (keep_shown or empty_note):
+                if empty_note:
+                    gr.Info(empty_note)
+                return gr.skip()
+            if keep_shown and state is not None and (state.checkpoint, state.key) == (checkpoint, upload.key):
+                return gr.skip()
+            return self.shown_segmentation(self.segment_upload(upload, checkpoint), state)
+        except (gr.Error, OSError) as exc:
+            return self.warn(exc)
+
+    def on_refine(self, state: Session | None, progress: gr.Progress = gr.Progress()) -> Updates:
+        """Refine on the photo shown, with a progress bar; the refined tree takes the first one's place."""
+        progress(0, desc="Refining on this photo")
+        try:
+            refined = self.refine_session(
+                state, progress=lambda done, total: progress((done, total), desc="Refining on this photo", unit="steps"))
+        except gr.Error as exc:
+            return self.warn(exc)
+        gr.Info(views.refine_notice(refined))
+        return self.shown_segmentation(refined)
+
+    def on_version(self, state: Session | None, version: str) -> Updates:
+        """The before/after toggle: show the photo's first or refined tree."""
+        if state is None:
+            return gr.skip()
+        try:
+            return self.shown_segmentation(sessions.show_version(state, version))
+        except ValueError as exc:
+            return self.warn(exc)
+
+    def _then(self, state: Session | None, action: Callable[[Session], Session]) -> Updates:
+        """Apply ``action`` to the session and show it; before any segmentation, do nothing."""
+        if state is None:
+            return gr.skip()
+        try:
+            return self.shown(action(state))
+        except ValueError as exc:
+            return self.warn(exc)
+
+    def on_image_click(self, state: Session | None, evt: gr.SelectData) -> Updates:
+        x, y = evt.index
+        return self._then(state, lambda s: sessions.drill_to(s, sessions.click_to_node(s, x, y)))
+
+    def on_tree_click(self, state: Session | None, evt: gr.EventData) -> Updates:
+        return self._then(state, lambda s: sessions.drill_to(s, sessions.tree_click_target(s, evt.node)))
+
+    def on_node_click(self, state: Session | None, evt: gr.EventData) -> Updates:
+        return self._then(state, lambda s: sessions.drill_to(s, evt.node))
+
+    def on_up(self, state: Session | None) -> Updates:
+        return self._then(state, sessions.go_up)
+
+    def on_level(self, state: Session | None, level: int) -> Updates:
+        return self._then(state, lambda s: sessions.set_level(s, int(level)))
+
+    def on_strip_click(self, state: Session | None, evt: gr.EventData) -> Updates:
+        return self._then(state, lambda s: sessions.set_level(s, int(evt.level)))
+
+    def on_key(self, state: Session | None, evt: gr.EventData) -> Updates:
+        actions = {"up": sessions.go_up, "next": lambda s: sessions.step_sibling(s, 1),
+                   "previous": lambda s: sessions.step_sibling(s, -1)}
+        if evt.key not in actions:
+            return gr.skip()
+        return self._then(state, actions[evt.key])
+
+    def on_display(self, state: Session | None, opacity: float, outlines_only: bool, dim: bool) -> Updates:
+        return self._then(state, lambda s: sessions.set_display(s, Display(float(opacity), bool(outlines_only), bool(dim))))
+
+    def on_export(self, state: Session | None) -> Updates:
+        """The selected segment's mask and cut-out, the tree as COCO RLE and the label-map zip."""
+        if state is None:
+            gr.Warning("Segment a photo first.", title="Nothing to export")
+            return gr.skip()
+        return {self.ui.downloads: [str(path) for path in self.downloads.selection_bundle(state)]}
+
+    # ------------------------------------------------------------------ API handlers
+    def segment(self, image: dict | None, checkpoint: str) -> Updates:
+        """Segment an image; answers the tree summary (levels, image prediction, the root's children)."""
+        state = self.segment_upload(read_upload(image), checkpoint)
+        return {self.ui.state: state, self.ui.summary: describe.summary(state)}
+
+    def refine(self, steps: float | None, state: Session | None) -> Updates:
+        """Refine the model on the last segmented photo (``steps`` empty: the default); answers the tree summary."""
+        state = self.refine_session(state, steps)
+        return {self.ui.state: state, self.ui.summary: describe.summary(state)}
+
+    def drill(self, node_id: str, state: Session | None) -> Updates:
+        """Select a node ("level:index", "-1:0" for the whole image); answers it, its chain and its children."""
+        if state is None:
+            raise gr.Error("Segment a photo first.", title="Nothing to explore")
+        try:
+            state = sessions.drill_to(state, node_id)
+        except ValueError as exc:
+            raise gr.Error(str(exc), title="No such segment") from exc
+        return {self.ui.state: state, self.ui.node_info: describe.drill_info(state, state.selected)}
+
+    def export(self, state: Session | None) -> Updates:
+        """Zip of tree.json and level_<l>.png label maps of the last segmentation."""
+        if state is None:
+            raise gr.Error("Segment a photo first.", title="Nothing to export")
+        return {self.ui.tree_zip: str(self.downloads.tree_zip(state))}

@@ -1,0 +1,135 @@
+"""A tree's fields on disk: one NPZ file, or ``tree.json`` plus one lossless PNG label map per level.
+
+Both formats round-trip exactly (``Hierarchy.load(path)`` after ``h.save(path)`` or
+``h.save_pngs(path)`` equals ``h``). This module reads and writes plain fields (``TreeFields``);
+``Hierarchy``'s ``save``/``save_pngs``/``load``/``from_pngs`` turn them into a checked tree.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "TREE_JSON", "TreeFields", "read", "read_pngs", "write_npz", "write_pngs"]
+
+FORMAT_NAME = "hierseg-hierarchy"
+FORMAT_VERSION = 1
+TREE_JSON = "tree.json"
+# Ids above this do not fit a 16-bit PNG.
+_MAX_PNG_ID = 2**16 - 1
+
+
+class TreeFields(NamedTuple):
+    """The constructor arguments of a ``Hierarchy``, as stored."""
+
+    label_maps: list[np.ndarray]
+    parents: list[np.ndarray]
+    evidence: list[np.ndarray]
+    class_names: list[str]
+    prediction: np.ndarray
+    meta: dict[str, Any]
+    superpixel_ids: np.ndarray | None
+
+
+def format_tag() -> dict[str, Any]:
+    """The keys that mark a ``tree.json`` (and the tree's JSON summary) as this format."""
+    return {"format": FORMAT_NAME, "version": FORMAT_VERSION}
+
+
+def write_npz(fields: TreeFields, path: str | Path) -> Path:
+    """Write everything to one compressed NPZ file; returns the path."""
+    arrays: dict[str, np.ndarray] = {
+        "format": np.array(FORMAT_NAME),
+        "version": np.array(FORMAT_VERSION),
+        "n_levels": np.array(len(fields.label_maps)),
+        "class_names": np.array(fields.class_names, dtype=str),
+        "prediction": fields.prediction,
+        "meta_json": np.array(json.dumps(fields.meta)),
+    }
+    for level, (label_map, parents, evidence) in enumerate(
+        zip(fields.label_maps, fields.parents, fields.evidence, strict=True)
+    ):
+        arrays[f"label_map_{level}"] = label_map
+        arrays[f"parents_{level}"] = parents
+        arrays[f"evidence_{level}"] = evidence
+    if fields.superpixel_ids is not None:
+        arrays["superpixel_ids"] = fields.superpixel_ids
+    path = Path(path)
+    with open(path, "wb") as file:  # a file object keeps numpy from appending ".npz"
+        np.savez_compressed(file, **arrays)
+    return path
+
+
+def read(path: str | Path) -> TreeFields:
+    """Read what ``write_npz`` (a file) or ``write_pngs`` (a directory) wrote."""
+    path = Path(path)
+    if path.is_dir():
+        return read_pngs(path)
+    with np.load(path, allow_pickle=False) as archive:
+        if "format" not in archive or "version" not in archive:
+            raise ValueError(f"{path} is not a hierseg hierarchy (no format tag)")
+        _check_format(str(archive["format"]), int(archive["version"]), path)
+        n_levels = int(archive["n_levels"])
+        return TreeFields(
+            label_maps=[archive[f"label_map_{level}"] for level in range(n_levels)],
+            parents=[archive[f"parents_{level}"] for level in range(n_levels)],
+            evidence=[archive[f"evidence_{level}"] for level in range(n_levels)],
+            class_names=archive["class_names"].tolist(),
+            prediction=archive["prediction"],
+            meta=json.loads(str(archive["meta_json"])),
+            superpixel_ids=archive["superpixel_ids"] if "superpixel_ids" in archive else None,
+        )
+
+
+def write_pngs(label_maps: list[np.ndarray], summary: dict[str, Any], directory: str | Path) -> Path:
+    """Write ``level_<l>.png`` per level plus ``tree.json`` into ``directory``; returns it.
+
+    ``summary`` is the tree's JSON summary with the full evidence (``Hierarchy.to_json_dict(...,
+    include_evidence=True)``); the PNG file name of each level is added to it. Each PNG holds the
+    node ids losslessly: 8-bit grayscale when every id fits in a byte, 16-bit grayscale (``I;16``)
+    otherwise.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for level, (label_map, entry) in enumerate(zip(label_maps, summary["levels"], strict=True)):
+        top_id = entry["n_nodes"] - 1
+        if top_id > _MAX_PNG_ID:
+            raise ValueError(f"level {level} has {top_id + 1} nodes; a 16-bit PNG holds at most {_MAX_PNG_ID + 1}")
+        name = f"level_{level}.png"
+        Image.fromarray(label_map.astype(np.uint8 if top_id <= 255 else np.uint16)).save(directory / name)
+        entry["label_map"] = name
+    (directory / TREE_JSON).write_text(json.dumps(summary))
+    return directory
+
+
+def read_pngs(directory: str | Path) -> TreeFields:
+    """Read a directory written by ``write_pngs``."""
+    directory = Path(directory)
+    data = json.loads((directory / TREE_JSON).read_text())
+    _check_format(data.get("format"), data.get("version"), directory / TREE_JSON)
+    label_maps, parents, evidence = [], [], []
+    for level, entry in enumerate(data["levels"]):
+        if "evidence" not in entry or "label_map" not in entry:
+            raise ValueError(f"{directory / TREE_JSON}: level {level} lacks its evidence or label map file name")
+        with Image.open(directory / entry["label_map"]) as image:
+            label_maps.append(np.asarray(image).astype(np.int32))
+        parents.append(np.array([node["parent"] for node in entry["nodes"]] if level else [], np.int32))
+        evidence.append(np.array(entry["evidence"], np.float32).reshape(entry["n_nodes"], len(data["class_names"])))
+    superpixel_ids = data.get("superpixel_ids")
+    return TreeFields(
+        label_maps,
+        parents,
+        evidence,
+        data["class_names"],
+        np.array(data["prediction"], np.float32),
+        data["meta"],
+        superpixel_ids=None if superpixel_ids is None else np.array(superpixel_ids, np.int64),
+    )
+
+
+def _check_format(name: Any, version: Any, source: Path) -> None:
+    if name != FORMAT_NAME or version != FORMAT_VERSION:
+        raise ValueError(f"{source} is not a hierseg hierarchy (format {name!r} version {version!r})")

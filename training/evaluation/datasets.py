@@ -1,0 +1,89 @@
+"""The evaluation sets: where their photos and ground truth are under the data folder, and how each is scored.
+
+Segmentation sets (BSDS500 val, Pascal-Part person val, Weizmann horses) pair each photo with its
+ground truth and name the scorers that apply. Recognition sets are photos with an ImageNet-1k class,
+or none (Caltech-101, scored by agreement with the teacher only).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from training.data import tinyimagenet_to_imagenet
+from training.metrics.ground_truth import (
+    PASCAL_PART_N_CLASSES,
+    WEIZMANN_N_CLASSES,
+    load_bsds_ground_truth,
+    load_pascal_part_levels,
+    load_weizmann_mask,
+)
+from training.metrics.recognition import LabelledPhoto, caltech_test_photos, imagenet_photos, tinyimagenet_val_photos
+from training.metrics.scorers import BsdsScorer, MiouScorer, Scorer, TreeScorer
+
+
+@dataclass
+class SegmentationSet:
+    """Photos with ground truth, and the scorers (beyond the segment counts) that apply to them."""
+
+    key: str  # results key
+    title: str
+    items: list[tuple[Path, Path]]  # (image, ground truth)
+    load_gt: Callable[[Path], Any]
+    scorers: Callable[[], list[Scorer]]
+    gt_columns: list[str] = field(default_factory=list)  # names of the ground-truth levels (mIoU sets)
+
+
+def bsds_val(root: Path) -> SegmentationSet:
+    images = sorted((root / "images" / "val").glob("*.jpg"))
+    return SegmentationSet("bsds", "BSDS500 val", [(i, root / "groundTruth" / "val" / f"{i.stem}.mat") for i in images],
+                           load_bsds_ground_truth, lambda: [BsdsScorer(), TreeScorer()])
+
+
+def pascal_part_val(root: Path) -> SegmentationSet:
+    ids = (root / "val_id.txt").read_text().split()
+    items = [(root / "JPEGImages" / f"{i}.jpg", root / "gt_masks" / f"{i}.png") for i in ids
+             if (root / "JPEGImages" / f"{i}.jpg").exists()]
+    return SegmentationSet("pascal_part", "Pascal-Part person val", items, load_pascal_part_levels,
+                           lambda: [MiouScorer(PASCAL_PART_N_CLASSES)], ["body", "upper/lower", "parts"])
+
+
+def weizmann_horses(root: Path) -> SegmentationSet:
+    items = [(i, root / "mask" / f"{i.stem}.png") for i in sorted((root / "horse").glob("*.jpg"))]
+    return SegmentationSet("horse", "Weizmann horses", items, lambda p: [load_weizmann_mask(p)],
+                           lambda: [MiouScorer((WEIZMANN_N_CLASSES,))], ["mIoU"])
+
+
+# The command line's name of each set -> (its folder under the data folder, how to read it).
+SEGMENTATION_SETS: dict[str, tuple[str, Callable[[Path], SegmentationSet]]] = {
+    "bsds": ("bsds500", bsds_val),
+    "pascal": ("pascal_part_person", pascal_part_val),
+    "horse": ("weizmann_horse", weizmann_horses),
+}
+
+
+def recognition_sets(data: Path, photos_dir: Path | None, class_names: Sequence[str],
+                     limit: int | None) -> tuple[dict[str, list[LabelledPhoto]], dict[str, str]]:
+    """The recognition sets present, and for each set left out, why."""
+    sets: dict[str, list[LabelledPhoto]] = {}
+    skipped: dict[str, str] = {}
+    tiny = data / "tinyimagenet_animals59"
+    training_classes: set[int] = set()
+    if tiny.is_dir():
+        mapping = tinyimagenet_to_imagenet(tiny, class_names)
+        training_classes = set(mapping.values())
+        sets["tinyimagenet_val"] = tinyimagenet_val_photos(tiny, mapping)[:limit]
+    else:
+        skipped["tinyimagenet_val"] = f"{tiny} not found"
+    caltech = data / "caltech101_160"
+    if caltech.is_dir():
+        sets["caltech101_test"] = caltech_test_photos(caltech)[:limit]
+    else:
+        skipped["caltech101_test"] = f"{caltech} not found"
+    if photos_dir is None:
+        skipped["imagenet_photos"] = "pass --imagenet-photos DIR"
+    else:
+        # Photos of a class the training data covers (Tiny-ImageNet's animals) would not test
+        # recognition beyond it; without the Tiny-ImageNet folder nothing can be excluded.
+        sets["imagenet_photos"] = [p for p in imagenet_photos(photos_dir) if p.target not in training_classes][:limit]
+    return sets, skipped

@@ -1,0 +1,136 @@
+"""The evaluation's results as a Markdown table and a plot of score against segments per level."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+from training.metrics.scorers import COARSE_LEVELS
+
+from .recognition import TEACHER_SIZE
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def _segments(entry: dict[str, Any], level: int) -> str:
+    """Mean segments at a level; for a matched method also the requested count when they differ."""
+    got = entry["segments_per_level"][level]
+    text = f"{got:.1f}"
+    if "requested_segments_per_level" in entry and entry["unmatched_images_per_level"][level]:
+        text += f" (asked {entry['requested_segments_per_level'][level]:.1f}, " \
+                f"missed on {entry['unmatched_images_per_level'][level]}/{entry['images']} images)"
+    return text
+
+
+def _level_rows(methods: dict[str, Any], key: str, cells: Callable[[dict[str, Any], int], list[str]]) -> list[str]:
+    """Rows grouped by level: CAST beside the methods cut to its counts, then methods with their own counts."""
+    present = {name: m[key] for name, m in methods.items() if key in m}
+    matched = [n for n, e in present.items() if n == "CAST" or "requested_segments_per_level" in e]
+    own = [n for n in present if n not in matched]
+    rows = []
+    width = max((len(present[n]["segments_per_level"]) for n in matched), default=0)
+    for level in range(width):
+        for name in matched:
+            rows.append(f"| {name} | {level} | {_segments(present[name], level)} | " + " | ".join(cells(present[name], level)) + " |")
+    for name in own:
+        for level in range(len(present[name]["segments_per_level"])):
+            rows.append(f"| {name} | {level} | {_segments(present[name], level)} | " + " | ".join(cells(present[name], level)) + " |")
+    return rows
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results dict of ``training.evaluate.run`` as Markdown tables, one per data set present."""
+    methods = results["methods"]
+    lines = [f"Checkpoint `{results['checkpoint']}`; images per set: {results['limit'] or 'full split'}.", ""]
+    if any("bsds" in m for m in methods.values()):
+        n = next(m["bsds"]["images"] for m in methods.values() if "bsds" in m)
+        lines += [f"**BSDS500 val** ({n} images; ODS / OIS over the levels; covering and PRI higher is better, VI lower)", "",
+                  "| method | segments per level | covering | PRI | VI | boundary F |", "|---|---|---|---|---|---|"]
+        for name, m in methods.items():
+            if "bsds" in m:
+                b = m["bsds"]
+                counts = ", ".join(f"{c:.0f}" for c in b["segments_per_level"])
+                lines.append(f"| {name} | {counts} | {b['covering_ods']:.3f} / {b['covering_ois']:.3f} | "
+                             f"{b['pri_ods']:.3f} / {b['pri_ois']:.3f} | {b['vi_ods']:.3f} / {b['vi_ois']:.3f} | "
+                             f"{b['boundary_f_ods']:.3f} / {b['boundary_f_ois']:.3f} |")
+        lines += ["", "BSDS500 val per level:", "", "| method | level | segments | covering | PRI | VI | boundary F |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += _level_rows(methods, "bsds", lambda e, l: [_fmt(e[k][l]) for k in
+                                                             ("covering_per_level", "pri_per_level", "vi_per_level", "boundary_f_per_level")])
+        lines += ["", f"Shape of the tree on BSDS500 val: coarse segments (levels 0-{COARSE_LEVELS - 1}) that are one "
+                  "4-connected piece; parent nodes (levels 0..L-2) with exactly one child (nested methods only).", "",
+                  "| method | one piece, per level | one piece, coarse levels | single-child parents, per level | single-child parents |",
+                  "|---|---|---|---|---|"]
+        for name, m in methods.items():
+            if "bsds" in m:
+                t = m["bsds"]["tree"]
+                per = ", ".join(_fmt(v) for v in t["one_piece_per_level"])
+                single = ", ".join(_fmt(v) for v in t.get("single_child_per_level", [])) or "—"
+                lines.append(f"| {name} | {per} | {_fmt(t['one_piece_coarse'])} of {t['coarse_segments']} | {single} | "
+                             + (f"{_fmt(t['single_child'])} of {t['parent_nodes']}" if "single_child" in t else "—") + " |")
+        lines.append("")
+    for key, title in (("pascal_part", "**Pascal-Part person val** (majority-label mIoU per level)"),
+                       ("horse", "**Weizmann horses** (majority-label mIoU per level, horse / background)")):
+        if not any(key in m for m in methods.values()):
+            continue
+        columns = results["gt_columns"][key]
+        n = next(m[key]["images"] for m in methods.values() if key in m)
+        lines += [f"{title}, {n} images", "", "| method | level | segments | " + " | ".join(columns) + " |",
+                  "|---" * (3 + len(columns)) + "|"]
+        lines += _level_rows(methods, key, lambda e, l: [_fmt(v) for v in e["miou_per_level"][l]])
+        lines.append("")
+    recognition = results.get("recognition")
+    if recognition:
+        lines += ["**Recognition** through the segmenter (`h.prediction`), the teacher (EfficientNet-Lite0, whole image "
+                  f"at {TEACHER_SIZE} px) beside it", "",
+                  "| set | images | top-1 | teacher top-1 | top-5 | teacher top-5 | top-1 = teacher's | teacher's top-1 in top-5 |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, r in recognition.get("sets", {}).items():
+            lines.append(f"| {name} | {r['images']} | {_fmt(r['model_top1'])} | {_fmt(r['teacher_top1'])} | "
+                         f"{_fmt(r['model_top5'])} | {_fmt(r['teacher_top5'])} | {_fmt(r['agree_top1'])} | "
+                         f"{_fmt(r['teacher_top1_in_model_top5'])} |")
+        refined_sets = recognition.get("refined", {}).get("sets", {})
+        for name, r in refined_sets.items():
+            lines.append(f"| {name}, refined {recognition['refined']['steps']} steps | {r['images']} | {_fmt(r['model_top1'])} | "
+                         f"{_fmt(r['teacher_top1'])} | {_fmt(r['model_top5'])} | {_fmt(r['teacher_top5'])} | "
+                         f"{_fmt(r['agree_top1'])} | {_fmt(r['teacher_top1_in_model_top5'])} |")
+        if refined_sets:
+            lines.append("\nSeconds per image, " + "; ".join(
+                f"{name}: {recognition['sets'][name]['seconds_per_image']:.2f} before, {r['seconds_per_image']:.2f} refined"
+                for name, r in refined_sets.items()) + ".")
+        for name, why in recognition.get("skipped", {}).items():
+            lines.append(f"\n{name}: not evaluated ({why}).")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Per-level score against number of segments, one line per method, one panel per data set present."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(key, metric, title, column) for key, metric, title, column in
+              [("bsds", "covering_per_level", "BSDS500 val: covering", None),
+               ("pascal_part", "miou_per_level", "Pascal-Part: parts mIoU", 2),
+               ("horse", "miou_per_level", "Weizmann horses: mIoU", 0)]
+              if any(key in m for m in results["methods"].values())]
+    if not panels:
+        return
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
+    for ax, (key, metric, title, column) in zip(axes[0], panels, strict=True):
+        for name, m in results["methods"].items():
+            if key in m:
+                y = [row[column] for row in m[key][metric]] if column is not None else m[key][metric]
+                ax.plot(m[key]["segments_per_level"], y, marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("segments per image (mean)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
