@@ -24,7 +24,7 @@ from explorer.downloads import Downloads
 from explorer.events import Explorer, Widgets
 from explorer.pool import SegmenterPool
 from hierseg import HiersegError, load_segmenter
-from hierseg.checkpoints import available_checkpoints, checkpoint_label, default_checkpoint as env_default_checkpoint
+from hierseg.checkpoints import available_checkpoints, default_checkpoint as env_default_checkpoint, offered_checkpoints
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p.relative_to(HERE)) for p in (HERE / "examples").glob("*.jpg"))
@@ -34,9 +34,13 @@ MAX_FILE_SIZE = "25mb"
 STATE_TTL_S = 3600
 gr.set_static_paths([str(PLOTLY_JS)])
 
+# Pointing and keys exist only with a mouse: a touch screen gets the words for tapping (app.css picks one).
 INTRO = """# hierseg: photo → part-whole tree
-Drop in a photo and CAST builds its part-whole tree. **Point at a segment** to see it, **click** it (on the photo,
-the tree or the table) to reveal its parts; Esc goes back up, the arrow keys step between siblings."""
+Drop in a photo and CAST builds its part-whole tree.
+<span class="pointer-only"><b>Point at</b> a segment to see it, <b>click</b> it (on the photo, the tree or the table)
+to reveal its parts; Esc goes back up, the arrow keys step between siblings.</span>
+<span class="touch-only"><b>Tap</b> a segment (on the photo, the tree or the table) to reveal its parts;
+<b>Up</b> goes back.</span>"""
 
 LAUNCH_KWARGS: dict[str, Any] = dict(
     max_file_size=MAX_FILE_SIZE, css_paths=[STATIC / "app.css"], theme=gr.themes.Soft(primary_hue="emerald"),
@@ -56,11 +60,17 @@ def build_demo(
     preload: bool = False,
 ) -> gr.Blocks:
     """The app. ``loader`` maps a checkpoint name to a segmenter (tests pass their own); nothing is
-    loaded unless ``preload``, which loads the default at once and shows a notice if that fails."""
+    loaded unless ``preload``, which loads the default at once and shows a notice if that fails.
+
+    ``checkpoints`` are the names the app accepts (the API takes any of them); the list on the page
+    offers those ``offered_checkpoints`` keeps: official releases that need a download say how
+    large it is, and are left out when the Hub cannot be reached at start.
+    """
     default_checkpoint = default_checkpoint or env_default_checkpoint()
     checkpoints = list(checkpoints if checkpoints is not None else available_checkpoints())
     if default_checkpoint not in checkpoints:
         checkpoints.insert(0, default_checkpoint)
+    offered = offered_checkpoints(checkpoints)
     pool = SegmenterPool(loader)
     startup_error = ""
     if preload:
@@ -74,7 +84,7 @@ def build_demo(
         gr.Markdown(INTRO)
         if startup_error:
             gr.Markdown(
-                f"> ⚠️ **No checkpoint could be loaded.** {startup_error}\n>\n> Set `HIERSEG_CHECKPOINT` to a "
+                f"> **No checkpoint could be loaded.** {startup_error}\n>\n> Set `HIERSEG_CHECKPOINT` to a "
                 "checkpoint folder and restart, or pick an official release below (needs internet).",
                 elem_id="startup-error",
             )
@@ -88,22 +98,23 @@ def build_demo(
                 )
                 with gr.Row():
                     checkpoint = gr.Dropdown(
-                        [(checkpoint_label(name), name) for name in checkpoints], value=default_checkpoint,
+                        [(label, name) for name, label in offered.items()], value=default_checkpoint,
                         label="Checkpoint", elem_id="checkpoint", scale=3,
                     )
-                    run_button = gr.Button("↻ Run again", elem_id="run-button", scale=1, min_width=100)
-                refine_button = gr.Button("✨ Refine on this photo", elem_id="refine-button", interactive=False)
+                    run_button = gr.Button("Run again", elem_id="run-button", scale=1, min_width=100,
+                                           interactive=False)
+                refine_button = gr.Button("Refine on this photo", elem_id="refine-button", interactive=False)
                 version = gr.Radio([("Before", "first"), ("Refined", "refined")], value="first", visible=False,
                                    label="Tree shown", elem_id="refine-version")
-                gr.Examples(
-                    [[path] for path in EXAMPLES], inputs=[input_image], cache_examples=False,
-                    example_labels=[Path(path).stem for path in EXAMPLES], label="Examples",
-                )
-                prediction = gr.Label(num_top_classes=3, label="Whole image", elem_id="prediction")
                 with gr.Accordion("Display", open=False, elem_id="display"):
                     opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Colour opacity", elem_id="opacity")
                     outlines_only = gr.Checkbox(False, label="Outlines only", elem_id="outlines-only")
                     dim = gr.Checkbox(True, label="Dim outside the selection", elem_id="dim")
+                examples = gr.Examples(
+                    [[path] for path in EXAMPLES], inputs=[input_image], cache_examples=False,
+                    example_labels=[Path(path).stem for path in EXAMPLES], label="Examples",
+                )
+                prediction = gr.Label(num_top_classes=3, label="Whole image", elem_id="prediction")
             with gr.Column(scale=6, min_width=340, elem_id="result-col"):
                 breadcrumb = gr.HTML("", js_on_load=script("node_click.js"), elem_id="breadcrumb")
                 overlay = gr.Image(
@@ -113,20 +124,19 @@ def build_demo(
                 caption = gr.HTML("", js_on_load=None, elem_id="caption")
                 level_strip = gr.HTML("", js_on_load=script("strip.js"), elem_id="level-strip")
                 with gr.Row():
-                    up_button = gr.Button("⬆ Up", size="sm", scale=0, min_width=90, elem_id="up-button", interactive=False)
+                    up_button = gr.Button("Up", size="sm", scale=0, min_width=90, elem_id="up-button", interactive=False)
                     level = gr.Radio([], label="Granularity: colour the segments of", elem_id="level", scale=5)
             with gr.Column(scale=4, min_width=300, elem_id="tree-col"):
                 tree = gr.HTML(
                     None, html_template="<div class='tree-plot'></div>", js_on_load=script("tree.js"), elem_id="tree",
                     head=f'<script src="/gradio_api/file={PLOTLY_JS}"></script>',
                 )
-                evidence = gr.Label(num_top_classes=5, label="Selected segment", elem_id="evidence")
-        with gr.Row():
-            with gr.Column(scale=4):
+                # The table and the export beside the photo, so a 1440x1000 screen shows them without scrolling.
                 table = gr.HTML("", js_on_load=script("node_click.js"), elem_id="segments")
-            with gr.Column(scale=1, min_width=220):
-                export_button = gr.Button("⬇ Export selected segment + tree", elem_id="export", interactive=False)
-                downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
+                export_button = gr.Button("Export selected segment + tree", elem_id="export", interactive=False)
+                downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads",
+                                    visible=False)
+                evidence = gr.Label(num_top_classes=5, label="Selected segment", elem_id="evidence")
         hover_bridge = gr.HTML(None, html_template="<div class='hover-bridge'></div>", js_on_load=script("bridge.js"),
                                elem_id="hover-bridge")
         click_targets = gr.HTML(None, html_template="<div class='click-targets'></div>", js_on_load=script("targets.js"),
@@ -136,7 +146,8 @@ def build_demo(
         with gr.Row(visible=False):
             api_segment = gr.Button("segment")
             api_refine = gr.Button("refine")
-            refine_steps = gr.Number(None, label="steps", precision=0)
+            # No precision: gradio would round 0.5 to 0 before the handler could refuse it.
+            refine_steps = gr.Number(None, label="steps")
             api_drill = gr.Button("drill")
             api_export = gr.Button("export")
             node_id = gr.Textbox(label="node id")
@@ -145,9 +156,9 @@ def build_demo(
             tree_zip = gr.File(label="export")
 
         ui = Widgets(
-            state=state, overlay=overlay, tree=tree, click_targets=click_targets, evidence=evidence,
-            prediction=prediction, table=table, breadcrumb=breadcrumb, caption=caption, level=level, up=up_button,
-            export=export_button, hover_bridge=hover_bridge, level_strip=level_strip, refine=refine_button,
+            state=state, photo=input_image, run=run_button, overlay=overlay, tree=tree, click_targets=click_targets,
+            evidence=evidence, prediction=prediction, table=table, breadcrumb=breadcrumb, caption=caption, level=level,
+            up=up_button, export=export_button, hover_bridge=hover_bridge, level_strip=level_strip, refine=refine_button,
             version=version, checkpoint=checkpoint, downloads=downloads, summary=summary, node_info=node_info,
             tree_zip=tree_zip,
         )
@@ -161,15 +172,21 @@ def build_demo(
         light: dict[str, Any] = dict(
             concurrency_id="explore", concurrency_limit=8, show_progress="minimal", api_visibility="private"
         )
-        private: dict[str, Any] = dict(api_visibility="private", **heavy)
+        # A new photo's progress shows on the photo input, where it was dropped (and the one panel on
+        # screen before a result).
+        private: dict[str, Any] = dict(api_visibility="private", show_progress_on=input_image, **heavy)
         photo_inputs = [input_image, checkpoint, state]
 
-        input_image.change(explorer.on_photo, photo_inputs, ui.segment_outputs, **private)
+        # A new photo arrives by upload (also paste and drop) or by an example; never on `change`, which
+        # also fires when the handler itself puts a photo back and, after a result, twice per upload.
+        input_image.upload(explorer.on_photo, photo_inputs, ui.photo_outputs, **private)
+        examples.load_input_event.then(explorer.on_photo, photo_inputs, ui.photo_outputs, **private)
         run_button.click(explorer.on_run_again, photo_inputs, ui.segment_outputs, **private)
         checkpoint.input(explorer.on_checkpoint, [checkpoint, input_image, state], ui.segment_outputs, **private)
         # Refinement is as heavy as segmentation and shares its queue.
+        # One progress bar, on the photo being refined, not one per panel it redraws.
         refine_button.click(explorer.on_refine, state, ui.segment_outputs, api_visibility="private",
-                            concurrency_id="segment", concurrency_limit=1)
+                            concurrency_id="segment", concurrency_limit=1, show_progress_on=overlay)
         version.input(explorer.on_version, [state, version], ui.segment_outputs, **light)
 
         overlay.select(explorer.on_image_click, state, ui.view_outputs, **light)
@@ -181,7 +198,9 @@ def build_demo(
         up_button.click(explorer.on_up, state, ui.view_outputs, **light)
         level.input(explorer.on_level, [state, level], ui.view_outputs, **light)
         display_inputs = [state, opacity, outlines_only, dim]
-        opacity.release(explorer.on_display, display_inputs, ui.view_outputs, **light)
+        # input: every drag step, arrow key and typed digit (release would wait for the pointer or a blur);
+        # always_last keeps only the newest of a burst.
+        opacity.input(explorer.on_display, display_inputs, ui.view_outputs, trigger_mode="always_last", **light)
         outlines_only.input(explorer.on_display, display_inputs, ui.view_outputs, **light)
         dim.input(explorer.on_display, display_inputs, ui.view_outputs, **light)
         export_button.click(explorer.on_export, state, downloads, **light)

@@ -12,9 +12,11 @@ Measures, on the server the script starts:
     (segments, drills and exports mixed, from two sessions);
   * hover bridge: the bytes of label maps the page receives once per segmentation (what lets it
     outline the segment under the pointer with no request per mouse move; that a mouse move sends
-    nothing is checked by ``tests/test_browser.py``), and the level strip sent with it.
+    nothing is checked by ``tests/test_browser.py``), and the level strip sent with it;
+  * export: the tree zip (``/export``) of a 481x321 BSDS500 photo (``$HIERSEG_DATA/bsds500``; the
+    astronaut example when absent) and the ``tree.json`` in it.
 Targets (issue): segment <= 400 ms on 2 CPU cores with the default checkpoint, drill <= 50 ms,
-RSS growth from 10 to 200 requests within 10 %.
+RSS growth from 10 to 200 requests within 10 %, tree.json <= 1 MB.
 """
 from __future__ import annotations
 
@@ -112,6 +114,28 @@ def bridge_bytes(checkpoint: str | None, photo: Path) -> tuple[int, int, int]:
     return len(payload), len(gzip.compress(payload)), len(level_strip_html(session).encode())
 
 
+def export_bytes(checkpoint: str | None, photo: Path) -> tuple[int, int]:
+    """(tree zip bytes, tree.json bytes in it) of one segmentation of ``photo``, in process, as ``/export`` writes it."""
+    import zipfile
+
+    sys.path.insert(0, str(REPO))
+    from explorer.downloads import export_zip
+    from hierseg import load_segmenter
+    from hierseg.imageio import load_image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = export_zip(load_segmenter(checkpoint)(load_image(photo)), Path(tmp) / "tree.zip")
+        with zipfile.ZipFile(archive) as zipped:
+            return archive.stat().st_size, zipped.getinfo("tree.json").file_size
+
+
+def bsds_photo() -> Path:
+    """A 481x321 BSDS500 test photo from the shared data, or the astronaut example when it is absent."""
+    data = Path(os.environ.get("HIERSEG_DATA", REPO.parent / "shared" / "data"))
+    found = sorted((data / "bsds500" / "images" / "test").glob("*.jpg"))
+    return found[0] if found else REPO / "examples" / "astronaut.jpg"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="checkpoint folder or name (default: the app's own choice)")
@@ -166,6 +190,10 @@ def main() -> None:
 
     growth = 100.0 * (rss_at[args.requests] / rss_at[10] - 1.0)
     hover_raw, hover_gzip, strip = bridge_bytes(args.checkpoint, photo)
+    export_photo = bsds_photo()
+    with Image.open(export_photo) as opened:
+        export_size = "x".join(map(str, opened.size))
+    zip_size, tree_json_size = export_bytes(args.checkpoint, export_photo)
     rows = [
         ("checkpoint", summary["checkpoint"], ""),
         ("cores available", str(os.cpu_count()), ""),
@@ -180,6 +208,8 @@ def main() -> None:
         ("hover bridge, sent once per segmentation", f"{hover_raw / 1024:.0f} KiB ({hover_gzip / 1024:.0f} KiB gzipped)", ""),
         ("level strip, sent once per segmentation", f"{strip / 1024:.0f} KiB", ""),
         ("hover bridge, sent per mouse move", "0 bytes (tests/test_browser.py)", "0"),
+        (f"export zip of a {export_size} photo ({export_photo.name})", f"{zip_size / 1024:.0f} KiB", ""),
+        ("  tree.json in it", f"{tree_json_size / 1024:.0f} KiB", "<= 1 MB"),
     ]
     width = max(len(row[0]) for row in rows)
     value_width = max(len(row[1]) for row in rows)

@@ -3,8 +3,8 @@
 * the photo as shown (``chelsea-0-1.png``, the overlay's own download);
 * the selection's bundle: its mask (``-mask.png``), its RGBA cut-out (``-cutout.png``), the whole
   tree as COCO RLE (``chelsea-coco.json``) and ``chelsea-tree.zip``;
-* ``export_zip``: ``tree.json`` plus one lossless PNG label map per level; unzipped, it loads back
-  with ``Hierarchy.load(folder)`` (the API's ``/export``).
+* ``export_zip``: ``tree.json``, ``evidence.npz`` and one lossless PNG label map per level; unzipped,
+  it loads back with ``Hierarchy.load(folder)`` (the API's ``/export``).
 
 Each file is written into a folder of its own under ``Downloads.root``, so two sessions' files of
 the same name never collide.
@@ -23,13 +23,17 @@ from PIL import Image
 from hierseg.export import export_coco, export_cutout, export_mask
 from hierseg.hierarchy import ROOT, Hierarchy, Node, NodeLike
 
+from .classes import confident_name
 from .session import Session
 
 __all__ = ["Downloads", "download_name", "export_zip"]
 
 
 def download_name(photo: str, node: NodeLike | None = None, suffix: str = "", ext: str = "png") -> str:
-    """``<photo>[-<level>-<index>][-<suffix>].<ext>``; the root gets no node part (``chelsea-tree.zip``)."""
+    """``<photo's stem>[-<level>-<index>][-<suffix>].<ext>``; the root gets no node part (``chelsea-tree.zip``)."""
+    base, photo_ext = os.path.splitext(photo or "photo")
+    if photo_ext[1:].isalnum():  # the photo's file name: its extension is not part of what it is called
+        photo = base
     stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in (photo or "photo")) or "photo"
     parts = [stem]
     if node is not None:
@@ -42,13 +46,14 @@ def download_name(photo: str, node: NodeLike | None = None, suffix: str = "", ex
 
 
 def export_zip(hierarchy: Hierarchy, path: str | os.PathLike) -> Path:
-    """Write ``tree.json`` and every level's ``level_<l>.png`` (lossless, 0 = coarsest) into one zip."""
+    """Write ``Hierarchy.save_pngs``'s folder (``tree.json``, ``evidence.npz``, every level's ``level_<l>.png``,
+    lossless, 0 = coarsest) into one zip."""
     path = Path(path)
     with tempfile.TemporaryDirectory() as tmp:
         folder = hierarchy.save_pngs(tmp)
         with zipfile.ZipFile(path, "w") as archive:
             for file in sorted(folder.iterdir()):
-                # PNGs are already deflated; compressing them again only costs time.
+                # The PNGs and evidence.npz are already deflated; compressing them again only costs time.
                 method = zipfile.ZIP_DEFLATED if file.suffix == ".json" else zipfile.ZIP_STORED
                 archive.write(file, file.name, compress_type=method)
     return path
@@ -78,11 +83,15 @@ class Downloads:
         return export_zip(session.hierarchy, self.path(download_name(session.name, None, "tree", "zip")))
 
     def selection_bundle(self, session: Session) -> list[Path]:
-        """The selection's mask and cut-out, the tree as COCO RLE and the label-map zip."""
+        """The selection's mask and cut-out, the tree as COCO RLE and the label-map zip.
+
+        The COCO file names a node's category only where the page states its class (``classes``'s rule).
+        """
         node, name, hierarchy = session.selected, session.name, session.hierarchy
         return [
             export_mask(hierarchy, node, self.path(download_name(name, node, "mask"))),
             export_cutout(hierarchy, session.rgb, node, self.path(download_name(name, node, "cutout"))),
-            export_coco(hierarchy, self.path(download_name(name, None, "coco", "json")), name),
+            export_coco(hierarchy, self.path(download_name(name, None, "coco", "json")), name,
+                        is_certain=lambda segment: bool(confident_name(hierarchy, segment))),
             self.tree_zip(session),
         ]

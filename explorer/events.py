@@ -2,11 +2,14 @@
 
 Each handler names the components it updates; any output it leaves out keeps its value. UI handlers
 never raise: a problem is one warning toast and nothing on screen changes (``gr.skip()``), so no
-panel turns red. API handlers raise ``gr.Error`` (``AppError`` for clients).
+panel turns red; only a photo that cannot be segmented is taken back out of the photo input. API
+handlers raise ``gr.Error`` (``AppError`` for clients).
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
@@ -24,6 +27,8 @@ __all__ = ["Explorer", "Updates", "Widgets"]
 
 # What a handler returns: new values by component (or gr.skip(): nothing changes).
 Updates = dict[Any, Any]
+# Enough for every session alive at once on one Space; a forgotten file only means an emptied input.
+PHOTO_FILES_KEPT = 256
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +36,8 @@ class Widgets:
     """The components the handlers update; ``app.py`` makes them and lays them out."""
 
     state: gr.State
+    photo: gr.Image
+    run: gr.Button
     # redrawn after every click
     overlay: gr.Image
     tree: gr.HTML
@@ -64,7 +71,13 @@ class Widgets:
     @property
     def segment_outputs(self) -> list[Any]:
         """What a new segmentation may change."""
-        return [*self.view_outputs, self.hover_bridge, self.level_strip, self.refine, self.version, self.checkpoint]
+        return [*self.view_outputs, self.hover_bridge, self.level_strip, self.refine, self.version, self.checkpoint,
+                self.run]
+
+    @property
+    def photo_outputs(self) -> list[Any]:
+        """What a new photo in the input may change: a photo that cannot be segmented is taken back out."""
+        return [*self.segment_outputs, self.photo]
 
 
 class Explorer:
@@ -77,6 +90,8 @@ class Explorer:
         self.checkpoints = checkpoints
         self.ui = ui
         self.downloads = downloads
+        # The file each segmented photo came from, by digest: what a failed upload puts back in the input.
+        self.photo_files: OrderedDict[str, str] = OrderedDict()
 
     # ------------------------------------------------------------------ shared steps
     def segment_upload(self, upload: Upload | None, checkpoint: str) -> Session:
@@ -97,7 +112,11 @@ class Explorer:
             hierarchy = run_model(self.pool, checkpoint, rgb)
         except HiersegError as exc:
             raise gr.Error(str(exc), title="Segmentation failed") from exc
-        return sessions.new_session(hierarchy, rgb, checkpoint, upload.stem, upload.key)
+        self.photo_files[upload.key] = upload.path
+        self.photo_files.move_to_end(upload.key)
+        while len(self.photo_files) > PHOTO_FILES_KEPT:
+            self.photo_files.popitem(last=False)
+        return sessions.new_session(hierarchy, rgb, checkpoint, upload.name, upload.key)
 
     def refine_session(self, state: Session | None, steps: float | None = None,
                        progress: Callable[[int, int], None] | None = None) -> Session:
@@ -148,6 +167,7 @@ class Explorer:
             ui.refine: gr.Button(interactive=True),
             ui.version: gr.Radio(value=session.version, visible=session.alternate is not None),
             ui.checkpoint: gr.Dropdown(value=session.checkpoint),
+            ui.run: gr.Button(interactive=True),
         }
 
     @staticmethod
@@ -158,13 +178,27 @@ class Explorer:
 
     # ------------------------------------------------------------------ UI handlers
     def on_photo(self, image: dict | None, checkpoint: str, state: Session | None) -> Updates:
-        """A new photo is in the input: segment it.
+        """A new photo is in the input (uploaded, pasted, dropped or an example): segment it.
 
         Clearing the input (the Upload icon under a loaded photo does, before the picker opens)
         keeps the result on screen, and the same file with the same checkpoint is not segmented
-        again, so a cancelled picker or a repeated change event loses nothing.
+        again, so a cancelled picker or a repeated event loses nothing. A photo that cannot be
+        segmented is taken back out of the input, and the photo on screen, if any, put back: the
+        input always shows what the result is of.
         """
-        return self._segment_input(image, checkpoint, state, keep_shown=True)
+        try:
+            upload = read_upload(image)
+            if upload is None or (state is not None and (state.checkpoint, state.key) == (checkpoint, upload.key)):
+                return gr.skip()
+            return self.shown_segmentation(self.segment_upload(upload, checkpoint), state)
+        except (gr.Error, OSError) as exc:
+            self.warn(exc)
+            return {self.ui.photo: self._shown_photo_file(state)}
+
+    def _shown_photo_file(self, state: Session | None) -> str | None:
+        """The file of the photo on screen, if the server still has it (else None: an empty input)."""
+        path = self.photo_files.get(state.key) if state is not None else None
+        return path if path is not None and Path(path).is_file() else None
 
     def on_run_again(self, image: dict | None, checkpoint: str, state: Session | None) -> Updates:
         return self._segment_input(image, checkpoint, state)
@@ -185,20 +219,15 @@ class Explorer:
             return {self.ui.checkpoint: gr.Dropdown(value=in_use)}
         return self._segment_input(image, checkpoint, state, empty_note=f"Using {checkpoint_label(checkpoint)}.")
 
-    def _segment_input(self, image: dict | None, checkpoint: str, state: Session | None, keep_shown: bool = False,
-                       empty_note: str = "") -> Updates:
+    def _segment_input(self, image: dict | None, checkpoint: str, state: Session | None, empty_note: str = "") -> Updates:
         """Segment the photo in the input (its file read once) and show it.
 
-        An empty input is an error toast, or ``empty_note`` when given. ``keep_shown``: an empty
-        input, or the photo shown with this checkpoint, changes nothing.
+        An empty input is an error toast, or ``empty_note`` when given.
         """
         try:
             upload = read_upload(image)
-            if upload is None and (keep_shown or empty_note):
-                if empty_note:
-                    gr.Info(empty_note)
-                return gr.skip()
-            if keep_shown and state is not None and (state.checkpoint, state.key) == (checkpoint, upload.key):
+            if upload is None and empty_note:
+                gr.Info(empty_note)
                 return gr.skip()
             return self.shown_segmentation(self.segment_upload(upload, checkpoint), state)
         except (gr.Error, OSError) as exc:
@@ -267,7 +296,8 @@ class Explorer:
         if state is None:
             gr.Warning("Segment a photo first.", title="Nothing to export")
             return gr.skip()
-        return {self.ui.downloads: [str(path) for path in self.downloads.selection_bundle(state)]}
+        files = [str(path) for path in self.downloads.selection_bundle(state)]
+        return {self.ui.downloads: gr.File(files, visible=True)}
 
     # ------------------------------------------------------------------ API handlers
     def segment(self, image: dict | None, checkpoint: str) -> Updates:
@@ -275,7 +305,7 @@ class Explorer:
         state = self.segment_upload(read_upload(image), checkpoint)
         return {self.ui.state: state, self.ui.summary: describe.summary(state)}
 
-    def refine(self, steps: float | None, state: Session | None) -> Updates:
+    def refine(self, steps: float | None = None, state: Session | None = None) -> Updates:
         """Refine the model on the last segmented photo (``steps`` empty: the default); answers the tree summary."""
         state = self.refine_session(state, steps)
         return {self.ui.state: state, self.ui.summary: describe.summary(state)}

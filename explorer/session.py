@@ -65,7 +65,7 @@ class Session:
         chains: the collapsed tree the selection moves in (built once per hierarchy, with it).
         selected: the chain head whose parts are shown.
         level: the level whose segments are coloured (at least the selection's parts level).
-        checkpoint, name, key: the checkpoint used, the photo's file stem, a digest of its bytes.
+        checkpoint, name, key: the checkpoint used, the photo's file name, a digest of its bytes.
         display: drawing options.
         version: which tree of the photo this is, "first" or "refined" (``VERSIONS``).
         alternate: after a refinement, the photo's other tree (its own ``alternate`` is None).

@@ -26,11 +26,6 @@ class Upload:
     name: str
     key: str
 
-    @property
-    def stem(self) -> str:
-        """The name without its extension: what downloads are named after."""
-        return Path(self.name).stem
-
     def decode(self) -> np.ndarray:
         """The photo's pixels (``hierseg.imageio.load_image``: EXIF, 16 bit, CMYK...).
 

@@ -290,7 +290,7 @@ def fetch_official(name: str) -> Path:
         repo, filename = "/".join(repo_path[:2]), "/".join(repo_path[2:])
     else:
         repo, filename = OFFICIAL_RELEASES[name]
-    key = (repo + "/" + filename).replace("/", "--")
+    key = _release_key(repo, filename)
     converted = cache_dir() / key
     if (converted / CONFIG).is_file():
         return converted
@@ -312,6 +312,53 @@ def fetch_official(name: str) -> Path:
             "Download it elsewhere and pass its path, or use a local checkpoint."
         ) from exc
     return convert_to_cache(Path(local), key=key, source=f"https://huggingface.co/{repo}/blob/main/{filename}")
+
+
+def _release_key(repo: str, filename: str) -> str:
+    """The cache folder name of a converted Hub file."""
+    return (repo + "/" + filename).replace("/", "--")
+
+
+def release_is_local(name: str) -> bool:
+    """Whether an official release is on this machine already (converted, or in the Hub's download cache)."""
+    repo, filename = OFFICIAL_RELEASES[name]
+    return (cache_dir() / _release_key(repo, filename) / CONFIG).is_file() or _in_hub_cache(repo, filename)
+
+
+def release_download_size(name: str, timeout: float = 3.0) -> int | None:
+    """Bytes to download for an official release, as the Hub states them within ``timeout`` seconds (None: no answer)."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    repo, filename = OFFICIAL_RELEASES[name]
+    try:
+        return get_hf_file_metadata(hf_hub_url(repo, filename), timeout=timeout).size
+    except Exception:  # noqa: BLE001  (any failure only means the size is not known)
+        return None
+
+
+def offered_checkpoints(names: list[str], timeout: float = 3.0) -> dict[str, str]:
+    """The checkpoints a list should offer, name -> label, in the order of ``names``.
+
+    Local checkpoints and official releases already on this machine (``release_is_local``) are
+    named as they are. A release that needs a download is labelled with its size when the Hub
+    answers within ``timeout`` seconds (one bounded check, then the sizes asked in parallel), and
+    left out when it does not: offline it could only fail.
+    """
+    remote = [name for name in names if name in OFFICIAL_RELEASES and not release_is_local(name)]
+    sizes: dict[str, int | None] = {}
+    if remote and hub_reachable(timeout):
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(remote)) as pool:
+            sizes = dict(zip(remote, pool.map(lambda name: release_download_size(name, timeout), remote)))
+    offered = {}
+    for name in names:
+        if name not in remote:
+            offered[name] = checkpoint_label(name)
+        elif name in sizes:
+            size = sizes[name]
+            offered[name] = f"{name} (download, {size / 1e6:.0f} MB)" if size else f"{name} (download)"
+    return offered
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image
 
-from .hierarchy import Hierarchy, NodeLike
+from .hierarchy import Hierarchy, Node, NodeLike
 
 __all__ = ["coco_rle", "decode_coco_rle", "export_coco", "export_cutout", "export_mask"]
 
@@ -61,14 +61,18 @@ def decode_coco_rle(rle: dict[str, Any]) -> np.ndarray:
     return flat.reshape((width, height)).T
 
 
-def export_coco(hierarchy: Hierarchy, path: str | os.PathLike, file_name: str = "", top_k: int = 3) -> Path:
+def export_coco(hierarchy: Hierarchy, path: str | os.PathLike, file_name: str = "", top_k: int = 3,
+                is_certain: Callable[[Node], bool] | None = None) -> Path:
     """The whole tree as COCO-style JSON: one annotation per node of every level.
 
     Each annotation has ``segmentation`` (RLE), ``area``, ``bbox`` ``[x, y, w, h]``, ``category_id``
-    (its top class, 1-based; 0 without a classifier) and ``hierseg`` (``node``, ``level``,
-    ``parent``, ``top_classes``) so the tree can be rebuilt.
+    and ``hierseg`` (``node``, ``level``, ``parent``, ``top_classes``) so the tree can be rebuilt.
+    ``category_id`` is the node's top class, 1-based, or 0 (none) without a classifier or when
+    ``is_certain(node)`` says its evidence is too weak to name it (the caller's rule; None: always
+    named). ``file_name`` is the photo's, extension included, as COCO tools look it up.
     """
     width, height = hierarchy.image_size
+    certain = is_certain or (lambda node: True)
     annotations = []
     for level in range(hierarchy.n_levels):
         label_map = hierarchy.label_maps[level]
@@ -86,7 +90,7 @@ def export_coco(hierarchy: Hierarchy, path: str | os.PathLike, file_name: str = 
                 "area": hierarchy.area(node),
                 "bbox": [x0, y0, x1 - x0, y1 - y0],
                 "iscrowd": 0,
-                "category_id": 0 if best is None else int(best[node.index]) + 1,
+                "category_id": 0 if best is None or not certain(node) else int(best[node.index]) + 1,
                 "hierseg": {
                     "node": str(node),
                     "level": level,

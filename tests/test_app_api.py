@@ -207,7 +207,7 @@ def test_a_repeated_or_cleared_photo_keeps_the_exploration(app: ModuleType, tmp_
     photo = {"path": str(EXAMPLE), "orig_name": "chelsea.jpg"}
     first = explorer.on_photo(photo, "fake", None)
     state = first[ui.state]
-    assert segmenter.calls == 1 and state.name == "chelsea"
+    assert segmenter.calls == 1 and state.name == "chelsea.jpg"
     assert Path(first[ui.overlay]).name == "chelsea.png", "the overlay downloads under the photo's name"
     assert set(first) == set(ui.segment_outputs), "a new photo updates every panel"
     drilled = explorer.on_node_click(state, type("Event", (), {"node": "0:1"})())[ui.state]
@@ -217,3 +217,18 @@ def test_a_repeated_or_cleared_photo_keeps_the_exploration(app: ModuleType, tmp_
     other = _file(tmp_path, "other.png", _encoded(Image.fromarray(_gradient((90, 70))), "PNG"))
     explorer.on_photo({"path": other, "orig_name": "other.png"}, "fake", drilled)
     assert segmenter.calls == 2, "a different file is segmented"
+
+
+def test_a_photo_that_cannot_be_segmented_leaves_the_input_showing_the_result(app: ModuleType, tmp_path: Path) -> None:
+    """A failed upload takes the broken file back out of the input and puts the photo on screen back."""
+    from explorer.downloads import Downloads
+
+    demo = app.build_demo(loader=lambda name: _CountingSegmenter(), default_checkpoint="fake", checkpoints=["fake"])
+    explorer, ui = demo.explorer, demo.explorer.ui
+    explorer.downloads = Downloads(tmp_path)
+    broken = {"path": _file(tmp_path, "broken.jpg", b"not an image"), "orig_name": "broken.jpg"}
+    with pytest.warns(UserWarning):
+        assert explorer.on_photo(broken, "fake", None) == {ui.photo: None}, "nothing to put back: emptied"
+    state = explorer.on_photo({"path": str(EXAMPLE), "orig_name": "chelsea.jpg"}, "fake", None)[ui.state]
+    with pytest.warns(UserWarning):
+        assert explorer.on_photo(broken, "fake", state) == {ui.photo: str(EXAMPLE)}

@@ -25,3 +25,6 @@ def test_refine_endpoint_answers_like_segment(app_url: str) -> None:
     with pytest.raises(Exception, match="steps"):
         client.predict(1000, api_name="/refine")
     assert client.predict(None, api_name="/refine")["refine"]["steps_done"] >= 1
+    assert client.predict(api_name="/refine")["refine"]["steps_done"] >= 1, "steps are optional"
+    with pytest.raises(Exception, match="whole number"):
+        client.predict(0.5, api_name="/refine")  # never rounded to 0 on the way

@@ -5,6 +5,7 @@ Screenshots go to a temp folder; ``HIERSEG_UPDATE_SCREENSHOT=1`` also writes ``d
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -45,7 +46,7 @@ def browser(server: str) -> Iterator:
         browser.close()
 
 
-def open_page(browser, url: str, width: int = 1440, height: int = 960):
+def open_page(browser, url: str, width: int = 1440, height: int = 1000):
     page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(url)
     page.wait_for_selector("#run-button")
@@ -142,6 +143,16 @@ def outline_pixels(page) -> int:
     )
 
 
+def outline_tones(page) -> tuple[int, int]:
+    """(light, dark) opaque pixels of the hover canvas."""
+    return tuple(page.evaluate(
+        "() => { const c = document.querySelector('#overlay canvas.hover-outline'); if (!c || !c.width) return [0, 0];"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let light = 0, dark = 0;"
+        " for (let i = 0; i < d.length; i += 4) if (d[i + 3] === 255) { const v = d[i] + d[i + 1] + d[i + 2];"
+        " if (v > 600) light++; else if (v < 150) dark++; } return [light, dark]; }"
+    ))
+
+
 def test_hover_outlines_the_segment_a_click_selects_and_sends_nothing(page) -> None:
     requests: list[str] = []
     record = lambda request: requests.append(request.url)  # noqa: E731
@@ -152,6 +163,8 @@ def test_hover_outlines_the_segment_a_click_selects_and_sends_nothing(page) -> N
     page.remove_listener("request", record)
     node = wait_for(lambda: hovered(page))
     assert outline_pixels(page) > 20, "an outline is drawn"
+    light, dark = outline_tones(page)
+    assert light > 20 and dark > 20, f"a light and a dark line, visible on any colour ({light}, {dark})"
     assert requests == [], f"mouse moves reached the server: {requests}"
     # The outlined segment is the one a click there selects.
     page.mouse.click(*photo_point(page, 0.5, 0.4))
@@ -273,37 +286,71 @@ def test_display_controls_and_exports(page, tmp_path: Path) -> None:
         shutil.copy(shot, SCREENSHOT)
 
 
-def test_no_red_panels_on_an_empty_segment_and_no_badge_over_the_photo(browser, server: str) -> None:
-    """A fresh page: an early click gives one toast and no red panel; Up and Export start inactive; no badge over the photo."""
+def test_a_fresh_page_offers_nothing_to_act_on_and_no_badge_over_the_photo(browser, server: str) -> None:
+    """Before a photo, Run again, Up and Export are inactive; after one, no label badge over the photo."""
     page = open_page(browser, server)
     try:
-        assert page.locator("#export").is_disabled() and page.locator("#up-button").is_disabled()
-        page.locator("#run-button").click()
-        wait_for(lambda: page.locator(".toast-body").count() >= 1)
-        page.wait_for_timeout(1000)
-        assert page.locator(".toast-body").count() == 1
-        assert "photo first" in page.locator(".toast-body").inner_text()
-        assert page.locator("text=/^Error$/").count() == 0, "no output panel shows an error badge"
+        for button in ("#run-button", "#export", "#up-button"):
+            assert page.locator(button).is_disabled(), button
         upload(page)
+        assert page.locator("#run-button").is_enabled()
         labels = page.locator("#overlay [data-testid='block-label']")
         assert all(not label.is_visible() for label in labels.all()), "no label badge over the photo"
     finally:
         page.close()
 
 
-def test_offline_checkpoint_falls_back_once(browser, server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Offline: one message, and the dropdown returns to the checkpoint the result on screen came from."""
+def test_a_bad_upload_warns_once_and_the_input_shows_the_photo_on_screen(browser, server: str, tmp_path: Path) -> None:
+    """One request and one toast per upload; after a file that cannot be segmented the input shows
+    the photo the result is of again (or nothing, before any result), never the broken file."""
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image")
+    page = open_page(browser, server)
+    joins: list[str] = []
+    page.on("request", lambda request: joins.append(request.url) if "queue/join" in request.url else None)
+    try:
+        input_photo = lambda: page.evaluate(  # noqa: E731
+            "() => document.querySelector('#input-image img')?.getAttribute('src') ?? ''")
+        page.locator("#input-image input[type=file]").set_input_files(str(bad))
+        wait_for(lambda: page.locator(".toast-body").count() >= 1)
+        wait_for(lambda: input_photo() == "", what=input_photo)
+        assert page.locator("#run-button").is_disabled()
+        page.locator(".toast-body button").first.click()  # close it
+        upload(page)
+        joins.clear()
+        page.locator("#input-image input[type=file]").set_input_files(str(bad))
+        wait_for(lambda: page.locator(".toast-body").count() >= 1)
+        wait_for(lambda: input_photo().endswith("/astronaut.jpg"), what=input_photo)
+        page.wait_for_timeout(1500)  # a second event would come within this
+        assert len(joins) == 1, joins
+        toasts = page.locator(".toast-body").all_inner_texts()
+        assert len(toasts) == 1 and "(2)" not in toasts[0] and toasts[0].count("broken.jpg") == 1, toasts
+        assert page.locator("text=/^Error$/").count() == 0, "no output panel shows an error badge"
+    finally:
+        page.close()
+
+
+def test_offline_checkpoint_falls_back_once(browser, app, app_checkpoint: str, monkeypatch: pytest.MonkeyPatch,
+                                          tmp_path: Path) -> None:
+    """The list says what a release costs to download; picked when the Hub is gone: one message, and the
+    dropdown returns to the checkpoint the result on screen came from."""
     from hierseg import checkpoints
 
+    release = "official/moco-in1k-cast_small"
     monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path))  # nothing converted yet
-    monkeypatch.setattr(checkpoints, "hub_reachable", lambda timeout=3.0: False)
-    page = open_page(browser, server)
+    monkeypatch.setattr(checkpoints, "_in_hub_cache", lambda repo, filename: False)
+    monkeypatch.setattr(checkpoints, "hub_reachable", lambda timeout=3.0: True)  # online at start
+    monkeypatch.setattr(checkpoints, "release_download_size", lambda name, timeout=3.0: 180_000_000)
+    demo = app.build_demo(default_checkpoint=app_checkpoint, checkpoints=[app_checkpoint, release])
+    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.LAUNCH_KWARGS)
+    monkeypatch.setattr(checkpoints, "hub_reachable", lambda timeout=3.0: False)  # gone by the time it is picked
+    page = open_page(browser, url)
     try:
         upload(page)
         dropdown = page.locator("#checkpoint input")
         in_use = dropdown.input_value()
         dropdown.click()
-        page.locator("[role=option]", has_text="official/moco-in1k-cast_small").first.click()
+        page.locator("[role=option]", has_text=f"{release} (download, 180 MB)").first.click()
         wait_for(lambda: page.locator(".toast-body").count() >= 1, timeout=60)
         page.wait_for_timeout(1500)
         assert page.locator(".toast-body").count() == 1 and "offline" in page.locator(".toast-body").inner_text()
@@ -311,6 +358,7 @@ def test_offline_checkpoint_falls_back_once(browser, server: str, monkeypatch: p
         assert page.locator("text=/^Error$/").count() == 0
     finally:
         page.close()
+        demo.close()
 
 
 def test_phone_shows_the_result_first(browser, server: str) -> None:
@@ -337,9 +385,13 @@ def test_refine_button_shows_progress_then_the_refined_tree(browser, server: str
         caption = lambda: page.evaluate("() => document.querySelector('#caption .caption')?.dataset.version ?? ''")  # noqa: E731
         assert caption() == "first"
         page.locator("#refine-button").click()
-        # The progress bar names the work and counts steps while the model adapts.
+        # The progress bar names the work and counts steps while the model adapts, once, on the photo.
         wait_for(lambda: "Refining on this photo" in page.locator("body").inner_text(), timeout=60,
                  what=lambda: "(no progress text)")
+        trackers = page.evaluate(
+            "() => Array.from(document.querySelectorAll('.wrap.default')).filter(w => w.offsetParent &&"
+            " w.innerText.trim()).map(w => w.closest('[id]')?.id ?? '')")
+        assert trackers == ["overlay"], trackers
         wait_for(lambda: caption() == "refined", timeout=120, what=lambda: f"(caption version {caption()!r})")
         assert "Refined on this photo" in page.locator("#caption").inner_text()
         assert version.is_visible()
@@ -349,5 +401,92 @@ def test_refine_button_shows_progress_then_the_refined_tree(browser, server: str
         wait_for(lambda: caption() == "first", what=lambda: f"(caption version {caption()!r})")
         page.locator("#refine-version label", has_text="Refined").click()
         wait_for(lambda: caption() == "refined", what=lambda: f"(caption version {caption()!r})")
+    finally:
+        page.close()
+
+
+# Characters that need an emoji font (absent on many machines, where they show as empty boxes).
+EMOJI = re.compile("[\u2600-\u27bf\u2b00-\u2bff\ufe0f\U0001f000-\U0001faff]")
+
+
+def test_first_screen_shows_the_intro_and_examples_not_empty_panels(browser, server: str) -> None:
+    page = open_page(browser, server, height=1000)
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        page.wait_for_timeout(500)
+        for panel in ("#result-col", "#tree-col", "#prediction", "#display", "#refine-button"):
+            assert not page.locator(panel).is_visible(), f"{panel} is an empty box before a photo"
+        assert page.locator(".gallery-item, [data-testid='examples'] button").first.is_visible(), "examples offered"
+        text = page.locator("body").inner_text()
+        assert "Esc" in text and "Tap" not in text
+        assert not EMOJI.findall(text), EMOJI.findall(text)
+        phone.goto(server)
+        phone.wait_for_selector("#run-button")
+        text = phone.locator("body").inner_text()
+        assert "Tap" in text and "Esc" not in text and "arrow keys" not in text and "Point" not in text, text[:400]
+        upload(page)
+        text = page.locator("body").inner_text()
+        assert not EMOJI.findall(text), EMOJI.findall(text)
+    finally:
+        page.close()
+        phone.close()
+
+
+def test_layout_at_1440x1000(page) -> None:
+    """Table, display panel and export above the fold; the photo does not move as the breadcrumb grows;
+    every level thumbnail in view; the opacity slider follows arrow keys and typed values at once."""
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    page.mouse.click(10, 10)
+    escape_to_the_whole_image(page)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.wait_for_timeout(300)
+    for panel in ("#display", "#export"):
+        box = page.locator(panel).bounding_box()
+        assert box["y"] + box["height"] <= 1000, (panel, box)
+    table = page.locator("#segments tr[data-node]").first.bounding_box()
+    assert table["y"] + table["height"] <= 1000, table
+
+    strip = page.locator("#level-strip .level-strip").bounding_box()
+    last = page.locator("#level-strip [data-level]").last.bounding_box()
+    assert last["x"] + last["width"] <= strip["x"] + strip["width"] + 1, (last, strip)
+    assert page.evaluate("() => { const s = document.querySelector('#level-strip .level-strip');"
+                         " return s.scrollWidth <= s.clientWidth; }")
+
+    photo_top = lambda: page.locator("#overlay img").bounding_box()["y"]  # noqa: E731
+    top = photo_top()
+    for _ in range(4):
+        rows = table_nodes(page)
+        if len(rows) < 2:
+            break
+        page.locator(f"#segments tr[data-node='{rows[-1]}']").click()
+        wait_for(lambda: current(page) == rows[-1])
+        page.wait_for_timeout(200)
+        assert abs(photo_top() - top) <= 1, "the breadcrumb pushed the photo"
+    crumbs = page.evaluate("() => { const c = document.querySelector('#breadcrumb .crumbs');"
+                           " return [c.scrollLeft + c.clientWidth, c.scrollWidth]; }")
+    assert crumbs[0] >= crumbs[1] - 1, "the end of the breadcrumb (the selection) is in view"
+
+    if not page.locator("#opacity").is_visible():
+        page.locator("#display").click()
+    before = page.locator("#overlay img").get_attribute("src")
+    page.locator("#opacity input[type=range]").focus()
+    page.keyboard.press("ArrowRight")
+    wait_for(lambda: page.locator("#overlay img").get_attribute("src") != before, what=lambda: "(arrow key ignored)")
+    before = page.locator("#overlay img").get_attribute("src")
+    page.locator("#opacity input[type=number]").fill("0.9")  # typed, the field keeps the focus
+    wait_for(lambda: page.locator("#overlay img").get_attribute("src") != before, what=lambda: "(typed value ignored)")
+
+
+def test_an_example_is_segmented_once_when_picked(browser, server: str) -> None:
+    page = open_page(browser, server)
+    joins: list[str] = []
+    page.on("request", lambda request: joins.append(request.url) if "queue/join" in request.url else None)
+    try:
+        page.locator("[data-testid='examples'] button, .gallery-item", has_text="chelsea").first.click()
+        page.wait_for_selector("#overlay img", timeout=120_000)
+        wait_for(lambda: view(page) and maps_loaded(page), timeout=60)
+        assert page.locator("#overlay img").get_attribute("src").endswith("/chelsea.png")
+        page.wait_for_timeout(1000)
+        assert len(joins) == 1, joins
     finally:
         page.close()

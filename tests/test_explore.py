@@ -47,7 +47,7 @@ def tree() -> Hierarchy:
 @pytest.fixture
 def session(tree: Hierarchy) -> sessions.Session:
     rgb = np.random.default_rng(0).integers(0, 256, (*tree.shape, 3), dtype=np.uint8)
-    return sessions.new_session(tree, rgb, "test", "chelsea", "abc")
+    return sessions.new_session(tree, rgb, "test", "chelsea.jpg", "abc")
 
 
 def test_chains_collapse_single_children(tree: Hierarchy) -> None:
@@ -75,7 +75,7 @@ def test_a_root_with_one_child_is_one_chain() -> None:
 
 
 def test_drill_up_and_levels(session: sessions.Session) -> None:
-    assert session.selected == ROOT and session.level == 0 and session.name == "chelsea"
+    assert session.selected == ROOT and session.level == 0 and session.name == "chelsea.jpg"
     drilled = sessions.drill_to(session, "1:0")
     assert drilled.selected == Node(0, 0) and drilled.level == 2, "a chain shows its bottom's children"
     assert session.selected == ROOT, "sessions are immutable"
@@ -232,7 +232,7 @@ def test_exports(session: sessions.Session, tmp_path: Path) -> None:
     tree = session.hierarchy
     archive = downloads.export_zip(tree, tmp_path / "tree.zip")
     with zipfile.ZipFile(archive) as zipped:
-        assert sorted(zipped.namelist()) == ["level_0.png", "level_1.png", "level_2.png", "tree.json"]
+        assert sorted(zipped.namelist()) == ["evidence.npz", "level_0.png", "level_1.png", "level_2.png", "tree.json"]
         zipped.extractall(tmp_path / "out")
     assert Hierarchy.load(tmp_path / "out") == tree
     mask = np.asarray(Image.open(export.export_mask(tree, "1:2", tmp_path / "mask.png")))
@@ -269,6 +269,74 @@ def test_the_selection_bundle_is_named_after_the_photo_and_node(session: session
     np.testing.assert_array_equal(np.asarray(Image.open(files[0])) > 0, session.hierarchy.mask("1:2"))
 
 
+def test_the_tree_zip_of_a_bsds_sized_photo_is_compact_and_loads_back_exactly(tmp_path: Path) -> None:
+    """481x321, 1000 classes, levels of 4..256 segments: tree.json stays under 1 MB, and the unzipped
+    folder loads back to the same tree (every evidence row exact)."""
+    rng = np.random.default_rng(0)
+    superpixels = np.arange(321 * 481).reshape(321, 481) // 604  # 256 bands of superpixels
+    sizes = [256, 64, 16, 4]
+    assignments = [np.arange(sizes[j]) * sizes[j + 1] // sizes[j] for j in range(3)]
+    evidence = [rng.dirichlet(np.full(1000, 0.05), n).astype(np.float32) for n in sizes]
+    tree = Hierarchy.from_assignments(superpixels, assignments, evidence, [f"class {i}" for i in range(1000)],
+                                      rng.dirichlet(np.ones(1000)).astype(np.float32))
+    with zipfile.ZipFile(downloads.export_zip(tree, tmp_path / "tree.zip")) as zipped:
+        assert zipped.getinfo("tree.json").file_size <= 1_000_000
+        zipped.extractall(tmp_path / "out")
+    assert Hierarchy.load(tmp_path / "out") == tree
+    # A folder of format version 1 (the evidence inline in tree.json) still loads.
+    data = json.loads((tmp_path / "out" / "tree.json").read_text())
+    data["version"] = 1
+    del data["evidence"]
+    for level, entry in enumerate(data["levels"]):
+        entry["evidence"] = tree.evidence[level].tolist()
+    (tmp_path / "out" / "tree.json").write_text(json.dumps(data))
+    (tmp_path / "out" / "evidence.npz").unlink()
+    assert Hierarchy.load(tmp_path / "out") == tree
+
+
+def test_the_checkpoint_list_offers_downloads_with_their_size_and_leaves_them_out_offline(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from hierseg import checkpoints
+
+    monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path))
+    monkeypatch.setattr(checkpoints, "_in_hub_cache", lambda repo, filename: False)
+    downloaded = "official/deit-in1k-cast_small"  # converted once: on this machine
+    folder = tmp_path / checkpoints._release_key(*checkpoints.OFFICIAL_RELEASES[downloaded])
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    names = ["mine", *checkpoints.OFFICIAL_RELEASES]
+    monkeypatch.setattr(checkpoints, "hub_reachable", lambda timeout=3.0: False)
+    assert checkpoints.offered_checkpoints(names) == {"mine": "mine", downloaded: downloaded}
+    monkeypatch.setattr(checkpoints, "hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr(checkpoints, "release_download_size",
+                        lambda name, timeout=3.0: 88_400_000 if name.endswith("cast_small") else None)
+    offered = checkpoints.offered_checkpoints(names)
+    assert list(offered) == names
+    assert offered["official/moco-in1k-cast_small"] == "official/moco-in1k-cast_small (download, 88 MB)"
+    assert offered["official/moco-in1k-cast_base"] == "official/moco-in1k-cast_base (download)"
+    assert offered[downloaded] == downloaded
+
+
+def test_coco_names_the_photo_file_and_no_category_where_the_page_says_uncertain(tmp_path: Path) -> None:
+    """The bundle's COCO file: ``file_name`` with the photo's extension, and a category only for the
+    nodes whose class the page states (``classes``'s rule; 0 elsewhere)."""
+    halves = (np.mgrid[0:4, 0:8][1] >= 4).astype(np.int32)
+    evidence = np.full((2, 20), 0.05, np.float32)  # node 0:0 has no class above chance
+    evidence[1] = 0.01
+    evidence[1, 7] = 0.81
+    tree = Hierarchy([halves], [np.zeros(0, np.int32)], [evidence], [f"class {i}" for i in range(20)],
+                     np.full(20, 0.05, np.float32))
+    state = sessions.new_session(tree, np.zeros((4, 8, 3), np.uint8), "test", "grass.field.png", "abc")
+    coco_file = downloads.Downloads(tmp_path).selection_bundle(state)[2]
+    assert coco_file.name == "grass.field-coco.json"
+    coco = json.loads(coco_file.read_text())
+    assert coco["images"][0]["file_name"] == "grass.field.png"
+    categories = {a["hierseg"]["node"]: a["category_id"] for a in coco["annotations"]}
+    assert categories == {"0:0": 0, "0:1": 8}
+    for node, category in categories.items():
+        assert (category != 0) == bool(classes.confident_name(tree, Node.parse(node))), node
+
+
 def test_download_names_follow_the_photo_and_node() -> None:
     """No uuid names."""
     assert downloads.download_name("chelsea", "0:1") == "chelsea-0-1.png"
@@ -293,7 +361,7 @@ def test_an_upload_is_digested_once_and_named_as_the_person_named_it(tmp_path: P
     copy.parent.mkdir()
     copy.write_bytes(b"this is not an image at all")
     upload = uploads.read_upload({"path": str(copy), "orig_name": "notes.jpg"})
-    assert upload.name == "notes.jpg" and upload.stem == "notes" and len(upload.key) == 40
+    assert upload.name == "notes.jpg" and len(upload.key) == 40
     assert uploads.read_upload({"path": str(copy)}).name == "upload.bin" and uploads.read_upload(None) is None
     with pytest.raises(ImageLoadError, match="not an image") as error:
         upload.decode()

@@ -43,15 +43,51 @@ hs.outline = function (node) {
   if (level < 0) { ctx.clearRect(0, 0, canvas.width, canvas.height); return; }
   const w = hs.width, h = hs.height, map = hs.maps[level];
   canvas.width = w; canvas.height = h;
+  // Two tones, so the outline shows on any colour: a light line just inside the segment, a dark one
+  // just outside, each about one screen pixel wide however much the photo is scaled down.
+  const band = Math.max(1, Math.round(w / Math.max(1, canvas.getBoundingClientRect().width)));
+  let x0 = w, y0 = h, x1 = -1, y1 = -1;
+  for (let p = 0; p < w * h; p++) if (map[p] === index) {
+    const x = p % w, y = (p - x) / w;
+    if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
+  }
   const pixels = ctx.createImageData(w, h), data = pixels.data;
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+  if (x1 < 0) { ctx.putImageData(pixels, 0, 0); return; }
+  x0 = Math.max(0, x0 - band); y0 = Math.max(0, y0 - band); x1 = Math.min(w - 1, x1 + band); y1 = Math.min(h - 1, y1 + band);
+  // ring[p]: 1..band for the light band (k-th pixel ring inside the boundary), band+1..2*band for the dark one.
+  const inside = p => map[p] === index;
+  let front = [];
+  const ring = new Uint8Array(w * h);
+  for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) {
     const p = y * w + x;
-    if (map[p] !== index) continue;
-    const edge = x === 0 || y === 0 || x === w - 1 || y === h - 1 || map[p - 1] !== index || map[p + 1] !== index
-      || map[p - w] !== index || map[p + w] !== index;
-    const o = 4 * p;
-    if (edge) { data[o] = 255; data[o + 1] = 235; data[o + 2] = 59; data[o + 3] = 255; }
-    else { data[o] = data[o + 1] = data[o + 2] = 255; data[o + 3] = 46; }
+    if (!inside(p)) continue;
+    if (x === 0 || y === 0 || x === w - 1 || y === h - 1 || !inside(p - 1) || !inside(p + 1) || !inside(p - w)
+        || !inside(p + w)) { ring[p] = 1; front.push(p); }
+  }
+  const edge = front.slice();
+  // Grow the light band inwards and the dark band outwards, one pixel ring at a time.
+  for (let k = 2; k <= band; k++) {
+    const next = [];
+    for (const p of front) for (const q of [p - 1, p + 1, p - w, p + w])
+      if (q >= 0 && q < w * h && !ring[q] && inside(q)) { ring[q] = k; next.push(q); }
+    front = next;
+  }
+  front = [];
+  for (const p of edge) for (const q of [p - 1, p + 1, p - w, p + w]) {
+    const x = q % w;
+    if (q >= 0 && q < w * h && Math.abs(x - p % w) <= 1 && !ring[q] && !inside(q)) { ring[q] = band + 1; front.push(q); }
+  }
+  for (let k = band + 2; k <= 2 * band; k++) {
+    const next = [];
+    for (const p of front) for (const q of [p - 1, p + 1, p - w, p + w])
+      if (q >= 0 && q < w * h && Math.abs(q % w - p % w) <= 1 && !ring[q] && !inside(q)) { ring[q] = k; next.push(q); }
+    front = next;
+  }
+  for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) {
+    const p = y * w + x, o = 4 * p;
+    if (ring[p] > band) { data[o] = data[o + 1] = data[o + 2] = 0; data[o + 3] = 255; }
+    else if (ring[p]) { data[o] = data[o + 1] = data[o + 2] = 255; data[o + 3] = 255; }
+    else if (inside(p)) { data[o] = data[o + 1] = data[o + 2] = 255; data[o + 3] = 46; }
   }
   ctx.putImageData(pixels, 0, 0);
 };
@@ -77,6 +113,12 @@ if (!hs.wired) {
   });
   window.addEventListener('hierseg-hover', ev => hs.outline(ev.detail));
   window.addEventListener('hierseg-view', () => hs.outline(null));
+  // The breadcrumb is one scrolling line: keep its end (the selection) in view whenever it is redrawn.
+  const crumbs = document.querySelector('#breadcrumb');
+  if (crumbs) new MutationObserver(() => {
+    const line = crumbs.querySelector('.crumbs');
+    if (line) line.scrollLeft = line.scrollWidth;
+  }).observe(crumbs, {childList: true, subtree: true});
   document.addEventListener('keydown', ev => {
     const target = ev.target;
     if (!hs.maps || ev.altKey || ev.ctrlKey || ev.metaKey) return;

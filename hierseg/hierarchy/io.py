@@ -1,4 +1,6 @@
-"""A tree's fields on disk: one NPZ file, or ``tree.json`` plus one lossless PNG label map per level.
+"""A tree's fields on disk: one NPZ file, or ``tree.json`` plus one lossless PNG label map per level
+and the class evidence as ``evidence.npz`` (float32 arrays: a JSON list of every node's probability
+of every class would be megabytes).
 
 Both formats round-trip exactly (``Hierarchy.load(path)`` after ``h.save(path)`` or
 ``h.save_pngs(path)`` equals ``h``). This module reads and writes plain fields (``TreeFields``);
@@ -13,11 +15,14 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "TREE_JSON", "TreeFields", "read", "read_pngs", "write_npz", "write_pngs"]
+__all__ = ["EVIDENCE_NPZ", "FORMAT_NAME", "FORMAT_VERSION", "TREE_JSON", "TreeFields", "read", "read_pngs", "write_npz", "write_pngs"]
 
 FORMAT_NAME = "hierseg-hierarchy"
-FORMAT_VERSION = 1
+# Version 2 moved the evidence out of tree.json into EVIDENCE_NPZ; version 1 is still read.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 TREE_JSON = "tree.json"
+EVIDENCE_NPZ = "evidence.npz"
 # Ids above this do not fit a 16-bit PNG.
 _MAX_PNG_ID = 2**16 - 1
 
@@ -85,15 +90,24 @@ def read(path: str | Path) -> TreeFields:
 
 
 def write_pngs(label_maps: list[np.ndarray], summary: dict[str, Any], directory: str | Path) -> Path:
-    """Write ``level_<l>.png`` per level plus ``tree.json`` into ``directory``; returns it.
+    """Write ``level_<l>.png`` per level, ``evidence.npz`` and ``tree.json`` into ``directory``; returns it.
 
     ``summary`` is the tree's JSON summary with the full evidence (``Hierarchy.to_json_dict(...,
-    include_evidence=True)``); the PNG file name of each level is added to it. Each PNG holds the
-    node ids losslessly: 8-bit grayscale when every id fits in a byte, 16-bit grayscale (``I;16``)
-    otherwise.
+    include_evidence=True)``). Each level's evidence rows go to ``evidence.npz`` (``level_<l>``,
+    float32: exact, as the rows came from float32) and the file names replace them in
+    ``tree.json``. Each PNG holds the node ids losslessly: 8-bit grayscale when every id fits in a
+    byte, 16-bit grayscale (``I;16``) otherwise.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    class_count = len(summary["class_names"])
+    evidence = {
+        f"level_{entry['level']}": np.array(entry.pop("evidence"), np.float32).reshape(entry["n_nodes"], class_count)
+        for entry in summary["levels"]
+    }
+    with open(directory / EVIDENCE_NPZ, "wb") as file:
+        np.savez_compressed(file, **evidence)
+    summary["evidence"] = EVIDENCE_NPZ
     for level, (label_map, entry) in enumerate(zip(label_maps, summary["levels"], strict=True)):
         top_id = entry["n_nodes"] - 1
         if top_id > _MAX_PNG_ID:
@@ -111,13 +125,15 @@ def read_pngs(directory: str | Path) -> TreeFields:
     data = json.loads((directory / TREE_JSON).read_text())
     _check_format(data.get("format"), data.get("version"), directory / TREE_JSON)
     label_maps, parents, evidence = [], [], []
+    stored = _read_evidence(directory, data)
     for level, entry in enumerate(data["levels"]):
-        if "evidence" not in entry or "label_map" not in entry:
+        if "label_map" not in entry or (stored is None and "evidence" not in entry):
             raise ValueError(f"{directory / TREE_JSON}: level {level} lacks its evidence or label map file name")
         with Image.open(directory / entry["label_map"]) as image:
             label_maps.append(np.asarray(image).astype(np.int32))
         parents.append(np.array([node["parent"] for node in entry["nodes"]] if level else [], np.int32))
-        evidence.append(np.array(entry["evidence"], np.float32).reshape(entry["n_nodes"], len(data["class_names"])))
+        rows = stored[f"level_{level}"] if stored is not None else entry["evidence"]  # version 1: inline
+        evidence.append(np.array(rows, np.float32).reshape(entry["n_nodes"], len(data["class_names"])))
     superpixel_ids = data.get("superpixel_ids")
     return TreeFields(
         label_maps,
@@ -130,6 +146,14 @@ def read_pngs(directory: str | Path) -> TreeFields:
     )
 
 
+def _read_evidence(directory: Path, data: dict[str, Any]) -> dict[str, np.ndarray] | None:
+    """The arrays of the evidence file ``tree.json`` names (None for version 1, which holds them inline)."""
+    if not isinstance(data.get("evidence"), str):
+        return None
+    with np.load(directory / data["evidence"], allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
 def _check_format(name: Any, version: Any, source: Path) -> None:
-    if name != FORMAT_NAME or version != FORMAT_VERSION:
+    if name != FORMAT_NAME or version not in READABLE_VERSIONS:
         raise ValueError(f"{source} is not a hierseg hierarchy (format {name!r} version {version!r})")

@@ -295,8 +295,8 @@ class Hierarchy:
         return io.write_npz(self._fields(), path)
 
     def save_pngs(self, directory: str | Path, top_k: int = 5) -> Path:
-        """Write ``tree.json`` (``to_json_dict`` with the evidence) and one lossless ``level_<l>.png``
-        per level into ``directory``; returns it."""
+        """Write ``tree.json`` (``to_json_dict``), the evidence as ``evidence.npz`` and one lossless
+        ``level_<l>.png`` per level into ``directory``; returns it."""
         return io.write_pngs(self.label_maps, self.to_json_dict(top_k, include_evidence=True), directory)
 
     @classmethod
