@@ -22,6 +22,7 @@ import plotly
 from explorer import STATIC
 from explorer.downloads import Downloads
 from explorer.events import Explorer, Widgets
+from explorer.label_panel import LabelPanel
 from explorer.pool import SegmenterPool
 from hierseg import HiersegError, load_segmenter
 from hierseg.checkpoints import available_checkpoints, default_checkpoint as env_default_checkpoint, offered_checkpoints
@@ -114,7 +115,7 @@ def build_demo(
                     [[path] for path in EXAMPLES], inputs=[input_image], cache_examples=False,
                     example_labels=[Path(path).stem for path in EXAMPLES], label="Examples",
                 )
-                prediction = gr.Label(num_top_classes=3, label="Whole image", elem_id="prediction")
+                prediction = LabelPanel(num_top_classes=3, label="Whole image", elem_id="prediction")
             with gr.Column(scale=6, min_width=340, elem_id="result-col"):
                 breadcrumb = gr.HTML("", js_on_load=script("node_click.js"), elem_id="breadcrumb")
                 overlay = gr.Image(
@@ -136,7 +137,7 @@ def build_demo(
                 export_button = gr.Button("Export selected segment + tree", elem_id="export", interactive=False)
                 downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads",
                                     visible=False)
-                evidence = gr.Label(num_top_classes=5, label="Selected segment", elem_id="evidence")
+                evidence = LabelPanel(num_top_classes=5, label="Selected segment", elem_id="evidence")
         hover_bridge = gr.HTML(None, html_template="<div class='hover-bridge'></div>", js_on_load=script("bridge.js"),
                                elem_id="hover-bridge")
         click_targets = gr.HTML(None, html_template="<div class='click-targets'></div>", js_on_load=script("targets.js"),

@@ -1,29 +1,41 @@
-"""How the explorer states a node's classes, in the page and in the API alike.
+"""How the explorer states a node's classes and calls a segment, in the page and in the API alike.
 
-Every class is given with its probability; a top class under ``UNCERTAIN_BELOW`` is said to be
-uncertain instead of being stated as what the segment is.
+Labels follow the library's one rule (``hierseg.naming``): the most specific class or WordNet family
+whose calibrated probability reaches ``NAME_THRESHOLD``, "uncertain" otherwise. A segment is called by
+its label's word, numbered when earlier siblings share it ("dog", "dog (2)"); ids are for the API only.
 """
 from __future__ import annotations
 
-from hierseg.hierarchy import Hierarchy, Node
+from typing import Any
+import weakref
 
-__all__ = ["TOP_K", "UNCERTAIN_BELOW", "class_label", "confident_name", "short_name", "top_class", "top_classes"]
+from hierseg import naming
+from hierseg.hierarchy import ROOT, Hierarchy, Node
+from hierseg.naming import NAME_THRESHOLD, Label
+
+from .chains import ChainTree
+
+__all__ = ["NAME_THRESHOLD", "TOP_K", "VOCABULARY_NOTE", "confident_name", "heading", "node_label",
+           "segment_name", "top_classes"]
 
 TOP_K = 5
-# Below this a segment's top class is not stated: 10 % is already far above chance for 1000 classes,
-# but a person reading "goldfish" on a wheel takes it as the model's claim.
-UNCERTAIN_BELOW = 0.10
+VOCABULARY_NOTE = ("Names come from ImageNet's 1000 classes and their WordNet families, named when "
+                   f"they reach {NAME_THRESHOLD:.0%}. There is no \"person\": people come out as what they "
+                   "wear (\"lab coat\", \"suit\").")
 
 
-def short_name(name: str) -> str:
-    """The first synonym of an ImageNet-style name ("tabby, tabby cat" -> "tabby")."""
-    return name.split(",")[0].strip()
+_LABELS: dict[int, dict[Node, Label]] = {}  # by id(hierarchy), dropped with it (a Hierarchy is not hashable)
 
 
-def top_class(hierarchy: Hierarchy, node: Node) -> tuple[str, float]:
-    """``(name, probability)`` of the node's best class; ``("", 0.0)`` without a classifier."""
-    top = hierarchy.top_classes(node, 1)
-    return top[0] if top else ("", 0.0)
+def node_label(hierarchy: Hierarchy, node: Node) -> Label:
+    """``hierseg.naming.node_label``, computed once per node of a hierarchy (every view asks again)."""
+    known = _LABELS.get(id(hierarchy))
+    if known is None:
+        known = _LABELS[id(hierarchy)] = {}
+        weakref.finalize(hierarchy, _LABELS.pop, id(hierarchy), None)
+    if node not in known:
+        known[node] = naming.node_label(hierarchy, node)
+    return known[node]
 
 
 def top_classes(hierarchy: Hierarchy, node: Node, k: int = TOP_K) -> list[tuple[str, float]]:
@@ -31,16 +43,24 @@ def top_classes(hierarchy: Hierarchy, node: Node, k: int = TOP_K) -> list[tuple[
     return [(name, round(prob, 4)) for name, prob in hierarchy.top_classes(node, k)]
 
 
-def class_label(name: str, probability: float, threshold: float = UNCERTAIN_BELOW) -> str:
-    """A class name with its probability, or "uncertain" when the evidence is too weak to state it."""
-    if not name:
-        return "no classifier"
-    if probability < threshold:
-        return f"uncertain ({short_name(name)} {probability:.0%})"
-    return f"{short_name(name)} {probability:.0%}"
-
-
 def confident_name(hierarchy: Hierarchy, node: Node) -> str:
-    """The short top class of ``node`` when it is stated (not uncertain), else ''."""
-    name, probability = top_class(hierarchy, node)
-    return short_name(name) if name and probability >= UNCERTAIN_BELOW else ""
+    """The node's name when it is stated (not uncertain), else ''."""
+    return node_label(hierarchy, node).name
+
+
+def heading(hierarchy: Hierarchy, node: Node, k: int = TOP_K) -> dict[str, Any]:
+    """A ``gr.Label`` value whose heading is the node's label (never a class the rule does not state),
+    above its ``k`` best classes."""
+    stated: Label = node_label(hierarchy, node)
+    return {"label": stated.text,
+            "confidences": [{"label": name, "confidence": prob} for name, prob in top_classes(hierarchy, node, k)]}
+
+
+def segment_name(hierarchy: Hierarchy, chains: ChainTree, node: Node) -> str:
+    """What the page calls ``node``: its label's word, with " (n)" for the n-th sibling sharing it."""
+    if node == ROOT:
+        return "whole image"
+    word = node_label(hierarchy, node).word
+    same = [sibling for sibling in chains.siblings(node) if node_label(hierarchy, sibling).word == word]
+    rank = same.index(node) + 1
+    return word if rank == 1 else f"{word} ({rank})"

@@ -11,7 +11,7 @@ import numpy as np
 
 from hierseg.hierarchy import ROOT, Node, NodeLike
 
-from .classes import TOP_K, top_class, top_classes
+from .classes import TOP_K, node_label, segment_name, top_classes
 from .display import canvas, node_hex
 from .session import Session
 
@@ -20,11 +20,13 @@ __all__ = ["drill_info", "summary"]
 
 def _describe(session: Session, node: Node, colours: list[np.ndarray]) -> dict[str, Any]:
     hierarchy = session.hierarchy
-    name, prob = top_class(hierarchy, node)
+    stated = node_label(hierarchy, node)
     return {
         "node": str(node),
-        "top_class": name,
-        "probability": round(prob, 4),
+        "name": segment_name(hierarchy, session.chains, node),  # what the page calls it
+        "label": stated.text,  # the page's label: the named class or family, or "uncertain (...)"
+        "top_class": stated.guess,
+        "probability": round(stated.guess_probability, 4),
         "share": round(hierarchy.area(node) / hierarchy.area(ROOT), 4),
         "bbox": list(hierarchy.bbox(node)),
         "color": node_hex(colours, node),
@@ -54,6 +56,7 @@ def summary(session: Session) -> dict[str, Any]:
         "image_size": list(hierarchy.image_size),
         "levels": [{"level": level, "n_nodes": hierarchy.n_nodes(level)} for level in range(hierarchy.n_levels)],
         "prediction": [[name, prob] for name, prob in top_classes(hierarchy, ROOT, TOP_K)],
+        "prediction_label": node_label(hierarchy, ROOT).text,
         "root": drill_info(session, ROOT),
         "timings_ms": hierarchy.meta.get("timings_ms", {}),
         "version": session.version,

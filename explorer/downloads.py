@@ -23,7 +23,6 @@ from PIL import Image
 from hierseg.export import export_coco, export_cutout, export_mask
 from hierseg.hierarchy import ROOT, Hierarchy, Node, NodeLike
 
-from .classes import confident_name
 from .session import Session
 
 __all__ = ["Downloads", "download_name", "export_zip"]
@@ -85,13 +84,12 @@ class Downloads:
     def selection_bundle(self, session: Session) -> list[Path]:
         """The selection's mask and cut-out, the tree as COCO RLE and the label-map zip.
 
-        The COCO file names a node's category only where the page states its class (``classes``'s rule).
+        The COCO file names a node's category only where the page states its class (``hierseg.naming``).
         """
         node, name, hierarchy = session.selected, session.name, session.hierarchy
         return [
             export_mask(hierarchy, node, self.path(download_name(name, node, "mask"))),
             export_cutout(hierarchy, session.rgb, node, self.path(download_name(name, node, "cutout"))),
-            export_coco(hierarchy, self.path(download_name(name, None, "coco", "json")), name,
-                        is_certain=lambda segment: bool(confident_name(hierarchy, segment))),
+            export_coco(hierarchy, self.path(download_name(name, None, "coco", "json")), name),
             self.tree_zip(session),
         ]

@@ -21,7 +21,7 @@ from hierseg.hierarchy import ROOT, Node
 from hierseg.render import render_view
 from hierseg.resize import fit_long_side, resize_nearest
 
-from .classes import TOP_K, class_label, confident_name, top_class, top_classes
+from .classes import TOP_K, VOCABULARY_NOTE, heading, node_label, segment_name
 from .display import Canvas, canvas, node_hex
 from .session import Session, changed_levels, click_targets
 
@@ -39,7 +39,7 @@ __all__ = [
     "selection_mask",
     "shown_nodes",
     "table_html",
-    "top_class_dict",
+    "segment_heading",
     "tree_centre",
     "tree_figure",
     "tree_json",
@@ -58,18 +58,13 @@ def _canvas(session: Session) -> Canvas:
     return canvas(session.chains, session.rgb)
 
 
-def _fresh_label(session: Session, node: Node, parent: Node | None) -> str:
-    """The node's label when it says something its parent's does not; '' when it would only repeat it."""
-    hierarchy = session.hierarchy
-    name, probability = top_class(hierarchy, node)
-    if parent is not None and name and confident_name(hierarchy, node) == confident_name(hierarchy, parent):
-        return ""
-    return class_label(name, probability) if name else ""
+def _name(session: Session, node: Node) -> str:
+    return segment_name(session.hierarchy, session.chains, node)
 
 
-def top_class_dict(session: Session, node: Node, k: int = TOP_K) -> dict[str, float]:
-    """``{class name: probability}`` of the ``k`` best classes, as ``gr.Label`` takes it."""
-    return dict(top_classes(session.hierarchy, node, k))
+def segment_heading(session: Session, node: Node, k: int = TOP_K) -> dict[str, Any]:
+    """The ``gr.Label`` value for ``node``: its label as the heading, its ``k`` best classes below."""
+    return heading(session.hierarchy, node, k)
 
 
 def selection_mask(session: Session) -> np.ndarray | None:
@@ -114,14 +109,13 @@ def tree_figure(session: Session) -> dict[str, Any]:
     ids, parents, labels, values, colors, custom, widths, lines = [], [], [], [], [], [], [], []
     for node in chains.subtree(centre, session.level):
         parent = None if node == centre else chains.parent(node)
-        name, prob = top_class(hierarchy, node)
         area = hierarchy.area(node)
         ids.append(str(node))
         parents.append("" if parent is None else str(parent))
-        labels.append(_fresh_label(session, node, parent) if node != ROOT else "image")
+        labels.append(_name(session, node))
         values.append(area)
         colors.append(node_hex(colours, node))
-        custom.append([str(node), class_label(name, prob), round(area / total, 4)])
+        custom.append([_name(session, node), node_label(hierarchy, node).text, round(area / total, 4)])
         widths.append(4 if node == session.selected else 1)
         lines.append("#111111" if node == session.selected else "#ffffff")
     trace = {
@@ -167,13 +161,8 @@ def breadcrumb_html(session: Session) -> str:
     colours = _canvas(session).colours
     path = session.chains.path(session.selected)
     parts = []
-    for depth, node in enumerate(path):
-        if node == ROOT:
-            text = "whole image"
-        else:
-            label = _fresh_label(session, node, path[depth - 1])
-            text = f"{node} · {label}" if label else str(node)
-        text = html.escape(text)
+    for node in path:
+        text = html.escape(_name(session, node))
         swatch = "" if node == ROOT else _swatch(node_hex(colours, node))
         if node == path[-1]:
             parts.append(f'<span class="crumb current" data-current="{node}">{swatch}{text}</span>')
@@ -188,7 +177,7 @@ def shown_nodes(session: Session) -> list[Node]:
 
 
 def table_html(session: Session) -> str:
-    """One row per shown segment: swatch, node, class (with probability, or uncertain), share of the image.
+    """One row per shown segment: swatch and name, label (with probability, or uncertain), share of the image.
 
     Rows carry ``data-node`` (a click drills there); the table scrolls sideways on narrow screens.
     """
@@ -196,15 +185,15 @@ def table_html(session: Session) -> str:
     total = hierarchy.area(ROOT)
     rows = []
     for node in shown_nodes(session):
-        name, prob = top_class(hierarchy, node)
         current = ' class="current"' if node == session.selected else ""
         rows.append(
-            f'<tr data-node="{node}"{current}><td>{_swatch(node_hex(colours, node))}{node}</td>'
-            f"<td>{html.escape(class_label(name, prob))}</td><td>{prob:.3f}</td>"
+            f'<tr data-node="{node}"{current}><td>{_swatch(node_hex(colours, node))}{html.escape(_name(session, node))}</td>'
+            f"<td>{html.escape(node_label(hierarchy, node).text)}</td>"
             f"<td>{100.0 * hierarchy.area(node) / total:.1f} %</td></tr>"
         )
-    head = "<tr><th>segment</th><th>top class</th><th>probability</th><th>of image</th></tr>"
-    return f'<div class="table-scroll"><table class="segments"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table></div>'
+    head = "<tr><th>segment</th><th>label</th><th>of image</th></tr>"
+    table = f'<table class="segments"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+    return f'<div class="table-scroll">{table}</div><p class="vocabulary">{html.escape(VOCABULARY_NOTE)}</p>'
 
 
 def level_choices(session: Session) -> list[tuple[str, int]]:
@@ -222,7 +211,7 @@ def caption_html(session: Session) -> str:
     """One line under the photo saying what is shown and what a click will do."""
     chains, node = session.chains, session.selected
     n = len(shown_nodes(session))
-    where = "the whole image" if node == ROOT else f"<b>{node}</b>"
+    where = "the whole image" if node == ROOT else f"<b>{html.escape(_name(session, node))}</b>"
     if node != ROOT and chains.is_leaf(node):
         text = f"{where} is the finest part (a superpixel): nothing smaller to reveal. Up (Esc) goes back."
     else:
@@ -276,8 +265,8 @@ class Panels:
     overlay: np.ndarray
     tree: str
     click_targets: str
-    evidence: dict[str, float]
-    prediction: dict[str, float]
+    evidence: dict[str, Any]
+    prediction: dict[str, Any]
     table: str
     breadcrumb: str
     caption: str
@@ -292,8 +281,8 @@ def panels(session: Session) -> Panels:
         overlay=overlay(session),
         tree=tree_json(session),
         click_targets=click_targets_json(session),
-        evidence=top_class_dict(session, session.selected),
-        prediction=top_class_dict(session, ROOT),
+        evidence=segment_heading(session, session.selected),
+        prediction=segment_heading(session, ROOT),
         table=table_html(session),
         breadcrumb=breadcrumb_html(session),
         caption=caption_html(session),

@@ -31,6 +31,7 @@ FORMAT = "hierseg-checkpoint"
 FORMAT_VERSION = 2
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+LABELLER_WEIGHTS = "labeller.safetensors"  # hierseg.labeller's head, beside the model's weights
 DEFAULT_CHECKPOINT = "default"
 # The checkpoints that ship with hierseg: in a regular install they are package data
 # (pyproject.toml maps the repository's checkpoints/ to this package folder); in a source checkout
@@ -65,6 +66,8 @@ class CheckpointConfig:
     name: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # How nodes and the photo get class evidence (``hierseg.labeller.LabellerConfig``; {}: chosen by the model).
+    labeller: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.input is None:
@@ -88,6 +91,7 @@ class CheckpointConfig:
             "class_names": list(self.class_names),
             "provenance": self.provenance,
             "metrics": self.metrics,
+            "labeller": self.labeller,
         }
 
     @classmethod
@@ -103,6 +107,7 @@ class CheckpointConfig:
                 name=d.get("name", ""),
                 provenance=d.get("provenance", {}),
                 metrics=d.get("metrics", {}),
+                labeller=d.get("labeller", {}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"invalid checkpoint config: {exc}") from exc
@@ -167,6 +172,8 @@ def save_checkpoint(model: CAST, config: CheckpointConfig, folder: str | Path, d
     try:
         save_file(state, str(tmp / WEIGHTS), metadata={"format": FORMAT})
         (tmp / CONFIG).write_text(json.dumps(config.to_dict(), indent=1) + "\n")
+        if config.labeller and (folder / LABELLER_WEIGHTS).is_file():  # the labeller's head stays with the model
+            shutil.copy2(folder / LABELLER_WEIGHTS, tmp / LABELLER_WEIGHTS)
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old")
             shutil.rmtree(old, ignore_errors=True)

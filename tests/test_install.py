@@ -28,12 +28,15 @@ import numpy as np
 import hierseg
 from hierseg import load_segmenter
 from hierseg.checkpoints import resolve_checkpoint
+from hierseg.hierarchy import ROOT
+from hierseg.naming import node_label
 
 rng = np.random.default_rng(0)
 photo = np.kron(rng.integers(0, 255, (6, 8, 3)), np.ones((20, 20, 1))).astype(np.uint8)
 h = load_segmenter(device="cpu")(photo)
 print(json.dumps({"module": hierseg.__file__, "checkpoint": str(resolve_checkpoint()),
-                  "shape": list(h.shape), "levels": h.n_levels, "classes": h.n_classes}))
+                  "shape": list(h.shape), "levels": h.n_levels, "classes": h.n_classes,
+                  "label": node_label(h, ROOT).text}))  # reads the WordNet data file from the install
 """
 
 
@@ -76,4 +79,4 @@ def test_regular_install_loads_the_default_from_another_folder(tmp_path: Path) -
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert Path(result["module"]).is_relative_to(site), f"the child imported {result['module']}, not the install"
     assert Path(result["checkpoint"]) == site / "hierseg" / "shipped_checkpoints" / "default"
-    assert result["shape"] == [120, 160] and result["levels"] == 5 and result["classes"] == 1000
+    assert result["shape"] == [120, 160] and result["levels"] == 5 and result["classes"] == 1000 and result["label"]

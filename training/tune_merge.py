@@ -32,7 +32,7 @@ def with_settings(segmenter: Segmenter, size: int, n_segments: int, colour: floa
     config = dataclasses.replace(
         segmenter.config, model=model_config, input=dataclasses.replace(segmenter.config.input, size=size),
         superpixels=dataclasses.replace(segmenter.config.superpixels, n_segments=n_segments))
-    tuned = Segmenter(segmenter.model, config, device=segmenter.device)
+    tuned = Segmenter(segmenter.model, config, device=segmenter.device, labeller=segmenter.labeller)
     for pool in tuned.model.pools:
         pool.descriptor_weights, pool.token_weight = (colour, *taps), tokens
     return tuned
