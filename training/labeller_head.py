@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from hierseg.checkpoints import CONFIG, LABELLER_WEIGHTS
 from hierseg.labeller import HEAD_KEYS, LabellerConfig
-from training.teacher import lite0_weights
+from hierseg.labeller import lite0_weights
 
 
 def write_labeller(folder: Path, config: LabellerConfig) -> None:

