@@ -20,8 +20,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import CheckpointError
+from .hierarchy.merge_tree import TreeConfig
 from .model import CAST, CASTConfig
-from .model.hybrid import LiteStemConfig
+from .model.hybrid import LiteStemConfig, RegionMergingConfig
 from .preprocess import InputConfig
 from .superpixels import SuperpixelConfig
 
@@ -68,6 +69,9 @@ class CheckpointConfig:
     metrics: dict[str, Any] = field(default_factory=dict)
     # How nodes and the photo get class evidence (``hierseg.labeller.LabellerConfig``; {}: chosen by the model).
     labeller: dict[str, Any] = field(default_factory=dict)
+    # None: the hierarchy is the poolings' levels; else a merge tree per photo cut to display levels
+    # (``hierseg.hierarchy.merge_tree``), which needs region merging.
+    tree: TreeConfig | None = None
 
     def __post_init__(self) -> None:
         if self.input is None:
@@ -79,6 +83,8 @@ class CheckpointConfig:
             raise CheckpointError(
                 f"{len(self.class_names)} class names for a {self.model.num_classes}-way classifier"
             )
+        if self.tree is not None and not isinstance(self.model.pooling, RegionMergingConfig):
+            raise CheckpointError(f"a merge tree needs region merging (pooling 'merge'), not {self.model.pooling.kind!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +98,7 @@ class CheckpointConfig:
             "provenance": self.provenance,
             "metrics": self.metrics,
             "labeller": self.labeller,
+            **({"tree": self.tree.to_dict()} if self.tree is not None else {}),
         }
 
     @classmethod
@@ -108,6 +115,7 @@ class CheckpointConfig:
                 provenance=d.get("provenance", {}),
                 metrics=d.get("metrics", {}),
                 labeller=d.get("labeller", {}),
+                tree=TreeConfig.from_dict(d["tree"]) if d.get("tree") is not None else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"invalid checkpoint config: {exc}") from exc

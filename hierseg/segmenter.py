@@ -18,7 +18,8 @@ from .checkpoints import CheckpointConfig, load_checkpoint, resolve_checkpoint
 from .class_names import imagenet_class_names
 from .errors import MissingDependencyError
 from .hierarchy import Hierarchy
-from .hierarchy.build import canonical_tree, level_assignments, rows_per_superpixel
+from .hierarchy.build import canonical_tree, cut_merge_tree, level_assignments, rows_per_superpixel
+from .hierarchy.merge_tree import MergeTree, ward_tree
 from .imageio import ImageSource, load_image
 from .labeller import Labeller, PhotoEvidence, build_labeller
 from .model import CAST, CASTOutput
@@ -92,7 +93,14 @@ class Segmenter:
 
     def readout(self, prepared: PreparedImage, output: CASTOutput, index: int, meta: dict[str, Any] | None = None) -> Hierarchy:
         """Turn image ``index`` of a batch output into a Hierarchy at the photo's size: the model's
-        grouping, then the labeller's evidence for the tree's nodes (from their pixels) and the photo."""
+        grouping, then the labeller's evidence for the tree's nodes (from their pixels) and the photo.
+
+        The grouping is the poolings' levels, or, when the checkpoint has a ``tree`` config, the photo's
+        merge tree (``merge_tree``) cut to display levels; that hierarchy carries the tree and the
+        evidence of every merge-tree node, so ``Hierarchy.recut`` reads any granularity without the model.
+        """
+        if self.config.tree is not None:
+            return self._tree_readout(prepared, output, index, meta)
         n_superpixels = prepared.view.num_superpixels
         logits = [a[index].float().cpu().numpy() for a in output.assignment_logits]
         # A photo smaller than the view can lose superpixels in the nearest resize back: the readout
@@ -107,12 +115,61 @@ class Segmenter:
         else:
             photo = self._photo_evidence(prepared, output, index)
             evidence, prediction = photo.tree(tree.label_maps, tree.parents), photo.prediction
+        return Hierarchy(tree.label_maps, tree.parents, evidence, self.class_names, prediction,
+                         self._labels_meta(meta, t0), superpixel_ids=tree.superpixel_ids)
+
+    @torch.inference_mode()
+    def merge_tree(self, prepared: PreparedImage, output: CASTOutput, index: int) -> MergeTree:
+        """The merge tree of image ``index`` of a batch output over its view's superpixels (leaf ``i`` =
+        superpixel id ``i``): Ward merging of neighbours in ``CAST.tree_features``' metric, shaped by the
+        checkpoint's ``tree`` config, down to one segment.
+
+        Raises:
+            ValueError: when the checkpoint has no ``tree`` config.
+        """
+        if self.config.tree is None:
+            raise ValueError("this checkpoint reads out fixed levels: its config has no merge tree")
+        n = prepared.view.num_superpixels
+        regions = output.regions
+        areas = regions.areas[index, :n].double().cpu().numpy()
+        edges = np.argwhere(np.triu(regions.adjacency[index, :n, :n].cpu().numpy(), 1))
+        features = self.model.tree_features(output)[index, :n].double().cpu().numpy()
+        return ward_tree(features, areas / areas.sum(), edges, self.config.tree.size_power, self.config.tree.small_area)
+
+    def _tree_readout(self, prepared: PreparedImage, output: CASTOutput, index: int, meta: dict[str, Any] | None) -> Hierarchy:
+        config = self.config.tree
+        tree = self.merge_tree(prepared, output, index)
+        superpixels = prepared.superpixels
+        # A photo smaller than the view can lose superpixels in the nearest resize back: their leaves go.
+        kept = np.bincount(superpixels.ravel(), minlength=tree.n_leaves) > 0
+        kept_ids = np.flatnonzero(kept)
+        if not kept.all():
+            superpixels = (np.cumsum(kept) - 1)[superpixels].astype(np.int32)
+            tree = tree.restrict(kept)
+        t0 = time.perf_counter()
+        if self.labeller is None:
+            rows, prediction = np.zeros((tree.n_nodes, 0), np.float32), np.zeros(0, np.float32)
+        else:
+            photo = self._photo_evidence(prepared, output, index)
+            rows, prediction = photo.merge_nodes(superpixels, tree.merges), photo.prediction
+        # The precision the Hierarchy keeps merge-node evidence at, so display rows equal their merge nodes'.
+        rows = torch.from_numpy(np.ascontiguousarray(rows, np.float32)).half().float().numpy()  # numpy's float16 cast is ~10x slower
+        cut = cut_merge_tree(superpixels, tree, config.thresholds, config.min_segments, config.split_chains, rows)
+        # The hierarchy numbers its leaves canonically (cut.superpixel_ids: the tree's leaf of each); the tree follows.
+        order = cut.superpixel_ids
+        tree = tree.relabel_leaves(order)
+        rows = np.concatenate([rows[order], rows[tree.n_leaves:]])
+        meta = self._labels_meta(meta, t0)
+        return Hierarchy(cut.label_maps, cut.parents, cut.evidence, self.class_names, prediction, meta,
+                         superpixel_ids=kept_ids[order], merge_tree=tree, tree_config=config, merge_evidence=rows)
+
+    def _labels_meta(self, meta: dict[str, Any] | None, t0: float) -> dict[str, Any]:
+        """``meta`` with the labeller's description and, when timings are recorded, its time since ``t0``."""
         meta = dict(meta or {})
         if "timings_ms" in meta:
             meta["timings_ms"] = {**meta["timings_ms"], "labels": round((time.perf_counter() - t0) * 1e3, 2)}
         meta["labeller"] = self.labeller.describe() if self.labeller is not None else {"kind": "none"}
-        return Hierarchy(tree.label_maps, tree.parents, evidence, self.class_names, prediction, meta,
-                         superpixel_ids=tree.superpixel_ids)
+        return meta
 
     def photo_evidence(self, image: ImageSource) -> PhotoEvidence:
         """The labeller's view of one photo: ``.nodes(label_map)`` labels any map of it (photo size),

@@ -1,6 +1,8 @@
 """Checkpoint format, resolution, official conversion (DeiT layout built here), and failure modes."""
 import argparse
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,19 +195,48 @@ def test_cli_convert_and_info(tmp_path, capsys):
     assert cli_main(["info", str(tmp_path / "nothing")]) == 2
 
 
-def test_the_shipped_format_1_default_loads_through_the_upgrade(tmp_path):
-    folder = REPO / "checkpoints" / "default"
-    flat = json.loads((folder / "config.json").read_text())
-    assert flat["format_version"] == 1 and flat["model"]["stem"] == "lite0"  # on disk: the flat layout
-    model, config = load_checkpoint(folder)  # strict: every weight found under its new name
-    assert config.model.stem == LiteStemConfig(img_size=flat["model"]["img_size"], taps=tuple(flat["model"]["stem_taps"]))
+def _as_format_1(folder: Path, into: Path) -> dict:
+    """A copy of a format-2 lite0 checkpoint in the layout format 1 wrote (the default shipped before
+    2026-12-04): flat model settings, the Lite0 body under ``stem.``, the token embedding and a zero
+    ``cls_pos_embed`` beside the stem. Returns the flat model config."""
+    config = json.loads((folder / "config.json").read_text())
+    nested = config["model"]
+    stem, pooling = nested["stem"], nested["pooling"]
+    flat = {k: v for k, v in nested.items() if k not in ("stem", "pooling")}
+    flat.update(stem=stem["kind"], img_size=stem["img_size"], pos_embed="sincos", stem_taps=stem["taps"],
+                pooling=pooling["kind"], pool_dropout=pooling["dropout"], merge_colour=pooling["merge_colour"],
+                merge_taps=pooling["merge_taps"], merge_tokens=pooling["merge_tokens"],
+                grouping_dim=pooling["grouping_dim"])
+    into.mkdir()
+    (into / "config.json").write_text(json.dumps({**config, "format_version": 1, "model": flat}))
+    old = {}
+    for key, value in load_file(str(folder / "model.safetensors")).items():
+        if key.startswith("stem.body."):
+            key = "stem." + key[len("stem.body."):]
+        elif key.startswith("stem.token_embed."):
+            key = key[len("stem."):]
+        old[key] = value
+    old["cls_pos_embed"] = torch.zeros(1, 1, nested["embed_dim"])
+    save_file(old, str(into / "model.safetensors"))
+    shutil.copy2(folder / "labeller.safetensors", into / "labeller.safetensors")
+    return flat
+
+
+def test_a_format_1_default_loads_through_the_upgrade(tmp_path):
+    shipped = REPO / "checkpoints" / "default"
+    flat = _as_format_1(shipped, tmp_path / "flat")
+    model, config = load_checkpoint(tmp_path / "flat")  # strict: every weight found under its new name
+    assert config.model.stem == LiteStemConfig(img_size=flat["img_size"], taps=tuple(flat["stem_taps"]))
     assert config.model.pooling == RegionMergingConfig(
-        dropout=flat["model"]["pool_dropout"], merge_colour=flat["model"]["merge_colour"],
-        merge_taps=tuple(flat["model"]["merge_taps"]), merge_tokens=flat["model"]["merge_tokens"])
+        dropout=flat["pool_dropout"], merge_colour=flat["merge_colour"], merge_taps=tuple(flat["merge_taps"]),
+        merge_tokens=flat["merge_tokens"], grouping_dim=flat["grouping_dim"])
+    reference, reference_config = load_checkpoint(shipped)
+    assert config == reference_config
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values(), strict=True))
     # Saving writes the current format, nested; it loads back to the same weights and config.
     saved = save_checkpoint(model, config, tmp_path / "again")
     nested = json.loads((saved / "config.json").read_text())
-    assert nested["format_version"] == 2 and nested["model"]["pooling"]["merge_tokens"] == flat["model"]["merge_tokens"]
+    assert nested["format_version"] == 2 and nested["model"]["pooling"]["merge_tokens"] == flat["merge_tokens"]
     again, config_again = load_checkpoint(saved)
     assert config_again == config
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True))

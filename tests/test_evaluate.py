@@ -9,8 +9,10 @@ from conftest import DATA
 from hierseg.checkpoints import CheckpointConfig, save_checkpoint
 from hierseg.model import build_cast
 from hierseg.superpixels import SuperpixelConfig
-from training.evaluate import main, parse_only
-from training.evaluation.methods import slic_rag_method
+from training.baselines import slic_rag_matched
+from training.evaluate import main, parse_named, parse_only
+from training.evaluation.datasets import bsds_split
+from training.evaluation.methods import prefix_cut, slic_rag, slic_rag_method, tree_matched_method
 from training.metrics.scorers import CountScorer, Segmentation, TreeScorer
 
 
@@ -63,9 +65,70 @@ def test_tree_scorer_pools_over_images_and_skips_single_child_when_not_nested() 
 
 
 def test_only_flag_validates() -> None:
-    assert parse_only("bsds,recognition") == ["bsds", "recognition"]
+    assert parse_only("bsds,bsds_test,recognition") == ["bsds", "bsds_test", "recognition"]
     with pytest.raises(Exception, match="subset"):
         parse_only("bsds,coco")
+    assert parse_named("tokens off=runs/x") == ("tokens off", "runs/x")
+    with pytest.raises(Exception, match="NAME=CHECKPOINT"):
+        parse_named("runs/x")
+
+
+def test_count_scorer_reports_the_coarsest_count_and_single_segment_levels() -> None:
+    scorer = CountScorer()
+    for counts in ((3, 9, 160), (1, 5, 150), (7, 12, 170)):
+        scorer.add(Segmentation(_maps(*counts), None), None)
+    summary = scorer.summary()
+    assert summary["coarsest_segments_min_median_max"] == [1, 3.0, 7]
+    assert summary["single_segment_levels"] == 1
+
+
+def test_cached_slic_rag_cuts_exactly_what_slic_rag_matched_cuts(tmp_path) -> None:
+    rgb = (np.random.default_rng(1).random((40, 60, 3)) * 255).astype(np.uint8)
+    counts = [3, 7, 7, 40]
+    reference = slic_rag_matched(rgb, counts, n_superpixels=400)
+    method = slic_rag(tmp_path / "cache")
+    for _ in range(2):  # computed, then read back from the cache
+        seg = method(rgb, counts)
+        assert all(np.array_equal(a, b) for a, b in zip(seg.label_maps, reference.label_maps, strict=True))
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+
+
+class _Tree:
+    """Leaves 0..3; 0+1 join first, then 2+3, then the two halves."""
+
+    n_leaves = 4
+    merges = np.array([[0, 1], [2, 3], [4, 5]])
+    heights = np.array([0.1, 0.2, 0.9])
+
+
+class _Hierarchy:
+    def __init__(self) -> None:
+        self.label_maps = [np.zeros((2, 4), np.int64), np.repeat(np.arange(4), 2).reshape(2, 4)]
+        self.merge_tree = _Tree()
+
+
+def test_prefix_cut_and_the_matched_tree_method() -> None:
+    np.testing.assert_array_equal(prefix_cut(4, _Tree.merges, 0), [0, 1, 2, 3])
+    np.testing.assert_array_equal(prefix_cut(4, _Tree.merges, 1), [0, 0, 1, 2])
+    np.testing.assert_array_equal(prefix_cut(4, _Tree.merges, 3), [0, 0, 0, 0])
+    seg = tree_matched_method(lambda rgb: _Hierarchy())(None, [2, 3, 4])
+    assert [int(m.max()) + 1 for m in seg.label_maps] == [2, 3, 4] and seg.requested == [2, 3, 4]
+    np.testing.assert_array_equal(seg.label_maps[0].ravel(), [0, 0, 0, 0, 1, 1, 1, 1])
+    # Asking for fewer segments than the tree's one root gives its root; the count then shows as missed.
+    assert int(tree_matched_method(lambda rgb: _Hierarchy())(None, [0, 4]).label_maps[0].max()) == 0
+
+
+def test_a_bsds_split_without_ground_truth_is_scored_for_shape_only(tmp_path) -> None:
+    (tmp_path / "images" / "test").mkdir(parents=True)
+    for name in ("1", "2"):
+        (tmp_path / "images" / "test" / f"{name}.jpg").write_bytes(b"")
+    ds = bsds_split(tmp_path, "test")
+    assert ds.key == "bsds_test" and not ds.has_ground_truth and "no ground truth" in ds.title
+    assert [type(s).__name__ for s in ds.scorers()] == ["TreeScorer"]
+    (tmp_path / "groundTruth" / "test").mkdir(parents=True)
+    (tmp_path / "groundTruth" / "test" / "1.mat").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="1 of 2"):
+        bsds_split(tmp_path, "test")
 
 
 @pytest.mark.slow
@@ -95,3 +158,62 @@ def test_evaluate_writes_a_comparable_table(tmp_path):
     assert (tmp_path / "eval" / "results.png").stat().st_size > 10_000
     table = (tmp_path / "eval" / "results.md").read_text()
     assert "| CAST |" in table and "Shape of the tree" in table
+
+
+class _FakeSegmenter:
+    """prepare/forward/readout like Segmenter: the 'tree' is the photo's sum plus an offset."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset, self.calls = offset, 0
+
+    def prepare(self, rgb):
+        return rgb
+
+    def forward(self, prepared):
+        self.calls += 1
+        return int(prepared[0].sum())
+
+    def readout(self, prepared, output, index):
+        return _Tagged(output + self.offset)
+
+    def __call__(self, rgb):
+        return self.readout(rgb, self.forward([rgb]), 0)
+
+
+class _Tagged:
+    def __init__(self, value: int) -> None:
+        self.label_maps, self.parents, self.evidence = [np.array([value])], [np.zeros(0)], [np.zeros(0)]
+
+
+def test_shared_forward_reads_other_checkpoints_out_of_one_forward_pass_unless_they_differ() -> None:
+    from training.evaluation.methods import SharedForward
+
+    main_model, same, different = _FakeSegmenter(0), _FakeSegmenter(0), _FakeSegmenter(5)
+    shared = SharedForward(main_model)
+    read_same, read_different = shared.readout_with(same), shared.readout_with(different)
+    for value in (1, 2, 3):
+        rgb = np.full(2, value)
+        assert int(shared(rgb).label_maps[0][0]) == 2 * value
+        assert int(read_same(rgb).label_maps[0][0]) == 2 * value
+        # A checkpoint whose readout of the shared pass differs from its own call falls back to its own call.
+        assert int(read_different(rgb).label_maps[0][0]) == 2 * value + 5
+    assert main_model.calls == 3 and same.calls == 1  # checked once, then shared
+    with pytest.raises(RuntimeError, match="last called"):
+        read_same(np.full(2, 9))
+
+
+def test_refine_evaluation_helpers() -> None:
+    from hierseg.class_names import imagenet_class_names
+    from training.evaluation.refine import evenly, stated_label
+
+    assert evenly(list(range(100)), 3) == [0, 50, 99] and evenly([1, 2], 5) == [1, 2]
+    names = imagenet_class_names()
+    probs = np.zeros(1000)
+    probs[207] = 0.9  # golden retriever
+    assert stated_label(probs, names, 207) == ("right", pytest.approx(0.9))
+    assert stated_label(probs, names, 208)[0] == "wrong"  # named "golden retriever": wrong for a Labrador
+    probs[:] = 0.0
+    probs[[207, 208]] = 0.3  # no single class reaches 0.5, their family does: a name, right for either dog
+    assert stated_label(probs, names, 208)[0] == "right" and stated_label(probs, names, 1)[0] == "wrong"
+    probs[:] = 0.001
+    assert stated_label(probs, names, 1)[0] == "uncertain"

@@ -79,4 +79,4 @@ def test_regular_install_loads_the_default_from_another_folder(tmp_path: Path) -
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert Path(result["module"]).is_relative_to(site), f"the child imported {result['module']}, not the install"
     assert Path(result["checkpoint"]) == site / "hierseg" / "shipped_checkpoints" / "default"
-    assert result["shape"] == [120, 160] and result["levels"] == 5 and result["classes"] == 1000 and result["label"]
+    assert result["shape"] == [120, 160] and result["levels"] == 4 and result["classes"] == 1000 and result["label"]

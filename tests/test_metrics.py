@@ -15,6 +15,7 @@ from training.metrics import parts as P
 from training.metrics import regions as R
 from training.metrics import tree as T
 from training.metrics import ucm as U
+from training.metrics import ultrametric as UM
 
 BENCH = DATA / "bsds500" / "bench_data"
 needs_bench = pytest.mark.skipif(not BENCH.is_dir(), reason=f"BSDS500 bench_data not found under {DATA}")
@@ -235,6 +236,106 @@ def test_parents_from_nested_label_maps() -> None:
     assert T.single_child_parents(parents) == [T.Fraction(0, 2)]
     with pytest.raises(ValueError, match="does not nest"):
         T.parents_from_nested([np.array([[0, 0, 1, 1]]), np.array([[0, 1, 1, 2]])])
+
+
+# --------------------------------------------------------------------------------------------------
+# Ultrametric scoring of a merge tree
+
+
+class _Linkage:
+    """A hand-made merge tree in scipy-linkage conventions (leaves 0..n-1, merge k makes node n+k)."""
+
+    def __init__(self, n_leaves: int, merges: list[tuple[int, int]], heights: list[float]) -> None:
+        self.n_leaves, self.merges, self.heights = n_leaves, np.array(merges), np.array(heights, float)
+
+    def cut(self, height: float) -> np.ndarray:
+        owner = np.arange(self.n_leaves + len(self.merges))
+        for k, (a, b) in enumerate(self.merges):
+            if self.heights[k] <= height:
+                owner[owner == owner[a]] = self.n_leaves + k
+                owner[owner == owner[b]] = self.n_leaves + k
+        return np.unique(owner[: self.n_leaves], return_inverse=True)[1]
+
+
+# 1x8 photo, four leaves of two pixels. Photo A's human draws halves, photo B's quarters; both trees
+# join leaves 0+1 at height 1, 2+3 at 2, the halves at 3.
+_LEAVES = np.repeat(np.arange(4), 2)[None, :]
+_TREE = _Linkage(4, [(0, 1), (2, 3), (4, 5)], [1.0, 2.0, 3.0])
+_HALVES, _QUARTERS = np.repeat([0, 1], 4)[None, :], _LEAVES.copy()
+_GRID = [3.5, 2.5, 1.5, 0.5]  # 1, 2, 3 and 4 segments
+
+
+def test_evaluate_cuts_equals_evaluate_regions_on_the_pixels() -> None:
+    rng = np.random.default_rng(0)
+    leaves = rng.integers(0, 30, (20, 24))
+    leaves[leaves == 7] = 8  # a leaf without pixels (lost in a resize) must not count as a segment
+    humans = [rng.integers(0, k, (20, 24)) + 1 for k in (2, 5, 9)]
+    cuts = [rng.integers(0, k, 30) for k in (1, 3, 12, 30)]
+    fast = UM.evaluate_cuts(leaves, cuts, humans)
+    slow = R.evaluate_regions([cut[leaves] for cut in cuts], humans)
+    for name in ("cover_count", "cover_total", "precision_count", "precision_total", "pri", "voi"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-12, err_msg=name)
+    assert fast.best_cover_count == pytest.approx(slow.best_cover_count)
+
+
+def test_ultrametric_ods_ois_of_a_hand_made_tree() -> None:
+    from training.metrics.scorers import Segmentation, UltrametricScorer
+
+    a, counts = UM.evaluate_tree(_LEAVES, _TREE, [_HALVES], _GRID)
+    np.testing.assert_array_equal(counts, [1, 2, 3, 4])
+    # Halves: one segment covers each half at IoU 1/2; the halves exactly; {01}{2}{3} 1 and 1/2; leaves 1/2.
+    np.testing.assert_allclose(a.cover_count / a.cover_total, [0.5, 1.0, 0.75, 0.5])
+    scorer = UltrametricScorer(heights=_GRID)
+    for human in (_HALVES, _QUARTERS):
+        scorer.add(Segmentation([_LEAVES], None, merge_tree=_TREE), G.HumanAnnotations((human,), ()))
+    u = scorer.summary()["ultrametric"]
+    # Quarters: 1/4, 1/2, 3/4, 1 per height. Pooled (equal areas): 0.375, 0.75, 0.75, 0.75: ODS 0.75 at the
+    # first best height; each photo at its own best height is exact: OIS 1.
+    np.testing.assert_allclose(u["covering_per_height"], [0.375, 0.75, 0.75, 0.75])
+    assert (u["covering_ods"], u["covering_ods_height"], u["covering_ods_segments"]) == (0.75, 2.5, 2.0)
+    assert u["covering_ois"] == 1.0 and u["pri_ois"] == 1.0 and u["vi_ois"] == pytest.approx(0.0, abs=1e-12)
+    assert u["vi_ods"] > 0 and u["pri_ods"] < 1
+    with pytest.raises(ValueError, match="some images"):
+        scorer.add(Segmentation([_LEAVES], None), G.HumanAnnotations((_HALVES,), ()))
+    assert UltrametricScorer().summary() == {}
+
+
+def test_ultrametric_cuts_follow_the_heights_not_the_merge_count() -> None:
+    # The same merges at other heights: 0+1 and 2+3 both at 1, the halves at 1.2. At 1.5 the photo is one
+    # segment, at 1.1 it is the halves; a scorer cutting by merge count instead of height gets these wrong.
+    tree = _Linkage(4, [(0, 1), (2, 3), (4, 5)], [1.0, 1.0, 1.2])
+    a, counts = UM.evaluate_tree(_LEAVES, tree, [_HALVES], [1.5, 1.1, 0.5])
+    np.testing.assert_array_equal(counts, [1, 2, 4])
+    np.testing.assert_allclose(a.cover_count / a.cover_total, [0.5, 1.0, 0.5])
+
+
+# --------------------------------------------------------------------------------------------------
+# Paired tests (before / after on the same photos)
+
+
+def test_sign_flip_test_exact_and_random() -> None:
+    from training.metrics.paired import sign_flip_test
+
+    assert sign_flip_test([0.0, 0.0, 0.0]) == 1.0  # nothing changed
+    # Ten equal gains: only "all +" and "all -" are as extreme, 2 of 2^10 patterns.
+    assert sign_flip_test([0.01] * 10) == pytest.approx(2 / 1024)
+    assert sign_flip_test([0.01] * 10 + [0.0] * 5) == pytest.approx(2 / 1024)  # zeros carry no sign
+    # 30 gains (random patterns): far below 0.001; the control, symmetric noise, is nowhere near.
+    assert sign_flip_test(np.full(30, 0.02), n_random=20_000) < 1e-3
+    noise = np.random.default_rng(0).normal(0, 0.02, 30)
+    assert sign_flip_test(noise - noise.mean(), n_random=20_000) > 0.5
+
+
+def test_mcnemar_exact_counts_discordant_pairs() -> None:
+    from training.metrics.paired import mcnemar_exact
+
+    before = [True] * 10 + [False] * 10
+    assert mcnemar_exact(before, before).p == 1.0
+    after = [True] * 10 + [True] * 8 + [False] * 2  # 8 gained, none lost
+    m = mcnemar_exact(before, after)
+    assert (m.lost, m.gained) == (0, 8) and m.p == pytest.approx(2 * 0.5**8)
+    with pytest.raises(ValueError, match="shape"):
+        mcnemar_exact([True], [True, False])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from hierseg import Hierarchy, load_segmenter
-from explorer import session as sessions
+from hierseg import load_segmenter
 from hierseg.cli import main as cli_main
 from hierseg.imageio import load_image
 from hierseg.preprocess import batch_views
@@ -168,38 +167,3 @@ def test_cli_refine(tmp_path: Path) -> None:
     assert tree["meta"]["refine"]["steps_done"] == 1
     with pytest.raises(SystemExit):
         cli_main(["segment", str(EXAMPLE), "--out", str(tmp_path), "--refine", "-2"])
-
-
-def _tiny_tree(coarse: list[int]) -> Hierarchy:
-    """A 4x4 photo whose 4 superpixels are its rows, grouped into 2 segments as ``coarse`` says."""
-    superpixels = np.repeat(np.arange(4)[:, None], 4, axis=1)
-    evidence = [np.full((4, 2), 0.5, np.float32), np.array([[0.9, 0.1], [0.2, 0.8]], np.float32)]
-    return Hierarchy.from_assignments(superpixels, [np.array(coarse)], evidence, ["sky", "cat"],
-                                      np.array([0.4, 0.6], np.float32))
-
-
-def _rows(session) -> list[int]:
-    """The rows of the tiny photo that the selection covers."""
-    return np.flatnonzero(session.hierarchy.mask(session.selected).any(axis=1)).tolist()
-
-
-def test_before_after_toggle_keeps_both_trees_and_the_selected_region() -> None:
-    rgb = np.zeros((4, 4, 3), np.uint8)
-    first = sessions.new_session(_tiny_tree([0, 0, 1, 1]), rgb, "default", "photo")  # rows 0-1 / rows 2-3
-    first = sessions.drill_to(first, first.hierarchy.node_at(0, x=0, y=3))
-    assert _rows(first) == [2, 3]
-    after = sessions.with_refinement(first, _tiny_tree([0, 1, 1, 1]))  # row 0 / rows 1-3
-    assert after.version == "refined" and after.alternate is not None and after.alternate.version == "first"
-    assert sessions.changed_levels(after) == [0]  # the coarse cut differs, the superpixels do not
-    assert _rows(after) == [1, 2, 3]  # the refined segment that covers most of the selection
-    back = sessions.show_version(after, "first")
-    assert back.version == "first" and back.hierarchy is first.hierarchy and _rows(back) == [2, 3]
-    assert sessions.show_version(back, "refined").hierarchy is after.hierarchy
-    assert sessions.show_version(back, "first") is back
-    with pytest.raises(ValueError, match="version"):
-        sessions.show_version(back, "second")
-    with pytest.raises(ValueError, match="refine it first"):
-        sessions.show_version(first, "refined")
-    # Refining again replaces the refined tree and keeps the first one.
-    again = sessions.with_refinement(after, _tiny_tree([0, 0, 1, 1]))
-    assert again.alternate.hierarchy is first.hierarchy and sessions.changed_levels(again) == []

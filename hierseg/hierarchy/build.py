@@ -3,7 +3,8 @@
 As the official notebooks do (twke18/CAST ``notebooks/save_segmentation_cast.ipynb``), each token
 joins the cluster of its largest assignment logit, and the levels are composed upward: level 2 of a
 superpixel is ``a_1[a_0[s]]``. This module is the one place that composes levels, pads the
-superpixel rows and renumbers nodes; ``Hierarchy.from_assignments`` wraps its result. Numpy only.
+superpixel rows and renumbers nodes; ``Hierarchy.from_assignments`` wraps its result, and a merge tree's display levels
+(``cut_merge_tree``) come out through it too. Numpy only.
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import numpy as np
 
 from ..labels import first_pixels
 from .checks import int_array
+from .merge_tree import MergeTree, display_levels
 
-__all__ = ["CanonicalTree", "canonical_tree", "compose", "level_assignments", "rows_per_superpixel"]
+__all__ = ["CanonicalTree", "canonical_tree", "compose", "cut_merge_tree", "level_assignments", "rows_per_superpixel"]
 
 
 class CanonicalTree(NamedTuple):
@@ -24,6 +26,7 @@ class CanonicalTree(NamedTuple):
     parents: list[np.ndarray]
     evidence: list[np.ndarray]
     superpixel_ids: np.ndarray
+    raw_ids: list[np.ndarray]  # per level, coarsest first: the raw id of every node (the leaves': superpixel_ids)
 
 
 def rows_per_superpixel(rows: np.ndarray, num_superpixels: int) -> np.ndarray:
@@ -68,6 +71,7 @@ def canonical_tree(
     assignments: Sequence[np.ndarray],
     evidence: Sequence[np.ndarray],
     n_classes: int,
+    keep_leaf_ids: bool = False,
 ) -> CanonicalTree:
     """The tree of one image from the argmax assignments of each pooling level.
 
@@ -85,8 +89,10 @@ def canonical_tree(
     the resize back). Ids are then renumbered so that the result depends only on the segmentation:
     level-0 nodes are ordered by the raster (row-major) position of their first pixel, and the
     nodes of every finer level, superpixels included, by (parent id, first pixel), so the children
-    of a node have contiguous ids. Levels come coarsest first; ``superpixel_ids`` maps each leaf
-    back to its id in ``superpixels``.
+    of a node have contiguous ids. With ``keep_leaf_ids`` the superpixel ids stay the leaf ids (every
+    id must be in the map): a re-cut of a tree keeps naming its leaves as before. Levels come coarsest
+    first; ``superpixel_ids`` maps each leaf back to its id in ``superpixels``, ``raw_ids`` every node
+    of every level to its raw id.
 
     Raises:
         ValueError: on inconsistent shapes or out-of-range ids.
@@ -123,12 +129,17 @@ def canonical_tree(
     # because a node's new id depends on its parent's.
     top = len(links)
     new_ids: list[np.ndarray] = [np.empty(0, np.int32)] * (top + 1)
-    label_maps, parents, rows = [], [], []
+    label_maps, parents, rows, raw_ids = [], [], [], []
     for j in range(top, -1, -1):
         first = np.full(sizes[j], n_pixels, np.int64)
         np.minimum.at(first, raw[j], superpixel_first)
         used = np.flatnonzero(first < n_pixels)
-        if j == top:
+        if j == 0 and keep_leaf_ids:
+            if len(used) != sizes[0]:
+                raise ValueError("keep_leaf_ids needs every superpixel id in the map")
+            order = used
+            parents.append(new_ids[1][links[0]] if top else np.zeros(0, np.int32))
+        elif j == top:
             order = used[np.argsort(first[used])]
             parents.append(np.zeros(0, np.int32))
         else:
@@ -139,5 +150,29 @@ def canonical_tree(
         new_ids[j][order] = np.arange(len(order))
         label_maps.append(new_ids[j][raw[j]][superpixels])
         rows.append(np.asarray(evidence[j])[order])
+        raw_ids.append(order)
     # ``order`` now lists, per new leaf id, the input superpixel id.
-    return CanonicalTree(label_maps, parents, rows, order)
+    return CanonicalTree(label_maps, parents, rows, order, raw_ids)
+
+
+def cut_merge_tree(superpixels: np.ndarray, tree: MergeTree, heights: Sequence[float], min_segments: int,
+                   split_chains: bool, node_evidence: np.ndarray, keep_leaf_ids: bool = False) -> CanonicalTree:
+    """The display levels of a merge tree (``merge_tree.display_levels``) as a canonical tree.
+
+    Args:
+        superpixels: (H, W) map of the tree's leaf ids, every id ``0..tree.n_leaves-1`` present.
+        heights, min_segments, split_chains: the cut (``display_levels``).
+        node_evidence: (tree.n_nodes, C) one row per merge-tree node, leaves first.
+        keep_leaf_ids: as ``canonical_tree``'s.
+
+    The raw ids of the merged levels are merge-tree node ids (``raw_ids`` names every display node's
+    merge node), so nodes are renumbered and their rows picked by the same rules as a ladder's clusters.
+    """
+    levels = display_levels(tree, heights, min_segments, split_chains)
+    assignments = [levels[-1]]
+    for coarse, fine in zip(levels[-2::-1], levels[::-1]):  # finest first: each level's nodes -> the next coarser
+        link = np.zeros(tree.n_nodes, np.int64)
+        link[fine] = coarse
+        assignments.append(link)
+    evidence = [node_evidence[: tree.n_leaves], *[node_evidence] * len(levels)]
+    return canonical_tree(superpixels, assignments, evidence, node_evidence.shape[1], keep_leaf_ids)

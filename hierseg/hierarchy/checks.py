@@ -11,8 +11,9 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from ..labels import count_compact_ids
+from .merge_tree import MergeTree, TreeConfig, display_levels
 
-__all__ = ["CheckedTree", "check_tree", "int_array"]
+__all__ = ["CheckedMergeTree", "CheckedTree", "check_merge_tree", "check_tree", "int_array"]
 
 # Tolerance on "rows sum to 1": float32 softmax over ~1000 classes is off by ~1e-6.
 _SUM_ATOL = 1e-3
@@ -89,6 +90,48 @@ def check_tree(
             raise ValueError(f"superpixel_ids must be {sizes[-1]} distinct non-negative ids, one per leaf")
         ids = _frozen(ids, np.int64)
     return CheckedTree(maps, links, rows, image, ids, sizes)
+
+
+class CheckedMergeTree(NamedTuple):
+    merge_evidence: np.ndarray  # float32 at float16 precision, read-only
+    merge_nodes: list[np.ndarray]  # per level: the merge-tree node of every node, int64, read-only
+
+
+def check_merge_tree(
+    tree: MergeTree,
+    config: TreeConfig,
+    merge_evidence: np.ndarray,
+    parents: Sequence[np.ndarray],
+    sizes: Sequence[int],
+    n_classes: int,
+) -> CheckedMergeTree:
+    """Check that the levels of a checked tree are ``tree`` cut by ``config`` (its thresholds are the
+    merged levels' cut heights) over the tree's leaves, and name every node's merge-tree node.
+
+    ``merge_evidence`` (tree.n_nodes, n_classes) holds a distribution per merge-tree node; it is kept at
+    float16 precision (as float32), so that files hold it exactly in half the bytes.
+
+    Raises:
+        ValueError: if the leaves, the levels or the evidence do not fit the tree.
+    """
+    if tree.n_leaves != sizes[-1]:
+        raise ValueError(f"the merge tree has {tree.n_leaves} leaves, the hierarchy {sizes[-1]} superpixels")
+    if len(config.thresholds) != len(sizes) - 1:
+        raise ValueError(f"{len(config.thresholds)} cut heights for {len(sizes) - 1} merged levels")
+    rows = _distributions(merge_evidence, (tree.n_nodes, n_classes), "merge_evidence")
+    rows = _frozen(rows.astype(np.float16), np.float32)
+    segment = np.arange(sizes[-1])  # every leaf's node at the current level, finest first
+    nodes = [_frozen(segment, np.int64)]
+    cut = display_levels(tree, config.thresholds, config.min_segments, config.split_chains)
+    for level in range(len(sizes) - 2, -1, -1):
+        segment = parents[level + 1][segment]
+        node = np.full(sizes[level], -1, np.int64)
+        node[segment] = cut[level]
+        # Every leaf of a node has the node's merge node, and no two nodes share one: the same partition.
+        if not np.array_equal(node[segment], cut[level]) or len(np.unique(node)) != sizes[level]:
+            raise ValueError(f"level {level} is not the merge tree's cut at {config.thresholds[level]:.6g}")
+        nodes.insert(0, _frozen(node, np.int64))
+    return CheckedMergeTree(rows, nodes)
 
 
 def int_array(values: Any, name: str, ndim: int) -> np.ndarray:

@@ -5,6 +5,11 @@ of every class would be megabytes).
 Both formats round-trip exactly (``Hierarchy.load(path)`` after ``h.save(path)`` or
 ``h.save_pngs(path)`` equals ``h``). This module reads and writes plain fields (``TreeFields``);
 ``Hierarchy``'s ``save``/``save_pngs``/``load``/``from_pngs`` turn them into a checked tree.
+
+A merge tree (``hierseg.hierarchy.merge_tree``) rides along as optional entries, so files without one
+(older ones included) read as before and readers that do not know it skip it: its arrays (merges,
+heights, costs) and the evidence of every merge-tree node (float16, the precision a ``Hierarchy`` holds
+it at) go into the NPZ file or ``evidence.npz``; ``tree.json`` keeps only ``n_leaves`` and the config.
 """
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
+
+from .merge_tree import MergeTree, TreeConfig
 
 __all__ = ["EVIDENCE_NPZ", "FORMAT_NAME", "FORMAT_VERSION", "TREE_JSON", "TreeFields", "read", "read_pngs", "write_npz", "write_pngs"]
 
@@ -37,6 +44,9 @@ class TreeFields(NamedTuple):
     prediction: np.ndarray
     meta: dict[str, Any]
     superpixel_ids: np.ndarray | None
+    merge_tree: MergeTree | None = None
+    tree_config: TreeConfig | None = None
+    merge_evidence: np.ndarray | None = None
 
 
 def format_tag() -> dict[str, Any]:
@@ -62,6 +72,9 @@ def write_npz(fields: TreeFields, path: str | Path) -> Path:
         arrays[f"evidence_{level}"] = evidence
     if fields.superpixel_ids is not None:
         arrays["superpixel_ids"] = fields.superpixel_ids
+    if fields.merge_tree is not None:
+        arrays.update(_merge_arrays(fields.merge_tree, fields.merge_evidence))
+        arrays["merge_tree_config"] = np.array(json.dumps(fields.tree_config.to_dict()))
     path = Path(path)
     with open(path, "wb") as file:  # a file object keeps numpy from appending ".npz"
         np.savez_compressed(file, **arrays)
@@ -78,6 +91,9 @@ def read(path: str | Path) -> TreeFields:
             raise ValueError(f"{path} is not a hierseg hierarchy (no format tag)")
         _check_format(str(archive["format"]), int(archive["version"]), path)
         n_levels = int(archive["n_levels"])
+        merge = {}
+        if "merge_tree_config" in archive:
+            merge = _read_merge_arrays(archive, json.loads(str(archive["merge_tree_config"])))
         return TreeFields(
             label_maps=[archive[f"label_map_{level}"] for level in range(n_levels)],
             parents=[archive[f"parents_{level}"] for level in range(n_levels)],
@@ -86,16 +102,19 @@ def read(path: str | Path) -> TreeFields:
             prediction=archive["prediction"],
             meta=json.loads(str(archive["meta_json"])),
             superpixel_ids=archive["superpixel_ids"] if "superpixel_ids" in archive else None,
+            **merge,
         )
 
 
-def write_pngs(label_maps: list[np.ndarray], summary: dict[str, Any], directory: str | Path) -> Path:
+def write_pngs(label_maps: list[np.ndarray], summary: dict[str, Any], directory: str | Path,
+               merge_evidence: np.ndarray | None = None) -> Path:
     """Write ``level_<l>.png`` per level, ``evidence.npz`` and ``tree.json`` into ``directory``; returns it.
 
     ``summary`` is the tree's JSON summary with the full evidence (``Hierarchy.to_json_dict(...,
     include_evidence=True)``). Each level's evidence rows go to ``evidence.npz`` (``level_<l>``,
     float32: exact, as the rows came from float32) and the file names replace them in
-    ``tree.json``. Each PNG holds the node ids losslessly: 8-bit grayscale when every id fits in a
+    ``tree.json``; so do the merge tree's arrays and ``merge_evidence`` when the summary has a
+    ``merge_tree``. Each PNG holds the node ids losslessly: 8-bit grayscale when every id fits in a
     byte, 16-bit grayscale (``I;16``) otherwise.
     """
     directory = Path(directory)
@@ -105,6 +124,11 @@ def write_pngs(label_maps: list[np.ndarray], summary: dict[str, Any], directory:
         f"level_{entry['level']}": np.array(entry.pop("evidence"), np.float32).reshape(entry["n_nodes"], class_count)
         for entry in summary["levels"]
     }
+    if "merge_tree" in summary:
+        stored = summary["merge_tree"]
+        tree = MergeTree(stored["n_leaves"], stored.pop("merges"), stored.pop("heights"), stored.pop("costs"))
+        evidence.update(_merge_arrays(tree, merge_evidence))
+        stored["arrays"] = EVIDENCE_NPZ
     with open(directory / EVIDENCE_NPZ, "wb") as file:
         np.savez_compressed(file, **evidence)
     summary["evidence"] = EVIDENCE_NPZ
@@ -135,6 +159,11 @@ def read_pngs(directory: str | Path) -> TreeFields:
         rows = stored[f"level_{level}"] if stored is not None else entry["evidence"]  # version 1: inline
         evidence.append(np.array(rows, np.float32).reshape(entry["n_nodes"], len(data["class_names"])))
     superpixel_ids = data.get("superpixel_ids")
+    merge = {}
+    if "merge_tree" in data:
+        if stored is None:
+            raise ValueError(f"{directory / TREE_JSON}: the merge tree's arrays file is missing")
+        merge = _read_merge_arrays(stored, data["merge_tree"]["config"])
     return TreeFields(
         label_maps,
         parents,
@@ -143,7 +172,23 @@ def read_pngs(directory: str | Path) -> TreeFields:
         np.array(data["prediction"], np.float32),
         data["meta"],
         superpixel_ids=None if superpixel_ids is None else np.array(superpixel_ids, np.int64),
+        **merge,
     )
+
+
+def _merge_arrays(tree: MergeTree, merge_evidence: np.ndarray) -> dict[str, np.ndarray]:
+    """The arrays of a merge tree and its per-node evidence, as stored."""
+    return {"merge_tree_n_leaves": np.array(tree.n_leaves), "merge_tree_merges": tree.merges.astype(np.int32),
+            "merge_tree_heights": tree.heights, "merge_tree_costs": tree.costs,
+            "merge_evidence": np.asarray(merge_evidence).astype(np.float16)}
+
+
+def _read_merge_arrays(arrays: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """``TreeFields``' merge-tree entries from stored arrays (``_merge_arrays``) and the config's dict."""
+    tree = MergeTree(int(arrays["merge_tree_n_leaves"]), arrays["merge_tree_merges"], arrays["merge_tree_heights"],
+                     arrays["merge_tree_costs"])
+    return {"merge_tree": tree, "tree_config": TreeConfig.from_dict(config),
+            "merge_evidence": np.asarray(arrays["merge_evidence"]).astype(np.float32)}
 
 
 def _read_evidence(directory: Path, data: dict[str, Any]) -> dict[str, np.ndarray] | None:

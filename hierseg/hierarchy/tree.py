@@ -5,10 +5,17 @@ coarsest segments and level ``n_levels - 1`` the superpixels. A virtual root ``N
 for the whole image; its children are the level-0 segments and its evidence is the image-level
 prediction. Everything a click handler needs (areas, boxes, children) is precomputed once, so the
 per-node queries cost O(1) or O(size of the node's box).
+
+A hierarchy read out of a merge tree (``hierseg.hierarchy.merge_tree``) carries it: its merged levels
+are the tree cut at ``cut_heights``, every node is a merge-tree node (``merge_node``), and ``recut``
+reads any other granularity out of the same tree, with evidence for every merge-tree node kept from
+the readout (no model run).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -16,9 +23,10 @@ import numpy as np
 
 from ..labels import areas_and_boxes
 from . import io
-from .build import canonical_tree
-from .checks import check_tree
+from .build import canonical_tree, cut_merge_tree
+from .checks import check_merge_tree, check_tree
 from .frozen import freeze_json
+from .merge_tree import MergeTree, TreeConfig, display_levels
 from .node import ROOT, Node, NodeLike
 
 __all__ = ["Hierarchy"]
@@ -38,6 +46,12 @@ class Hierarchy:
             read-only after it (mutating it raises ``TypeError``).
         superpixel_ids: for each leaf node, the id it had in the superpixel map given to
             ``from_assignments``, or None when unknown.
+
+    Merge tree (all None for trees read out of fixed levels, e.g. the official releases):
+        merge_tree: ``MergeTree`` whose leaves are the leaf nodes (leaf ``i`` = ``Node(leaf_level, i)``).
+        tree_config: its ``TreeConfig``; ``thresholds`` are the merged levels' cut heights (``cut_heights``).
+        merge_evidence: (merge_tree.n_nodes, n_classes) float32 class distribution of every merge-tree
+            node, held at float16 precision.
     """
 
     def __init__(
@@ -49,18 +63,33 @@ class Hierarchy:
         prediction: np.ndarray,
         meta: dict[str, Any] | None = None,
         superpixel_ids: np.ndarray | None = None,
+        merge_tree: MergeTree | None = None,
+        tree_config: TreeConfig | None = None,
+        merge_evidence: np.ndarray | None = None,
     ) -> None:
         """Check the invariants of the tree (``hierseg.hierarchy.checks``), precompute areas, boxes and children.
 
+        ``merge_tree``, ``tree_config`` and ``merge_evidence`` come together or not at all.
+
         Raises:
-            ValueError: if shapes disagree, ids are not compact, the levels do not nest, or an
-                evidence row is not a probability distribution.
+            ValueError: if shapes disagree, ids are not compact, the levels do not nest, an evidence
+                row is not a probability distribution, or the levels are not the merge tree's cut.
         """
         # Zero classes is allowed: a self-supervised checkpoint has a hierarchy but no classifier.
         self.class_names: list[str] = [str(name) for name in class_names]
         checked = check_tree(label_maps, parents, evidence, len(self.class_names), prediction, superpixel_ids)
         self.label_maps, self.parents, self.evidence = checked.label_maps, checked.parents, checked.evidence
         self.prediction, self.superpixel_ids = checked.prediction, checked.superpixel_ids
+        given = [merge_tree is not None, tree_config is not None, merge_evidence is not None]
+        if any(given) and not all(given):
+            raise ValueError("merge_tree, tree_config and merge_evidence come together or not at all")
+        self._merge_tree, self._tree_config = merge_tree, tree_config
+        self._merge_evidence: np.ndarray | None = None
+        self._merge_nodes: list[np.ndarray] = []
+        if merge_tree is not None:
+            merged = check_merge_tree(merge_tree, tree_config, merge_evidence, checked.parents, checked.sizes,
+                                      len(self.class_names))
+            self._merge_evidence, self._merge_nodes = merged.merge_evidence, merged.merge_nodes
         # Read-only (hierseg.hierarchy.frozen): the metadata describes this tree as it was built.
         try:
             self.meta: dict[str, Any] = freeze_json(meta or {})
@@ -248,6 +277,101 @@ class Hierarchy:
         best = np.argsort(-scores, kind="stable")[: max(k, 0)]
         return [(self.class_names[i], float(scores[i])) for i in best]
 
+    # ------------------------------------------------------------------ merge tree: any granularity
+    @property
+    def merge_tree(self) -> MergeTree | None:
+        """The merge tree the levels were cut from (leaves = the leaf nodes); None for fixed levels."""
+        return self._merge_tree
+
+    @property
+    def tree_config(self) -> TreeConfig | None:
+        """How the merge tree was built and cut (``thresholds`` = ``cut_heights``); None without a tree."""
+        return self._tree_config
+
+    @property
+    def merge_evidence(self) -> np.ndarray | None:
+        """(merge_tree.n_nodes, n_classes) float32 class distribution of every merge-tree node; None without a tree."""
+        return self._merge_evidence
+
+    @property
+    def cut_heights(self) -> tuple[float, ...]:
+        """The merge heights the merged levels were cut at, coarsest first; () without a merge tree.
+
+        Heights are fractions of the photo's variance in the merge metric (``hierseg.hierarchy.merge_tree``).
+        """
+        return self._tree_config.thresholds if self._tree_config is not None else ()
+
+    def merge_node(self, node: NodeLike) -> int:
+        """The merge-tree node that is ``node`` (its leaves are exactly the node's superpixels): the leaf
+        id for a superpixel, the top node for the root. Merge-tree node ids are the same in every ``recut``.
+
+        Raises:
+            ValueError: without a merge tree, or for a node that does not exist.
+        """
+        level, index = self.node(node)
+        tree = self._require_merge_tree()
+        if level == ROOT.level:
+            return tree.n_nodes - 1
+        return int(self._merge_nodes[level][index])
+
+    def height_range(self) -> tuple[float, float]:
+        """``(low, high)``: the coarsest cut heights for which the coarsest level has at least two segments
+        of its own and every merged level differs from the superpixels; for a continuous slider over
+        ``recut``. ``high`` is the top merge's height (at and above it the coarsest level is the top split);
+        ``low`` the lowest positive height at which the finest merged level has merged a pair. ``low ==
+        high`` when the tree leaves no room (a photo with very few superpixels).
+
+        Raises:
+            ValueError: without a merge tree.
+        """
+        tree = self._require_merge_tree()
+        heights = tree.heights
+        if not len(heights) or heights[-1] <= 0:
+            return 0.0, 0.0
+        high = float(heights[-1])
+        ratio = self.cut_heights[-1] / self.cut_heights[0]
+        config = self._tree_config
+        for height in heights[heights > 0]:
+            low = float(height) / ratio
+            if low >= high:
+                break
+            levels = display_levels(tree, self._scaled(low), config.min_segments, config.split_chains)
+            if len(np.unique(levels[-1])) < tree.n_leaves:
+                return low, high
+        return high, high
+
+    def recut(self, coarsest_height: float) -> Hierarchy:
+        """The same merge tree cut with the coarsest level at ``coarsest_height`` and the finer merged
+        levels at the same ratios to it as ``cut_heights``, by the same rules (at least
+        ``tree_config.min_segments`` coarse segments; a segment the next height would leave whole is split
+        at its own top merge, so only superpixels can have one child).
+
+        Leaf ids, superpixel ids, the merge tree, its evidence, the prediction and ``meta`` stay; the
+        merged levels are renumbered canonically and their nodes take their rows of ``merge_evidence``.
+        ``h.recut(h.cut_heights[0]) == h`` for a hierarchy read out by the Segmenter.
+
+        Raises:
+            ValueError: without a merge tree, or for a height that is not finite and positive.
+        """
+        tree = self._require_merge_tree()
+        if not (math.isfinite(coarsest_height) and coarsest_height > 0):
+            raise ValueError(f"the coarsest cut height must be finite and positive, got {coarsest_height}")
+        config = dataclasses.replace(self._tree_config, thresholds=self._scaled(float(coarsest_height)))
+        cut = cut_merge_tree(self.label_maps[-1], tree, config.thresholds, config.min_segments, config.split_chains,
+                             self._merge_evidence, keep_leaf_ids=True)
+        return Hierarchy(cut.label_maps, cut.parents, cut.evidence, self.class_names, self.prediction, self.meta,
+                         self.superpixel_ids, tree, config, self._merge_evidence)
+
+    def _scaled(self, coarsest_height: float) -> tuple[float, ...]:
+        """The cut heights with the coarsest at ``coarsest_height``, the rest at their ratios to it."""
+        scale = coarsest_height / self.cut_heights[0]  # exactly 1 for the hierarchy's own height
+        return tuple(h * scale for h in self.cut_heights)
+
+    def _require_merge_tree(self) -> MergeTree:
+        if self._merge_tree is None:
+            raise ValueError("this hierarchy carries no merge tree (its checkpoint reads out fixed levels)")
+        return self._merge_tree
+
     # ------------------------------------------------------------------ serialisation (hierseg.hierarchy.io)
     def to_json_dict(self, top_k: int = 5, include_evidence: bool = False) -> dict[str, Any]:
         """The tree as JSON-able data (no pixels).
@@ -256,7 +380,8 @@ class Hierarchy:
         ``parent`` (id at the level above; null at level 0, whose parent is the root), ``area``,
         ``bbox`` ``[x0, y0, x1, y1]`` (end-exclusive) and ``top_classes`` ``[[name, prob], ...]``.
         With ``include_evidence`` each level also carries its full ``evidence`` rows, which
-        ``from_pngs`` needs for an exact round trip.
+        ``from_pngs`` needs for an exact round trip. A hierarchy with a merge tree adds ``merge_tree``
+        (``n_leaves``, ``merges``, ``heights``, ``costs``, ``config``) and each node its ``merge_node``.
         """
         levels = []
         for level in range(self.n_levels):
@@ -272,6 +397,9 @@ class Hierarchy:
                 }
                 for index, (area, bbox) in enumerate(zip(areas, boxes, strict=True))
             ]
+            if self._merge_tree is not None:
+                for entry, merge_node in zip(nodes, self._merge_nodes[level].tolist(), strict=True):
+                    entry["merge_node"] = merge_node
             entry: dict[str, Any] = {"level": level, "n_nodes": self.n_nodes(level), "nodes": nodes}
             if include_evidence:
                 # float32 -> Python float is exact, and so is the way back: the round trip is lossless.
@@ -288,6 +416,8 @@ class Hierarchy:
         }
         if self.superpixel_ids is not None:
             data["superpixel_ids"] = self.superpixel_ids.tolist()
+        if self._merge_tree is not None:
+            data["merge_tree"] = {**self._merge_tree.to_json_dict(), "config": self._tree_config.to_dict()}
         return data
 
     def save(self, path: str | Path) -> Path:
@@ -295,9 +425,10 @@ class Hierarchy:
         return io.write_npz(self._fields(), path)
 
     def save_pngs(self, directory: str | Path, top_k: int = 5) -> Path:
-        """Write ``tree.json`` (``to_json_dict``), the evidence as ``evidence.npz`` and one lossless
-        ``level_<l>.png`` per level into ``directory``; returns it."""
-        return io.write_pngs(self.label_maps, self.to_json_dict(top_k, include_evidence=True), directory)
+        """Write ``tree.json`` (``to_json_dict``), the evidence (and the merge tree's arrays) as
+        ``evidence.npz`` and one lossless ``level_<l>.png`` per level into ``directory``; returns it."""
+        return io.write_pngs(self.label_maps, self.to_json_dict(top_k, include_evidence=True), directory,
+                             self._merge_evidence)
 
     @classmethod
     def load(cls, path: str | Path) -> Hierarchy:
@@ -311,14 +442,18 @@ class Hierarchy:
 
     def _fields(self) -> io.TreeFields:
         return io.TreeFields(self.label_maps, self.parents, self.evidence, self.class_names, self.prediction,
-                             self.meta, self.superpixel_ids)
+                             self.meta, self.superpixel_ids, self._merge_tree, self._tree_config, self._merge_evidence)
 
     # ------------------------------------------------------------------ comparison
     def __eq__(self, other: object) -> bool:
-        """Exact equality of every array, name and metadata entry."""
+        """Exact equality of every array, name and metadata entry, and of the merge trees and their evidence."""
         if not isinstance(other, Hierarchy):
             return NotImplemented
         if self.n_levels != other.n_levels or (self.superpixel_ids is None) != (other.superpixel_ids is None):
+            return False
+        if self._merge_tree != other._merge_tree or self._tree_config != other._tree_config:
+            return False
+        if self._merge_tree is not None and not np.array_equal(self._merge_evidence, other._merge_evidence):
             return False
         per_level = zip(
             self.label_maps + self.parents + self.evidence, other.label_maps + other.parents + other.evidence, strict=True

@@ -16,8 +16,10 @@ from torch import nn
 
 from .config import CASTConfig
 from .heads import mlp_bn
+from .hybrid.region_merge import RegionMerging
 from .init import resolve_init, timm_vit_init, xavier_init
 from .norm import LayerNorm
+from .parts import Regions
 
 
 @dataclass
@@ -44,6 +46,8 @@ class CASTOutput:
     # (B, S, h*w) pixels of each superpixel in each cell of stem_map; None for stems that sample
     # one pixel per cell (``hierseg.model.parts.StemOutput``).
     token_cells: torch.Tensor | None = None
+    # The superpixels as regions (areas, adjacency, descriptors), from stems that provide them.
+    regions: Regions | None = None
 
 
 class CAST(nn.Module):
@@ -72,6 +76,8 @@ class CAST(nn.Module):
         self.pools = nn.ModuleList(
             config.pooling.build(dim, config.num_heads, config.mlp_ratio, config.stem) for _ in config.depths
         )
+        # The merge tree's learned metric (``tree_features``), for poolings that have one.
+        self.grouping_head = config.pooling.build_grouping_head(dim)
         self.norm = LayerNorm(dim)
         if not config.num_classes:
             self.head = None
@@ -132,6 +138,24 @@ class CAST(nn.Module):
         """
         return [*output.stage_tokens, output.pooled_tokens[-1]]
 
+    def tree_features(self, output: CASTOutput) -> torch.Tensor:
+        """(B, S, D) the merge tree's metric on the superpixels (``RegionMerging.tree_features``): colour
+        and stem descriptors as the first pooling weighs them, plus ``merge_tokens`` x the grouping head's
+        embedding of the stage-0 tokens (the layer-normalised tokens themselves without a grouping head).
+
+        Raises:
+            ValueError: for a model without region merging.
+        """
+        pool = self.pools[0]
+        if not isinstance(pool, RegionMerging) or output.regions is None:
+            raise ValueError("the merge tree needs region merging (pooling 'merge')")
+        tokens = output.stage_tokens[0]
+        if self.grouping_head is not None:
+            embedding = self.grouping_head(tokens)
+        else:
+            embedding = nn.functional.layer_norm(tokens.float(), tokens.shape[-1:])
+        return pool.tree_features(embedding, output.regions, self.config.pooling.merge_tokens)
+
     def forward(self, image: torch.Tensor, superpixels: torch.Tensor, clusters: tuple[int, ...] | None = None) -> CASTOutput:
         """image: (B, 3, H, W) normalised (the conv stem needs H = W = its img_size); superpixels:
         (B, H', W') int64 ids, -1 on batch padding (the lite0 stem needs them at the image's
@@ -172,5 +196,6 @@ class CAST(nn.Module):
             stage_inputs=stage_inputs,
             padding_mask=embedded.nodes.padding,
             token_cells=embedded.token_cells,
+            regions=embedded.nodes.regions,
             **out,
         )

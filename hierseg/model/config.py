@@ -33,6 +33,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "merge_colour": ("pooling", "merge_colour"),
     "merge_taps": ("pooling", "merge_taps"),
     "merge_tokens": ("pooling", "merge_tokens"),
+    "grouping_dim": ("pooling", "grouping_dim"),
 }
 
 

@@ -126,6 +126,10 @@ class PoolingConfig(_PartConfig, ABC):
     def build(self, dim: int, num_heads: int, mlp_ratio: float, stem: StemConfig) -> Pooling:
         """One pooling module (CAST builds one per level) for ``dim``-wide tokens after ``stem``."""
 
+    def build_grouping_head(self, dim: int) -> nn.Module | None:
+        """A head on the ``dim``-wide superpixel tokens whose embedding a merge tree reads; None: none."""
+        return None
+
 
 class Stem(nn.Module, ABC):
     """Image + superpixel map -> one token per superpixel (``StemOutput``)."""

@@ -1,7 +1,9 @@
 """The evaluation sets: where their photos and ground truth are under the data folder, and how each is scored.
 
-Segmentation sets (BSDS500 val, Pascal-Part person val, Weizmann horses) pair each photo with its
-ground truth and name the scorers that apply. Recognition sets are photos with an ImageNet-1k class,
+Segmentation sets (BSDS500 val and test, Pascal-Part person val, Weizmann horses) pair each photo
+with its ground truth and name the scorers that apply. A BSDS500 split whose photos are present
+without their ``groundTruth/<split>`` folder (the shared data has the 200 test photos only) is still a
+set: it is scored for what needs no ground truth (segment counts, the shape of the tree) and says so. Recognition sets are photos with an ImageNet-1k class,
 or none (Caltech-101, scored by agreement with the teacher only).
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ from training.metrics.ground_truth import (
     load_weizmann_mask,
 )
 from training.metrics.recognition import LabelledPhoto, caltech_test_photos, imagenet_photos, tinyimagenet_val_photos
-from training.metrics.scorers import BsdsScorer, MiouScorer, Scorer, TreeScorer
+from training.metrics.scorers import BsdsScorer, MiouScorer, Scorer, TreeScorer, UltrametricScorer
 
 
 @dataclass
@@ -28,16 +30,36 @@ class SegmentationSet:
 
     key: str  # results key
     title: str
-    items: list[tuple[Path, Path]]  # (image, ground truth)
+    items: list[tuple[Path, Path | None]]  # (image, ground truth; None on a set scored without it)
     load_gt: Callable[[Path], Any]
     scorers: Callable[[], list[Scorer]]
     gt_columns: list[str] = field(default_factory=list)  # names of the ground-truth levels (mIoU sets)
+    has_ground_truth: bool = True
+
+
+def bsds_split(root: Path, split: str) -> SegmentationSet:
+    """A BSDS500 split: region, ultrametric and boundary metrics and the tree's shape; the shape only when
+    the split's ground truth is absent (every photo needs its ``.mat``, or none may have one)."""
+    key = "bsds" if split == "val" else f"bsds_{split}"  # "bsds" is val, as in every earlier results file
+    images = sorted((root / "images" / split).glob("*.jpg"))
+    truth = [root / "groundTruth" / split / f"{i.stem}.mat" for i in images]
+    present = sum(t.exists() for t in truth)
+    if present == len(truth):
+        return SegmentationSet(key, f"BSDS500 {split}", list(zip(images, truth)), load_bsds_ground_truth,
+                               lambda: [BsdsScorer(), UltrametricScorer(), TreeScorer()])
+    if present:
+        missing = next(t for t in truth if not t.exists())
+        raise FileNotFoundError(f"BSDS500 {split}: {present} of {len(truth)} photos have ground truth ({missing} is missing)")
+    return SegmentationSet(key, f"BSDS500 {split} (no ground truth here: counts and tree shape only)",
+                           [(i, None) for i in images], lambda _: None, lambda: [TreeScorer()], has_ground_truth=False)
 
 
 def bsds_val(root: Path) -> SegmentationSet:
-    images = sorted((root / "images" / "val").glob("*.jpg"))
-    return SegmentationSet("bsds", "BSDS500 val", [(i, root / "groundTruth" / "val" / f"{i.stem}.mat") for i in images],
-                           load_bsds_ground_truth, lambda: [BsdsScorer(), TreeScorer()])
+    return bsds_split(root, "val")
+
+
+def bsds_test(root: Path) -> SegmentationSet:
+    return bsds_split(root, "test")
 
 
 def pascal_part_val(root: Path) -> SegmentationSet:
@@ -45,18 +67,19 @@ def pascal_part_val(root: Path) -> SegmentationSet:
     items = [(root / "JPEGImages" / f"{i}.jpg", root / "gt_masks" / f"{i}.png") for i in ids
              if (root / "JPEGImages" / f"{i}.jpg").exists()]
     return SegmentationSet("pascal_part", "Pascal-Part person val", items, load_pascal_part_levels,
-                           lambda: [MiouScorer(PASCAL_PART_N_CLASSES)], ["body", "upper/lower", "parts"])
+                           lambda: [MiouScorer(PASCAL_PART_N_CLASSES), TreeScorer()], ["body", "upper/lower", "parts"])
 
 
 def weizmann_horses(root: Path) -> SegmentationSet:
     items = [(i, root / "mask" / f"{i.stem}.png") for i in sorted((root / "horse").glob("*.jpg"))]
     return SegmentationSet("horse", "Weizmann horses", items, lambda p: [load_weizmann_mask(p)],
-                           lambda: [MiouScorer((WEIZMANN_N_CLASSES,))], ["mIoU"])
+                           lambda: [MiouScorer((WEIZMANN_N_CLASSES,)), TreeScorer()], ["mIoU"])
 
 
 # The command line's name of each set -> (its folder under the data folder, how to read it).
 SEGMENTATION_SETS: dict[str, tuple[str, Callable[[Path], SegmentationSet]]] = {
     "bsds": ("bsds500", bsds_val),
+    "bsds_test": ("bsds500", bsds_test),
     "pascal": ("pascal_part_person", pascal_part_val),
     "horse": ("weizmann_horse", weizmann_horses),
 }

@@ -40,37 +40,71 @@ def _level_rows(methods: dict[str, Any], key: str, cells: Callable[[dict[str, An
     return rows
 
 
+BSDS_SETS = (("bsds", "BSDS500 val"), ("bsds_test", "BSDS500 test"))
+
+
+def _coarsest(entry: dict[str, Any]) -> str:
+    low, median, high = entry.get("coarsest_segments_min_median_max", (None, None, None))
+    return "—" if low is None else f"{low} / {median:g} / {high}"
+
+
+def _bsds_section(methods: dict[str, Any], key: str, title: str) -> list[str]:
+    """Region metrics over the levels, the merge tree as an ultrametric, per level, and the tree's shape."""
+    present = {name: m[key] for name, m in methods.items() if key in m}
+    if not present:
+        return []
+    n = next(iter(present.values()))["images"]
+    lines: list[str] = []
+    if any("covering_ods" in e for e in present.values()):
+        lines += [f"**{title}** ({n} images; ODS / OIS over the levels; covering and PRI higher is better, VI lower)", "",
+                  "| method | segments per level | coarsest segments min / median / max | covering | PRI | VI | boundary F |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, b in present.items():
+            counts = ", ".join(f"{c:.0f}" if c >= 10 else f"{c:.1f}" for c in b["segments_per_level"])
+            lines.append(f"| {name} | {counts} | {_coarsest(b)} | {b['covering_ods']:.3f} / {b['covering_ois']:.3f} | "
+                         f"{b['pri_ods']:.3f} / {b['pri_ois']:.3f} | {b['vi_ods']:.3f} / {b['vi_ois']:.3f} | "
+                         + (f"{b['boundary_f_ods']:.3f} / {b['boundary_f_ois']:.3f} |" if "boundary_f_ods" in b else "— |"))
+        trees = {name: b["ultrametric"] for name, b in present.items() if "ultrametric" in b}
+        if trees:
+            heights = next(iter(trees.values()))["heights"]
+            lines += ["", f"{title}, the merge tree as an ultrametric: cut at the same {len(heights)} heights on every photo "
+                      f"({heights[0]:g} to {heights[-1]:g}, log-spaced); ODS: the best height for the set, OIS: the best per photo "
+                      "(as the benchmark scores gPb-owt-ucm).", "",
+                      "| method | covering ODS / OIS | PRI ODS / OIS | VI ODS / OIS | covering ODS height (mean segments there) |",
+                      "|---|---|---|---|---|"]
+            for name, u in trees.items():
+                lines.append(f"| {name} | {u['covering_ods']:.3f} / {u['covering_ois']:.3f} | {u['pri_ods']:.3f} / {u['pri_ois']:.3f} | "
+                             f"{u['vi_ods']:.3f} / {u['vi_ois']:.3f} | {u['covering_ods_height']:.3g} ({u['covering_ods_segments']:.1f}) |")
+        lines += ["", f"{title} per level:", "", "| method | level | segments | covering | PRI | VI | boundary F |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += _level_rows(methods, key, lambda e, l: [_fmt(e[k][l]) if k in e else "—" for k in
+                                                         ("covering_per_level", "pri_per_level", "vi_per_level", "boundary_f_per_level")])
+    else:
+        lines += [f"**{title}** ({n} images; no ground truth here: segment counts and the tree's shape only)", "",
+                  "| method | segments per level | coarsest segments min / median / max | levels that are one segment |",
+                  "|---|---|---|---|"]
+        for name, b in present.items():
+            counts = ", ".join(f"{c:.0f}" if c >= 10 else f"{c:.1f}" for c in b["segments_per_level"])
+            lines.append(f"| {name} | {counts} | {_coarsest(b)} | {b.get('single_segment_levels', '—')} |")
+    lines += ["", f"Shape of the tree on {title}: coarse segments (levels 0-{COARSE_LEVELS - 1}) that are one "
+              "4-connected piece; parent nodes (levels 0..L-2) with exactly one child (nested methods only).", "",
+              "| method | one piece, per level | one piece, coarse levels | single-child parents, per level | single-child parents |",
+              "|---|---|---|---|---|"]
+    for name, b in present.items():
+        t = b["tree"]
+        per = ", ".join(_fmt(v) for v in t["one_piece_per_level"])
+        single = ", ".join(_fmt(v) for v in t.get("single_child_per_level", [])) or "—"
+        lines.append(f"| {name} | {per} | {_fmt(t['one_piece_coarse'])} of {t['coarse_segments']} | {single} | "
+                     + (f"{_fmt(t['single_child'])} of {t['parent_nodes']}" if "single_child" in t else "—") + " |")
+    return lines + [""]
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results dict of ``training.evaluate.run`` as Markdown tables, one per data set present."""
     methods = results["methods"]
     lines = [f"Checkpoint `{results['checkpoint']}`; images per set: {results['limit'] or 'full split'}.", ""]
-    if any("bsds" in m for m in methods.values()):
-        n = next(m["bsds"]["images"] for m in methods.values() if "bsds" in m)
-        lines += [f"**BSDS500 val** ({n} images; ODS / OIS over the levels; covering and PRI higher is better, VI lower)", "",
-                  "| method | segments per level | covering | PRI | VI | boundary F |", "|---|---|---|---|---|---|"]
-        for name, m in methods.items():
-            if "bsds" in m:
-                b = m["bsds"]
-                counts = ", ".join(f"{c:.0f}" for c in b["segments_per_level"])
-                lines.append(f"| {name} | {counts} | {b['covering_ods']:.3f} / {b['covering_ois']:.3f} | "
-                             f"{b['pri_ods']:.3f} / {b['pri_ois']:.3f} | {b['vi_ods']:.3f} / {b['vi_ois']:.3f} | "
-                             f"{b['boundary_f_ods']:.3f} / {b['boundary_f_ois']:.3f} |")
-        lines += ["", "BSDS500 val per level:", "", "| method | level | segments | covering | PRI | VI | boundary F |",
-                  "|---|---|---|---|---|---|---|"]
-        lines += _level_rows(methods, "bsds", lambda e, l: [_fmt(e[k][l]) for k in
-                                                             ("covering_per_level", "pri_per_level", "vi_per_level", "boundary_f_per_level")])
-        lines += ["", f"Shape of the tree on BSDS500 val: coarse segments (levels 0-{COARSE_LEVELS - 1}) that are one "
-                  "4-connected piece; parent nodes (levels 0..L-2) with exactly one child (nested methods only).", "",
-                  "| method | one piece, per level | one piece, coarse levels | single-child parents, per level | single-child parents |",
-                  "|---|---|---|---|---|"]
-        for name, m in methods.items():
-            if "bsds" in m:
-                t = m["bsds"]["tree"]
-                per = ", ".join(_fmt(v) for v in t["one_piece_per_level"])
-                single = ", ".join(_fmt(v) for v in t.get("single_child_per_level", [])) or "—"
-                lines.append(f"| {name} | {per} | {_fmt(t['one_piece_coarse'])} of {t['coarse_segments']} | {single} | "
-                             + (f"{_fmt(t['single_child'])} of {t['parent_nodes']}" if "single_child" in t else "—") + " |")
-        lines.append("")
+    for key, title in BSDS_SETS:
+        lines += _bsds_section(methods, key, title)
     for key, title in (("pascal_part", "**Pascal-Part person val** (majority-label mIoU per level)"),
                        ("horse", "**Weizmann horses** (majority-label mIoU per level, horse / background)")):
         if not any(key in m for m in methods.values()):
@@ -80,6 +114,14 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [f"{title}, {n} images", "", "| method | level | segments | " + " | ".join(columns) + " |",
                   "|---" * (3 + len(columns)) + "|"]
         lines += _level_rows(methods, key, lambda e, l: [_fmt(v) for v in e["miou_per_level"][l]])
+        shaped = {name: m[key] for name, m in methods.items() if key in m and "tree" in m[key]}
+        if shaped:
+            lines += ["", "| method | coarsest segments min / median / max | one piece, coarse levels | single-child parents |",
+                      "|---|---|---|---|"]
+            for name, e in shaped.items():
+                t = e["tree"]
+                lines.append(f"| {name} | {_coarsest(e)} | {_fmt(t['one_piece_coarse'])} of {t['coarse_segments']} | "
+                             + (f"{_fmt(t['single_child'])} of {t['parent_nodes']}" if "single_child" in t else "—") + " |")
         lines.append("")
     recognition = results.get("recognition")
     if recognition:

@@ -1,7 +1,7 @@
 """Scorers of segmentation methods: each accumulates one method's scores on one data set, image by image.
 
 A method's output on one image is a :class:`Segmentation` (label maps coarsest first, with the tree
-when the levels are nested). Every scorer has ``add(segmentation, ground_truth)`` and ``summary()``;
+when the levels are nested, and the merge tree when the method has one). Every scorer has ``add(segmentation, ground_truth)`` and ``summary()``;
 the evaluation gives each (method, data set) pair fresh scorers and merges their summaries.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from .boundaries import evaluate_segmentation_boundaries, summarize_boundaries
 from .parts import majority_label_confusion, miou_from_confusion
 from .regions import evaluate_regions, summarize_regions
 from .tree import Fraction, one_piece_segments, single_child_parents
+from .ultrametric import HEIGHTS, Cuttable, evaluate_tree
 
 # The shape-of-the-tree statistics look at the coarse segments a user sees first.
 COARSE_LEVELS = 2
@@ -27,6 +28,7 @@ class Segmentation:
     label_maps: list[np.ndarray]
     parents: list[np.ndarray] | None  # as Hierarchy.parents; None when the levels are not nested
     requested: list[int] | None = None  # the counts asked for, when the method is cut to CAST's counts
+    merge_tree: Cuttable | None = None  # its leaves are the ids of the finest label map (Hierarchy.merge_tree)
 
 
 def counts_of(levels: Sequence[np.ndarray]) -> list[int]:
@@ -59,8 +61,14 @@ class CountScorer:
             self.requested.append(list(seg.requested))
 
     def summary(self) -> dict[str, Any]:
+        produced = np.array(self.produced)
+        coarsest = produced[:, 0]
         out: dict[str, Any] = {"images": len(self.produced),
-                               "segments_per_level": np.mean(self.produced, axis=0).tolist()}
+                               "segments_per_level": produced.mean(axis=0).tolist(),
+                               # Does the coarsest count follow the photo, and is any level one segment?
+                               "coarsest_segments_min_median_max": [int(coarsest.min()), float(np.median(coarsest)),
+                                                                    int(coarsest.max())],
+                               "single_segment_levels": int((produced == 1).sum())}
         if self.requested:
             produced, requested = np.array(self.produced), np.array(self.requested)
             out["requested_segments_per_level"] = requested.mean(axis=0).tolist()
@@ -74,23 +82,67 @@ class BsdsScorer:
 
     regions: list = field(default_factory=list)
     boundaries: list = field(default_factory=list)
+    with_boundaries: bool = True  # boundary matching is most of the scoring time: off for ablation rows
 
     def add(self, seg: Segmentation, gt: Any) -> None:
         self.regions.append(evaluate_regions(seg.label_maps, gt.segmentations))
-        self.boundaries.append(evaluate_segmentation_boundaries(seg.label_maps, gt.boundaries))
+        if self.with_boundaries:
+            self.boundaries.append(evaluate_segmentation_boundaries(seg.label_maps, gt.boundaries))
 
     def summary(self) -> dict[str, Any]:
         regions = summarize_regions(self.regions)
-        bounds = summarize_boundaries(self.boundaries, interpolate=False)
-        return {
+        out: dict[str, Any] = {
             "covering_per_level": regions.covering.tolist(), "pri_per_level": regions.pri.tolist(),
-            "vi_per_level": regions.voi.tolist(), "boundary_f_per_level": bounds.f.tolist(),
+            "vi_per_level": regions.voi.tolist(),
             "covering_ods": regions.cover_ods, "covering_ois": regions.cover_ois,
             "covering_ods_level": regions.cover_ods_level,
             "pri_ods": regions.pri_ods, "pri_ois": regions.pri_ois,
             "vi_ods": regions.voi_ods, "vi_ois": regions.voi_ois,
-            "boundary_f_ods": bounds.ods.f, "boundary_f_ois": bounds.ois.f,
         }
+        if self.boundaries:
+            bounds = summarize_boundaries(self.boundaries, interpolate=False)
+            out.update({"boundary_f_per_level": bounds.f.tolist(), "boundary_f_ods": bounds.ods.f, "boundary_f_ois": bounds.ois.f})
+        return out
+
+
+@dataclass
+class UltrametricScorer:
+    """Region metrics of the merge tree cut at a fixed grid of heights: ODS (one height for the data
+    set) and OIS (best height per image), as the benchmark scores gPb-owt-ucm (:mod:`.ultrametric`).
+
+    Methods without a merge tree add nothing and summarise to nothing; a method must have a tree on
+    every image or on none.
+    """
+
+    heights: Sequence[float] = field(default_factory=lambda: HEIGHTS.tolist())
+    regions: list = field(default_factory=list)
+    counts: list = field(default_factory=list)
+    without_tree: int = 0
+
+    def add(self, seg: Segmentation, gt: Any) -> None:
+        if seg.merge_tree is None:
+            self.without_tree += 1
+        else:
+            evaluated, counts = evaluate_tree(seg.label_maps[-1], seg.merge_tree, gt.segmentations, self.heights)
+            self.regions.append(evaluated)
+            self.counts.append(counts)
+        if self.regions and self.without_tree:
+            raise ValueError("a merge tree on some images and not on others: the cuts would not be comparable")
+
+    def summary(self) -> dict[str, Any]:
+        if not self.regions:
+            return {}
+        s = summarize_regions(self.regions, self.heights)
+        counts = np.mean(self.counts, axis=0)
+        return {"ultrametric": {
+            "images": len(self.regions), "heights": list(map(float, self.heights)),
+            "covering_per_height": s.covering.tolist(), "pri_per_height": s.pri.tolist(), "vi_per_height": s.voi.tolist(),
+            "segments_per_height": counts.tolist(),
+            "covering_ods": s.cover_ods, "covering_ois": s.cover_ois, "covering_ods_height": float(s.thresholds[s.cover_ods_level]),
+            "covering_ods_segments": float(counts[s.cover_ods_level]),
+            "pri_ods": s.pri_ods, "pri_ois": s.pri_ois, "pri_ods_height": float(s.thresholds[s.pri_ods_level]),
+            "vi_ods": s.voi_ods, "vi_ois": s.voi_ois, "vi_ods_height": float(s.thresholds[s.voi_ods_level]),
+        }}
 
 
 @dataclass

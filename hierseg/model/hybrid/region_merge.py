@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..parts import Nodes, Pooling, PoolingConfig, PoolOutput, Regions, StemConfig
+from .grouping_head import GroupingHead
 
 # Cost added to merging two regions that do not touch: chosen only when no neighbouring pair is left.
 _NOT_ADJACENT = 1e12
@@ -30,6 +31,11 @@ class RegionMergingConfig(PoolingConfig):
 
     Merge metric weights: ``merge_colour`` on the mean colour, ``merge_taps`` one per stem map (the
     stem's taps), ``merge_tokens`` on the blocks' tokens. ``dropout``: inside ``fc1``.
+
+    ``grouping_dim`` > 0 adds a ``GroupingHead`` of that width on the stage-0 superpixel tokens. Then
+    ``merge_tokens`` weighs its embedding in the merge tree's metric (``tree_features``; 0: colour and
+    stem only, the ablation) and the poolings read colour and the stem only: they set the transformer's
+    token counts, not the tree the user sees.
     """
 
     kind: ClassVar[str] = "merge"
@@ -37,9 +43,12 @@ class RegionMergingConfig(PoolingConfig):
     merge_colour: float = 1.0
     merge_taps: tuple[float, ...] = (1.0, 1.0, 0.0)
     merge_tokens: float = 0.0
+    grouping_dim: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "merge_taps", tuple(float(w) for w in self.merge_taps))
+        if self.grouping_dim < 0:
+            raise ValueError(f"grouping_dim must be >= 0, got {self.grouping_dim}")
 
     def check(self, stem: StemConfig) -> None:
         groups = stem.region_descriptors
@@ -55,8 +64,12 @@ class RegionMergingConfig(PoolingConfig):
             )
 
     def build(self, dim: int, num_heads: int, mlp_ratio: float, stem: StemConfig) -> RegionMerging:
+        token_weight = 0.0 if self.grouping_dim else self.merge_tokens  # with a head, merge_tokens weighs the tree's
         return RegionMerging(dim, mlp_ratio, self.dropout, stem.region_descriptors,
-                             (self.merge_colour, *self.merge_taps), self.merge_tokens)
+                             (self.merge_colour, *self.merge_taps), token_weight)
+
+    def build_grouping_head(self, dim: int) -> GroupingHead | None:
+        return GroupingHead(dim, self.grouping_dim) if self.grouping_dim else None
 
 
 def _weighted_standardise(x: torch.Tensor, areas: torch.Tensor) -> torch.Tensor:
@@ -137,19 +150,34 @@ class RegionMerging(Pooling):
         self.descriptor_weights = tuple(descriptor_weights)
         self.token_weight = token_weight
 
+    def _descriptor_parts(self, regions: Regions) -> list[torch.Tensor]:
+        """The standardised descriptor groups, each times the square root of its weight (0: left out)."""
+        groups = regions.descriptors.split(self.descriptor_groups, dim=-1)
+        return [weight**0.5 * _weighted_standardise(group.float(), regions.areas)
+                for group, weight in zip(groups, self.descriptor_weights, strict=True) if weight > 0]
+
     def merge_features(self, tokens: torch.Tensor, regions: Regions) -> torch.Tensor:
         """(B, N, D') features whose squared distances Ward's criterion uses."""
-        parts = []
-        for group, weight in zip(regions.descriptors.split(self.descriptor_groups, dim=-1), self.descriptor_weights,
-                                 strict=True):
-            if weight > 0:
-                parts.append(weight**0.5 * _weighted_standardise(group.float(), regions.areas))
+        parts = self._descriptor_parts(regions)
         if self.token_weight > 0:
             normed = F.layer_norm(tokens.detach().float(), tokens.shape[-1:])
             parts.append(self.token_weight**0.5 * _weighted_standardise(normed, regions.areas))
         if not parts:
             raise ValueError("region merging needs at least one descriptor or token weight above 0")
         return torch.cat(parts, dim=-1)
+
+    def tree_features(self, embedding: torch.Tensor, regions: Regions, weight: float) -> torch.Tensor:
+        """(B, N, D') the merge tree's metric: the descriptors as in ``merge_features`` and, weighted by
+        ``weight``, the standardised ``embedding`` (B, N, E); scaled to unit total variance per image, so
+        that merge costs are fractions of the image's variance and cut heights mean the same on every photo."""
+        parts = self._descriptor_parts(regions)
+        total = sum(w for w in self.descriptor_weights if w > 0)
+        if weight > 0:
+            parts.append(weight**0.5 * _weighted_standardise(embedding.detach().float(), regions.areas))
+            total += weight
+        if not parts:
+            raise ValueError("the merge tree needs at least one descriptor or embedding weight above 0")
+        return torch.cat(parts, dim=-1) / total**0.5
 
     def forward(self, tokens: torch.Tensor, cls: torch.Tensor, nodes: Nodes, num_clusters: int) -> PoolOutput:
         """tokens: (B, N, C); cls: (B, 1, C); ``nodes.regions``: the N nodes as regions."""

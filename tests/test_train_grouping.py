@@ -1,0 +1,63 @@
+"""Training the grouping head by recognition (no mask) and writing a merge-tree checkpoint."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data
+
+from hierseg import load_segmenter
+from hierseg.checkpoints import CheckpointConfig, save_checkpoint
+from hierseg.model import CAST, build_cast
+from hierseg.preprocess import InputConfig
+from hierseg.superpixels import SEEDS_DEIT
+from training.teacher import TEACHER_MEAN, TEACHER_STD, Teacher
+from training.train_grouping import GroupingConfig, gram_loss, main, weighted_gram
+
+
+def test_gram_loss_is_zero_for_the_target_geometry_and_ignores_scale_and_rotation():
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(12, 5)))
+    areas = torch.from_numpy(rng.uniform(0.5, 2.0, 12))
+    target = weighted_gram(x, areas)
+    rotation, _ = torch.linalg.qr(torch.from_numpy(rng.normal(size=(5, 5))))
+    assert gram_loss(3.0 * x @ rotation + 1.0, target, areas) < 1e-20
+    assert gram_loss(x[torch.randperm(12)], target, areas) > 1e-2
+
+
+def test_settings_parse_as_json():
+    config = GroupingConfig().replace(steps="30", photos='["images:photos:train"]', calibrate="images:photos:train")
+    assert config.steps == 30 and config.photos == ("images:photos:train",) and config.calibrate == "images:photos:train"
+    with pytest.raises(ValueError, match="unknown"):
+        GroupingConfig().replace(step="3")
+
+
+def test_train_grouping_writes_a_tree_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    teacher = Teacher(TEACHER_MEAN, TEACHER_STD)
+    model = build_cast("cast_hybrid_micro", num_classes=1000)
+    model.stem.body.load_state_dict(teacher.body_state_dict())
+    config = CheckpointConfig(model=model.config, superpixels=dataclasses.replace(SEEDS_DEIT, n_segments=48),
+                              class_names=[str(i) for i in range(1000)],
+                              input=InputConfig(size=96, resize="long_side", mean=TEACHER_MEAN, std=TEACHER_STD,
+                                                connected_superpixels=True))
+    save_checkpoint(model, config, tmp_path / "base")
+    photos = tmp_path / "data" / "photos" / "train"
+    photos.mkdir(parents=True)
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
+        Image.fromarray(getattr(data, name)()).save(photos / f"{name}.png")
+    main([str(tmp_path / "base"), str(tmp_path / "tree"), "--data", str(tmp_path / "data"),
+          'photos=["images:photos:train"]', "steps=30", "batch=2", "dim=8", "calibrate=images:photos:train",
+          "level_counts=[3, 6]"])
+    seg = load_segmenter(tmp_path / "tree", device="cpu")
+    assert seg.config.tree is not None and len(seg.config.tree.thresholds) == 2
+    assert seg.model.config.pooling.grouping_dim == 8 and seg.model.config.pooling.merge_tokens == 3.0
+    assert seg.config.provenance["grouping"]["config"]["steps"] == 30
+    torch.manual_seed(0)  # main's seed: the head as it was before training
+    fresh = CAST(seg.model.config).grouping_head.net[-1].weight
+    assert not torch.allclose(seg.model.grouping_head.net[-1].weight, fresh)
+    h = seg(data.astronaut())
+    assert h.n_levels == 3 and h.merge_tree is not None and h.n_nodes(0) >= 2
