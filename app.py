@@ -7,8 +7,8 @@ official CAST releases can be picked in the app and are downloaded from the Hub 
 This file lays out the page and wires its events; everything behind them is the ``explorer``
 package (handlers in ``explorer.events``, the page's scripts and styles in ``explorer/static``).
 ``build_demo(...)`` makes the app; importing this module loads no model. API endpoints (README,
-"API"): ``/segment``, ``/refine``, ``/drill`` and ``/export``; they keep the segmentation in the
-session state, so call them from one ``gradio_client.Client``.
+"API"): ``/segment``, ``/granularity``, ``/drill`` and ``/export``; they keep the
+segmentation in the session state, so call them from one ``gradio_client.Client``.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import plotly
 from explorer import STATIC
 from explorer.downloads import Downloads
 from explorer.events import Explorer, Widgets
+from explorer.granularity import STEP as GRANULARITY_STEP
 from explorer.label_panel import LabelPanel
 from explorer.pool import SegmenterPool
 from hierseg import HiersegError, load_segmenter
@@ -104,9 +105,6 @@ def build_demo(
                     )
                     run_button = gr.Button("Run again", elem_id="run-button", scale=1, min_width=100,
                                            interactive=False)
-                refine_button = gr.Button("Refine on this photo", elem_id="refine-button", interactive=False)
-                version = gr.Radio([("Before", "first"), ("Refined", "refined")], value="first", visible=False,
-                                   label="Tree shown", elem_id="refine-version")
                 with gr.Accordion("Display", open=False, elem_id="display"):
                     opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Colour opacity", elem_id="opacity")
                     outlines_only = gr.Checkbox(False, label="Outlines only", elem_id="outlines-only")
@@ -126,8 +124,12 @@ def build_demo(
                 level_strip = gr.HTML("", js_on_load=script("strip.js"), elem_id="level-strip")
                 with gr.Row():
                     up_button = gr.Button("Up", size="sm", scale=0, min_width=90, elem_id="up-button", interactive=False)
-                    level = gr.Radio([], label="Granularity: colour the segments of", elem_id="level", scale=5)
+                    level = gr.Radio([], label="Level: colour the segments of", elem_id="level", scale=5)
             with gr.Column(scale=4, min_width=300, elem_id="tree-col"):
+                # Above the tree it re-cuts; only for trees cut from a merge tree (explorer.granularity):
+                # 0 is the coarsest cut, 1 the finest (app.css names the two ends).
+                granularity = gr.Slider(0.0, 1.0, value=0.0, step=GRANULARITY_STEP, label="Granularity",
+                                        elem_id="granularity", visible=False)
                 tree = gr.HTML(
                     None, html_template="<div class='tree-plot'></div>", js_on_load=script("tree.js"), elem_id="tree",
                     head=f'<script src="/gradio_api/file={PLOTLY_JS}"></script>',
@@ -146,9 +148,8 @@ def build_demo(
         # Hidden twins for the API: plain arguments instead of click payloads.
         with gr.Row(visible=False):
             api_segment = gr.Button("segment")
-            api_refine = gr.Button("refine")
-            # No precision: gradio would round 0.5 to 0 before the handler could refuse it.
-            refine_steps = gr.Number(None, label="steps")
+            api_granularity = gr.Button("granularity")
+            cut_height = gr.Number(None, label="coarsest cut height")
             api_drill = gr.Button("drill")
             api_export = gr.Button("export")
             node_id = gr.Textbox(label="node id")
@@ -159,9 +160,9 @@ def build_demo(
         ui = Widgets(
             state=state, photo=input_image, run=run_button, overlay=overlay, tree=tree, click_targets=click_targets,
             evidence=evidence, prediction=prediction, table=table, breadcrumb=breadcrumb, caption=caption, level=level,
-            up=up_button, export=export_button, hover_bridge=hover_bridge, level_strip=level_strip, refine=refine_button,
-            version=version, checkpoint=checkpoint, downloads=downloads, summary=summary, node_info=node_info,
-            tree_zip=tree_zip,
+            up=up_button, export=export_button, hover_bridge=hover_bridge, level_strip=level_strip,
+            granularity=granularity, checkpoint=checkpoint, downloads=downloads, summary=summary,
+            node_info=node_info, tree_zip=tree_zip,
         )
         # Downloads live in gradio's cache: served in place, swept by delete_cache.
         explorer = demo.explorer = Explorer(pool, default_checkpoint, checkpoints, ui,
@@ -184,11 +185,6 @@ def build_demo(
         examples.load_input_event.then(explorer.on_photo, photo_inputs, ui.photo_outputs, **private)
         run_button.click(explorer.on_run_again, photo_inputs, ui.segment_outputs, **private)
         checkpoint.input(explorer.on_checkpoint, [checkpoint, input_image, state], ui.segment_outputs, **private)
-        # Refinement is as heavy as segmentation and shares its queue.
-        # One progress bar, on the photo being refined, not one per panel it redraws.
-        refine_button.click(explorer.on_refine, state, ui.segment_outputs, api_visibility="private",
-                            concurrency_id="segment", concurrency_limit=1, show_progress_on=overlay)
-        version.input(explorer.on_version, [state, version], ui.segment_outputs, **light)
 
         overlay.select(explorer.on_image_click, state, ui.view_outputs, **light)
         tree.node_click(explorer.on_tree_click, state, ui.view_outputs, **light)
@@ -198,6 +194,9 @@ def build_demo(
         hover_bridge.keyboard(explorer.on_key, state, ui.view_outputs, **light)
         up_button.click(explorer.on_up, state, ui.view_outputs, **light)
         level.input(explorer.on_level, [state, level], ui.view_outputs, **light)
+        # Every drag step re-cuts the tree; always_last drops the steps a redraw fell behind on.
+        granularity.input(explorer.on_granularity, [state, granularity], ui.cut_outputs, trigger_mode="always_last",
+                          **light)
         display_inputs = [state, opacity, outlines_only, dim]
         # input: every drag step, arrow key and typed digit (release would wait for the pointer or a blur);
         # always_last keeps only the newest of a burst.
@@ -207,8 +206,8 @@ def build_demo(
         export_button.click(explorer.on_export, state, downloads, **light)
 
         api_segment.click(explorer.segment, [input_image, checkpoint], [state, summary], api_name="segment", **heavy)
-        api_refine.click(explorer.refine, [refine_steps, state], [state, summary], api_name="refine",
-                         concurrency_id="segment", concurrency_limit=1)
+        api_granularity.click(explorer.granularity, [cut_height, state], [state, summary], api_name="granularity",
+                              concurrency_id="explore", concurrency_limit=8)
         api_drill.click(explorer.drill, [node_id, state], [state, node_info], api_name="drill",
                         concurrency_id="explore", concurrency_limit=8)
         api_export.click(explorer.export, state, tree_zip, api_name="export", concurrency_id="explore",

@@ -13,10 +13,13 @@ Measures, on the server the script starts:
   * hover bridge: the bytes of label maps the page receives once per segmentation (what lets it
     outline the segment under the pointer with no request per mouse move; that a mouse move sends
     nothing is checked by ``tests/test_browser.py``), and the level strip sent with it;
+  * granularity: server time of one move of the granularity slider on the 1024 px photo (the re-cut,
+    the carried selection and every panel the page redraws, ``Explorer.on_granularity`` in process),
+    median over moves between positions 0.1 and 0.9 with a segment selected;
   * export: the tree zip (``/export``) of a 481x321 BSDS500 photo (``$HIERSEG_DATA/bsds500``; the
-    astronaut example when absent) and the ``tree.json`` in it.
+    astronaut example when absent) and the ``tree.json`` and ``evidence.npz`` in it.
 Targets (issue): segment <= 400 ms on 2 CPU cores with the default checkpoint, drill <= 50 ms,
-RSS growth from 10 to 200 requests within 10 %, tree.json <= 1 MB.
+RSS growth from 10 to 200 requests within 10 %, tree.json <= 1 MB, a granularity move well under 1 s.
 """
 from __future__ import annotations
 
@@ -114,8 +117,9 @@ def bridge_bytes(checkpoint: str | None, photo: Path) -> tuple[int, int, int]:
     return len(payload), len(gzip.compress(payload)), len(level_strip_html(session).encode())
 
 
-def export_bytes(checkpoint: str | None, photo: Path) -> tuple[int, int]:
-    """(tree zip bytes, tree.json bytes in it) of one segmentation of ``photo``, in process, as ``/export`` writes it."""
+def export_bytes(checkpoint: str | None, photo: Path) -> tuple[int, int, int]:
+    """(tree zip bytes, tree.json bytes in it, evidence.npz bytes in it) of one segmentation of ``photo``, in
+    process, as ``/export`` writes it."""
     import zipfile
 
     sys.path.insert(0, str(REPO))
@@ -126,7 +130,37 @@ def export_bytes(checkpoint: str | None, photo: Path) -> tuple[int, int]:
     with tempfile.TemporaryDirectory() as tmp:
         archive = export_zip(load_segmenter(checkpoint)(load_image(photo)), Path(tmp) / "tree.zip")
         with zipfile.ZipFile(archive) as zipped:
-            return archive.stat().st_size, zipped.getinfo("tree.json").file_size
+            return (archive.stat().st_size, zipped.getinfo("tree.json").file_size,
+                    zipped.getinfo("evidence.npz").file_size)
+
+
+def granularity_move_ms(checkpoint: str | None, photo: Path, runs: int) -> list[float]:
+    """Server times of ``runs`` granularity moves on ``photo`` with a coarse segment selected, in process
+    (``Explorer.on_granularity``: re-cut, carried selection, every redrawn panel); [] for fixed levels."""
+    import numpy as np
+
+    sys.path.insert(0, str(REPO))
+    import app
+    from explorer import session as sessions
+    from explorer.downloads import Downloads
+    from explorer.granularity import has_granularity
+    from explorer.uploads import read_upload
+    from hierseg.checkpoints import default_checkpoint
+
+    name = checkpoint or default_checkpoint()
+    explorer = app.build_demo(default_checkpoint=name).explorer
+    with tempfile.TemporaryDirectory() as tmp:
+        explorer.downloads = Downloads(Path(tmp))
+        state = explorer.segment_upload(read_upload({"path": str(photo)}), name)
+        if not has_granularity(state.source):
+            return []
+        state = sessions.drill_to(state, state.chains.children(sessions.ROOT)[0])
+        times = []
+        for position in np.linspace(0.1, 0.9, runs):
+            elapsed, updates = timed(lambda: explorer.on_granularity(state, float(position)))
+            state = updates[explorer.ui.state]
+            times.append(elapsed)
+    return times
 
 
 def bsds_photo() -> Path:
@@ -193,7 +227,8 @@ def main() -> None:
     export_photo = bsds_photo()
     with Image.open(export_photo) as opened:
         export_size = "x".join(map(str, opened.size))
-    zip_size, tree_json_size = export_bytes(args.checkpoint, export_photo)
+    zip_size, tree_json_size, evidence_size = export_bytes(args.checkpoint, export_photo)
+    moves = granularity_move_ms(args.checkpoint, photo, args.runs)
     rows = [
         ("checkpoint", summary["checkpoint"], ""),
         ("cores available", str(os.cpu_count()), ""),
@@ -202,6 +237,8 @@ def main() -> None:
         ("  per stage (last run)", ", ".join(f"{k} {v:.0f}" for k, v in summary["timings_ms"].items()), ""),
         ("drill, server time (median)", f"{statistics.median(drill_server_ms):.1f} ms", "<= 50 ms"),
         ("drill, round trip through the queue (median)", f"{statistics.median(drill_ms):.1f} ms", ""),
+        ("granularity move 1024 px, server redraw (median / max)",
+         f"{statistics.median(moves):.0f} / {max(moves):.0f} ms" if moves else "no merge tree (fixed levels)", "< 1 s"),
         ("RSS after 10 requests", f"{rss_at[10]:.0f} MiB", ""),
         (f"RSS after {args.requests} requests", f"{rss_at[args.requests]:.0f} MiB", ""),
         ("RSS growth", f"{growth:+.1f} %", "<= 10 %"),
@@ -210,6 +247,7 @@ def main() -> None:
         ("hover bridge, sent per mouse move", "0 bytes (tests/test_browser.py)", "0"),
         (f"export zip of a {export_size} photo ({export_photo.name})", f"{zip_size / 1024:.0f} KiB", ""),
         ("  tree.json in it", f"{tree_json_size / 1024:.0f} KiB", "<= 1 MB"),
+        ("  evidence.npz in it", f"{evidence_size / 1024:.0f} KiB", ""),
     ]
     width = max(len(row[0]) for row in rows)
     value_width = max(len(row[1]) for row in rows)

@@ -3,9 +3,10 @@
 One concept per module, in the order the data flows:
 
 * ``uploads``: a file a person gave the app, read once (its name, its digest, its pixels);
-* ``pool``: the loaded checkpoints, shared by every session, and the heavy calls (segment, refine);
+* ``pool``: the loaded checkpoints, shared by every session, and the heavy call (segment);
 * ``chains``: the tree with single-child chains collapsed, the tree a person explores;
-* ``session``: what is selected, at which level, shown how (immutable state, no views);
+* ``session``: what is selected, at which level and granularity, shown how (immutable state, no views);
+* ``granularity``: the granularity slider's log-height scale over a tree's merge heights;
 * ``display``: derived from a session's tree and photo: every node's colour, the photo and label
   maps at display size (computed once per tree, cached outside the session);
 * ``classes``: how a node's classes are stated (top k, honest "uncertain" labels);

@@ -89,7 +89,7 @@ class ChainTree:
         """Heads of the chains that hold the level-``level`` segments inside ``node`` (one per segment).
 
         ``level`` must be at least ``parts_level(node)``; the result is in the order of a depth-first
-        walk, which is the order of the tree's outer ring.
+        walk, which is the order of the tree's cells in that level's column.
         """
         if level < self.parts_level(node):
             raise ValueError(f"level {level} is coarser than the parts of {node} (level {self.parts_level(node)})")
@@ -107,16 +107,4 @@ class ChainTree:
             else:
                 stack.extend(reversed(self.hierarchy.children(bottom)))
             first = False
-        return out
-
-    def subtree(self, node: NodeLike, level: int) -> list[Node]:
-        """Heads under ``node`` (itself included) down to the chains that reach ``level``: the tree view's sectors."""
-        shown = set(self.shown_at(node, level))
-        out: list[Node] = []
-        stack = [self.head(node)]
-        while stack:
-            current = stack.pop()
-            out.append(current)
-            if current not in shown:
-                stack.extend(reversed(self.children(current)))
         return out

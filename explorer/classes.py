@@ -24,18 +24,26 @@ VOCABULARY_NOTE = ("Names come from ImageNet's 1000 classes and their WordNet fa
                    "wear (\"lab coat\", \"suit\").")
 
 
-_LABELS: dict[int, dict[Node, Label]] = {}  # by id(hierarchy), dropped with it (a Hierarchy is not hashable)
+# Labels by id of their owner (a Hierarchy, or the MergeTree its cuts share), dropped with it (neither is hashable).
+_LABELS: dict[int, dict[Node | int, Label]] = {}
 
 
 def node_label(hierarchy: Hierarchy, node: Node) -> Label:
-    """``hierseg.naming.node_label``, computed once per node of a hierarchy (every view asks again)."""
-    known = _LABELS.get(id(hierarchy))
+    """``hierseg.naming.node_label``, computed once per node (every view asks again).
+
+    Every cut of one merge tree (``Hierarchy.recut``) gives a merge-tree node the same evidence, so
+    there a label is kept per merge-tree node for all the cuts at once: a granularity move names only
+    the segments no earlier cut showed.
+    """
+    owner: object = hierarchy if hierarchy.merge_tree is None else hierarchy.merge_tree
+    key: Node | int = node if owner is hierarchy or node == ROOT else hierarchy.merge_node(node)
+    known = _LABELS.get(id(owner))
     if known is None:
-        known = _LABELS[id(hierarchy)] = {}
-        weakref.finalize(hierarchy, _LABELS.pop, id(hierarchy), None)
-    if node not in known:
-        known[node] = naming.node_label(hierarchy, node)
-    return known[node]
+        known = _LABELS[id(owner)] = {}
+        weakref.finalize(owner, _LABELS.pop, id(owner), None)
+    if key not in known:
+        known[key] = naming.node_label(hierarchy, node)
+    return known[key]
 
 
 def top_classes(hierarchy: Hierarchy, node: Node, k: int = TOP_K) -> list[tuple[str, float]]:

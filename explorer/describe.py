@@ -1,7 +1,9 @@
-"""JSON descriptions of a session's tree: what the app's ``/segment``, ``/refine`` and ``/drill`` endpoints answer.
+"""JSON descriptions of a session's tree: what the app's ``/segment``, ``/granularity`` and ``/drill`` endpoints
+answer.
 
 They walk the collapsed tree, like the views: a node stands for its whole single-child chain
-(listed in ``chain``), and its ``children`` are never exactly one.
+(listed in ``chain``), and its ``children`` are never exactly one. Node ids name levels, and a
+level depends on where the tree is cut, so every answer states the cut (``granularity``).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from .classes import TOP_K, node_label, segment_name, top_classes
 from .display import canvas, node_hex
 from .session import Session
 
-__all__ = ["drill_info", "summary"]
+__all__ = ["drill_info", "granularity", "summary"]
 
 
 def _describe(session: Session, node: Node, colours: list[np.ndarray]) -> dict[str, Any]:
@@ -33,6 +35,16 @@ def _describe(session: Session, node: Node, colours: list[np.ndarray]) -> dict[s
     }
 
 
+def granularity(session: Session) -> dict[str, Any] | None:
+    """Where the levels are cut: the coarsest level's merge height, every merged level's, and the range the
+    coarsest may take (``/granularity``); None for a tree with fixed levels (no merge tree)."""
+    if session.height is None:
+        return None
+    low, high = session.source.height_range()
+    return {"coarsest_height": session.height, "cut_heights": list(session.hierarchy.cut_heights),
+            "height_range": [low, high]}
+
+
 def drill_info(session: Session, node: NodeLike, k: int = TOP_K) -> dict[str, Any]:
     """A node (any node of a chain answers as the chain's head), its path and its children."""
     chains, colours = session.chains, canvas(session.chains, session.rgb).colours
@@ -44,22 +56,22 @@ def drill_info(session: Session, node: NodeLike, k: int = TOP_K) -> dict[str, An
         "is_leaf": head != ROOT and chains.is_leaf(head),
         "top_classes": [[name, prob] for name, prob in top_classes(session.hierarchy, head, k)],
         "children": [_describe(session, child, colours) for child in chains.children(head)],
+        "granularity": granularity(session),
     }
 
 
 def summary(session: Session) -> dict[str, Any]:
-    """Overview of a segmentation: checkpoint, size, levels, image prediction, the root and its children,
-    and after ``/refine`` what the refinement did."""
+    """Overview of a segmentation: checkpoint, size, levels and where they are cut, the selection, image
+    prediction, the root and its children."""
     hierarchy = session.hierarchy
     return {
         "checkpoint": session.checkpoint,
         "image_size": list(hierarchy.image_size),
         "levels": [{"level": level, "n_nodes": hierarchy.n_nodes(level)} for level in range(hierarchy.n_levels)],
+        "granularity": granularity(session),
+        "selected": str(session.selected),
         "prediction": [[name, prob] for name, prob in top_classes(hierarchy, ROOT, TOP_K)],
         "prediction_label": node_label(hierarchy, ROOT).text,
         "root": drill_info(session, ROOT),
         "timings_ms": hierarchy.meta.get("timings_ms", {}),
-        "version": session.version,
-        # what Segmenter.refine did (steps, losses, seconds); absent for a first segmentation
-        **({"refine": hierarchy.meta["refine"]} if "refine" in hierarchy.meta else {}),
     }

@@ -3,7 +3,7 @@
 All of it follows from a tree and its photo, so it is not state: ``canvas(chains, rgb)`` derives it
 once per tree and keeps the last few, so a click redraws without resizing anything again. Colours
 are derived down the collapsed tree: a part's colour comes from its parent's, so the photo, the
-sunburst, the breadcrumb, the table and the API all use one table of colours.
+tree, the breadcrumb, the table and the API all use one table of colours.
 """
 from __future__ import annotations
 
@@ -46,16 +46,23 @@ def tree_colors(chains: ChainTree, seed: int = 0) -> list[np.ndarray]:
     # (head, hue, slice width, shade index); the root's chain is grey and never drawn.
     width = 0.6 / max(len(coarse), 1)
     stack = [(node, hue, width, 0) for node, hue in zip(coarse, golden_hues(len(coarse), seed), strict=True)]
+    heads, hues, shades = [], [], []
     while stack:
         head, hue, width, shade = stack.pop()
-        saturation, value = _SHADES[shade]
-        colour = hsv_to_rgb(np.array([hue]), np.array([saturation]), np.array([value]))[0]
-        for node in chains.chain(head):
-            colours[node.level][node.index] = colour
+        heads.append(head)
+        hues.append(hue)
+        shades.append(_SHADES[shade])
         children = chains.children(head)
         for j, child in enumerate(children):
             offset = width * ((j + 0.5) / len(children) - 0.5)
             stack.append((child, (hue + offset) % 1.0, width / len(children), (shade + 1 + j % 2) % len(_SHADES)))
+    if not heads:
+        return colours
+    saturation, value = np.array(shades).T
+    # One conversion for the whole tree: a granularity move recolours every node.
+    for head, colour in zip(heads, hsv_to_rgb(np.array(hues), saturation, value), strict=True):
+        for node in chains.chain(head):
+            colours[node.level][node.index] = colour
     return colours
 
 

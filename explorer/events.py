@@ -17,9 +17,9 @@ import gradio as gr
 from hierseg import HiersegError
 from hierseg.checkpoints import checkpoint_label
 
-from . import describe, hover, session as sessions, views
+from . import describe, granularity as cuts, hover, session as sessions, views
 from .downloads import Downloads
-from .pool import SegmenterPool, checked_refine_steps, run_model, run_refine
+from .pool import SegmenterPool, run_model
 from .session import Display, Session
 from .uploads import Upload, read_upload
 
@@ -50,11 +50,11 @@ class Widgets:
     level: gr.Radio
     up: gr.Button
     export: gr.Button
-    # sent once per segmentation
+    # sent once per cut of the tree (a segmentation or a granularity move)
     hover_bridge: gr.HTML
     level_strip: gr.HTML
-    refine: gr.Button
-    version: gr.Radio
+    granularity: gr.Slider
+    # sent once per segmentation
     checkpoint: gr.Dropdown
     # one handler's each
     downloads: gr.File
@@ -69,10 +69,14 @@ class Widgets:
                 self.breadcrumb, self.caption, self.level, self.up, self.export]
 
     @property
+    def cut_outputs(self) -> list[Any]:
+        """What a new cut of the tree (the granularity control) may change."""
+        return [*self.view_outputs, self.hover_bridge, self.level_strip, self.granularity]
+
+    @property
     def segment_outputs(self) -> list[Any]:
         """What a new segmentation may change."""
-        return [*self.view_outputs, self.hover_bridge, self.level_strip, self.refine, self.version, self.checkpoint,
-                self.run]
+        return [*self.cut_outputs, self.checkpoint, self.run]
 
     @property
     def photo_outputs(self) -> list[Any]:
@@ -118,25 +122,6 @@ class Explorer:
             self.photo_files.popitem(last=False)
         return sessions.new_session(hierarchy, rgb, checkpoint, upload.name, upload.key)
 
-    def refine_session(self, state: Session | None, steps: float | None = None,
-                       progress: Callable[[int, int], None] | None = None) -> Session:
-        """Refine the model on the session's photo and show the refined tree (the first one kept).
-
-        Raises:
-            gr.Error: nothing segmented yet, a bad step count, or a failed refinement.
-        """
-        if state is None:
-            raise gr.Error("Segment a photo first, then refine on it.", title="Nothing to refine")
-        try:
-            checked = checked_refine_steps(steps)
-        except ValueError as exc:
-            raise gr.Error(str(exc), title="Refine") from exc
-        try:
-            hierarchy = run_refine(self.pool, state.checkpoint, state.rgb, checked, progress)
-        except (HiersegError, ValueError) as exc:
-            raise gr.Error(str(exc), title="Refinement failed") from exc
-        return sessions.with_refinement(state, hierarchy)
-
     def shown(self, session: Session) -> Updates:
         """The session and every panel a click redraws."""
         ui, panels = self.ui, views.panels(session)
@@ -155,17 +140,30 @@ class Explorer:
             ui.export: gr.Button(interactive=True),
         }
 
-    def shown_segmentation(self, session: Session, previous: Session | None = None) -> Updates:
-        """``shown`` plus what is sent once per photo; the display options of ``previous`` carry over."""
-        if previous is not None:
-            session = sessions.set_display(session, previous.display)
+    def shown_cut(self, session: Session) -> Updates:
+        """``shown`` plus what changes with the cut of the tree: the hover maps, the level strip, the
+        granularity's count (not its value: the person is dragging it)."""
         ui = self.ui
         return {
             **self.shown(session),
             ui.hover_bridge: hover.hover_payload(session),
             ui.level_strip: views.level_strip_html(session),
-            ui.refine: gr.Button(interactive=True),
-            ui.version: gr.Radio(value=session.version, visible=session.alternate is not None),
+            ui.granularity: gr.Slider(label=views.granularity_label(session)),
+        }
+
+    def shown_segmentation(self, session: Session, previous: Session | None = None) -> Updates:
+        """``shown_cut`` plus what is sent once per photo; the display options of ``previous`` carry over.
+
+        The granularity control shows only for a tree with a merge tree, at the tree's own cut.
+        """
+        if previous is not None:
+            session = sessions.set_display(session, previous.display)
+        ui = self.ui
+        offered = cuts.has_granularity(session.source)
+        position = cuts.position_of(session.source, session.height) if offered and session.height is not None else 0.0
+        return {
+            **self.shown_cut(session),
+            ui.granularity: gr.Slider(value=position, label=views.granularity_label(session), visible=offered),
             ui.checkpoint: gr.Dropdown(value=session.checkpoint),
             ui.run: gr.Button(interactive=True),
         }
@@ -233,26 +231,6 @@ class Explorer:
         except (gr.Error, OSError) as exc:
             return self.warn(exc)
 
-    def on_refine(self, state: Session | None, progress: gr.Progress = gr.Progress()) -> Updates:
-        """Refine on the photo shown, with a progress bar; the refined tree takes the first one's place."""
-        progress(0, desc="Refining on this photo")
-        try:
-            refined = self.refine_session(
-                state, progress=lambda done, total: progress((done, total), desc="Refining on this photo", unit="steps"))
-        except gr.Error as exc:
-            return self.warn(exc)
-        gr.Info(views.refine_notice(refined))
-        return self.shown_segmentation(refined)
-
-    def on_version(self, state: Session | None, version: str) -> Updates:
-        """The before/after toggle: show the photo's first or refined tree."""
-        if state is None:
-            return gr.skip()
-        try:
-            return self.shown_segmentation(sessions.show_version(state, version))
-        except ValueError as exc:
-            return self.warn(exc)
-
     def _then(self, state: Session | None, action: Callable[[Session], Session]) -> Updates:
         """Apply ``action`` to the session and show it; before any segmentation, do nothing."""
         if state is None:
@@ -277,6 +255,15 @@ class Explorer:
 
     def on_level(self, state: Session | None, level: int) -> Updates:
         return self._then(state, lambda s: sessions.set_level(s, int(level)))
+
+    def on_granularity(self, state: Session | None, position: float) -> Updates:
+        """The granularity slider moved: the photo's tree re-cut there, the selection carried over."""
+        if state is None:
+            return gr.skip()
+        try:
+            return self.shown_cut(sessions.set_granularity(state, cuts.height_at(state.source, float(position))))
+        except ValueError as exc:
+            return self.warn(exc)
 
     def on_strip_click(self, state: Session | None, evt: gr.EventData) -> Updates:
         return self._then(state, lambda s: sessions.set_level(s, int(evt.level)))
@@ -305,9 +292,17 @@ class Explorer:
         state = self.segment_upload(read_upload(image), checkpoint)
         return {self.ui.state: state, self.ui.summary: describe.summary(state)}
 
-    def refine(self, steps: float | None = None, state: Session | None = None) -> Updates:
-        """Refine the model on the last segmented photo (``steps`` empty: the default); answers the tree summary."""
-        state = self.refine_session(state, steps)
+    def granularity(self, height: float | None, state: Session | None) -> Updates:
+        """Re-cut the last segmented photo's tree with its coarsest level at merge height ``height`` (in
+        ``granularity.height_range`` of the summary), the selection carried over; answers the tree summary."""
+        if state is None:
+            raise gr.Error("Segment a photo first.", title="Nothing to explore")
+        if height is None:
+            raise gr.Error("Give a merge height (the summary's granularity.height_range).", title="Granularity")
+        try:
+            state = sessions.set_granularity(state, float(height))
+        except ValueError as exc:
+            raise gr.Error(str(exc), title="Granularity") from exc
         return {self.ui.state: state, self.ui.summary: describe.summary(state)}
 
     def drill(self, node_id: str, state: Session | None) -> Updates:

@@ -1,8 +1,9 @@
 """One person's exploration of one segmented photo: what is selected, at which level, shown how.
 
 A ``Session`` is immutable state; every action (a click on the photo, the tree, the breadcrumb or
-the table, Up, the keyboard, the level strip, the API) returns a new one through ``drill_to`` or
-``set_level``, so the photo, the tree and the evidence always describe the same node. Selections
+the table, Up, the keyboard, the level strip, the granularity control, the API) returns a new one
+through ``drill_to``, ``set_level`` or ``set_granularity``, so the photo, the tree and the evidence
+always describe the same node. Selections
 are chain heads of the collapsed tree (``ChainTree``): a click always reveals something new. What
 is drawn from a session (colours, the photo at display size) is ``explorer.display``'s, never
 stored here.
@@ -21,26 +22,21 @@ from .chains import ChainTree
 from .display import canvas
 
 __all__ = [
-    "VERSIONS",
+    "Carried",
     "Display",
     "Session",
-    "changed_levels",
     "click_targets",
     "click_to_node",
     "drill_to",
     "go_up",
     "new_session",
     "set_display",
+    "set_granularity",
     "set_level",
-    "show_version",
     "step_sibling",
+    "superpixel_ancestors",
     "tree_click_target",
-    "with_refinement",
 ]
-
-# The two trees of a refined photo, as the before/after toggle names them.
-VERSIONS = ("first", "refined")
-
 
 @dataclass(frozen=True)
 class Display:
@@ -55,33 +51,50 @@ class Display:
             raise ValueError(f"opacity must be in [0, 1], got {self.opacity}")
 
 
+@dataclass(frozen=True)
+class Carried:
+    """The selection the granularity control carries from cut to cut.
+
+    ``superpixels`` are those of the selection a person made (every cut of a tree has the same
+    superpixels); ``shown`` is the node the last move selected for them. Once the selection is
+    anything else, a person chose it, and the next move carries that one.
+    """
+
+    superpixels: tuple[int, ...]
+    shown: Node
+
+
 @dataclass(frozen=True, eq=False)
 class Session:
     """A segmented photo and where its exploration stands (CPU numpy data only).
 
     Attributes:
-        hierarchy: the tree of the photo.
+        hierarchy: the tree of the photo as shown (``source`` re-cut when the granularity was moved).
         rgb: the (H, W, 3) uint8 working image the hierarchy refers to.
         chains: the collapsed tree the selection moves in (built once per hierarchy, with it).
+        source: the tree as the model gave it; the granularity control always re-cuts this one, so
+            repeated moves never drift.
+        height: the merge height ``hierarchy``'s coarsest level is cut at; None for a tree with fixed
+            levels (no merge tree: no granularity control).
+        carried: what the granularity control carries (``set_granularity``); None before a move.
         selected: the chain head whose parts are shown.
         level: the level whose segments are coloured (at least the selection's parts level).
         checkpoint, name, key: the checkpoint used, the photo's file name, a digest of its bytes.
         display: drawing options.
-        version: which tree of the photo this is, "first" or "refined" (``VERSIONS``).
-        alternate: after a refinement, the photo's other tree (its own ``alternate`` is None).
     """
 
     hierarchy: Hierarchy
     rgb: np.ndarray
     chains: ChainTree
+    source: Hierarchy
+    height: float | None = None
     selected: Node = ROOT
     level: int = 0
     checkpoint: str = ""
     name: str = "photo"
     key: str = ""
     display: Display = field(default_factory=Display)
-    version: str = VERSIONS[0]
-    alternate: "Session | None" = None
+    carried: Carried | None = None
 
 
 def new_session(hierarchy: Hierarchy, rgb: np.ndarray, checkpoint: str = "", name: str = "photo", key: str = "") -> Session:
@@ -90,71 +103,9 @@ def new_session(hierarchy: Hierarchy, rgb: np.ndarray, checkpoint: str = "", nam
         raise ValueError(f"image is {rgb.shape[1]}x{rgb.shape[0]}, hierarchy is {hierarchy.image_size}")
     chains = ChainTree(hierarchy)
     root = chains.head(ROOT)
-    return Session(hierarchy, rgb, chains, selected=root, level=chains.parts_level(root), checkpoint=checkpoint,
-                   name=name, key=key)
-
-
-def with_refinement(first: Session, refined: Hierarchy) -> Session:
-    """The refined tree of the photo in place of the first one, which is kept for the before/after toggle.
-
-    The selection moves to the refined tree's segment that covers most of the selected one, so the
-    two answers about one segment can be compared.
-    """
-    after = new_session(refined, first.rgb, first.checkpoint, first.name, first.key)
-    base = first if first.version == VERSIONS[0] else first.alternate
-    if base is None:
-        raise ValueError("a refined session must keep its first tree")
-    after = replace(after, display=first.display, version=VERSIONS[1], alternate=replace(base, alternate=None))
-    return _carry_selection(first, after)
-
-
-def changed_levels(session: Session) -> list[int]:
-    """Levels whose segments differ between the photo's two trees ([] before a refinement).
-
-    Segments are compared as regions: the canonical numbering may differ for the same cut.
-    """
-    if session.alternate is None:
-        return []
-    ours, theirs = session.hierarchy.label_maps, session.alternate.hierarchy.label_maps
-    if len(ours) != len(theirs):
-        return list(range(max(len(ours), len(theirs))))
-    return [level for level, (a, b) in enumerate(zip(ours, theirs, strict=True)) if not _same_partition(a, b)]
-
-
-def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two label maps cut the image into the same segments, whatever their ids."""
-    pairs = a.astype(np.int64) * (int(b.max()) + 1) + b
-    n_pairs = len(np.unique(pairs))
-    return n_pairs == len(np.unique(a)) == len(np.unique(b))
-
-
-def show_version(session: Session, version: str) -> Session:
-    """Show the photo's ``version`` tree ("first" or "refined"), keeping the display options and the selection.
-
-    Raises:
-        ValueError: unknown version, or no such tree (the photo was not refined).
-    """
-    if version not in VERSIONS:
-        raise ValueError(f"version must be one of {VERSIONS}, not {version!r}")
-    if version == session.version:
-        return session
-    if session.alternate is None:
-        raise ValueError("this photo has no refined tree yet: refine it first")
-    other = replace(session.alternate, display=session.display, alternate=replace(session, alternate=None))
-    return _carry_selection(session, other)
-
-
-def _carry_selection(source: Session, target: Session) -> Session:
-    """``target`` with the segment of its own tree that covers most of ``source``'s selection selected."""
-    node = source.selected
-    if node == ROOT:
-        return target
-    labels = target.hierarchy.label_maps[node.level][source.hierarchy.label_maps[node.level] == node.index]
-    if labels.size == 0:
-        return target
-    counterpart = Node(node.level, int(np.bincount(labels).argmax()))
-    moved = drill_to(target, counterpart)
-    return replace(moved, level=max(source.level, moved.level))
+    height = hierarchy.cut_heights[0] if hierarchy.merge_tree is not None else None
+    return Session(hierarchy, rgb, chains, hierarchy, height, selected=root, level=chains.parts_level(root),
+                   checkpoint=checkpoint, name=name, key=key)
 
 
 def drill_to(session: Session, node: NodeLike) -> Session:
@@ -178,7 +129,9 @@ def set_level(session: Session, level: int) -> Session:
     """Colour the segments of ``level``.
 
     Finer than the selection's parts: inside the selection. Coarser: the selection would hide
-    them, so the whole image is selected and shown at that level (the granularity control).
+    them, so its nearest ancestor whose parts are that coarse is selected instead (the one that
+    shows the selection's own segment of ``level`` among its siblings); the whole image only when
+    no smaller ancestor does.
 
     Raises:
         ValueError: if ``level`` is not a level of the hierarchy.
@@ -189,8 +142,62 @@ def set_level(session: Session, level: int) -> Session:
     chains = session.chains
     if level >= chains.parts_level(session.selected):
         return replace(session, level=level)
-    root = chains.head(ROOT)
-    return replace(session, selected=root, level=max(level, chains.parts_level(root)))
+    path = chains.path(session.selected)
+    ancestor = next((node for node in reversed(path[:-1]) if chains.parts_level(node) <= level), path[0])
+    return replace(session, selected=ancestor, level=max(level, chains.parts_level(ancestor)))
+
+
+def set_granularity(session: Session, height: float) -> Session:
+    """The photo's tree re-cut with its coarsest level at merge height ``height`` (``Hierarchy.recut`` of
+    ``session.source``), the selection carried over.
+
+    The new selection is the smallest segment of the new tree holding all of the selection's
+    superpixels: the selection itself where the cut keeps it, its ancestor where the cut is coarser.
+    Where the new coarsest segments split the selection, only the whole image holds it all, so the
+    coarsest segment holding most of it is selected instead: only a selected whole image stays the
+    whole image. The selection carried is the one a person made (``Carried``): a drag through many
+    heights and back ends where it started. The level follows: the new selection's parts, or a finer
+    level if one was shown.
+
+    Raises:
+        ValueError: the tree has fixed levels (no merge tree), or ``height`` is not a positive number.
+    """
+    if session.source.merge_tree is None:
+        raise ValueError("this tree has fixed levels: its checkpoint keeps no merge tree to re-cut")
+    tree = session.source.recut(float(height))
+    carried = session.carried
+    if carried is None or carried.shown != session.selected:  # a selection made since the last move
+        carried = Carried(_superpixels(session.hierarchy, session.selected), session.selected)
+    chains = ChainTree(tree)
+    head = chains.head(_holding(tree, carried.superpixels))
+    parts = chains.parts_level(head)
+    finer = session.level > session.chains.parts_level(session.selected)
+    level = min(max(session.level, parts), tree.leaf_level) if finer else parts
+    return replace(session, hierarchy=tree, chains=chains, height=float(height), selected=head, level=level,
+                   carried=replace(carried, shown=head))
+
+
+def _superpixels(tree: Hierarchy, node: Node) -> tuple[int, ...]:
+    """The superpixels of ``node`` (every one for the root)."""
+    ids = superpixel_ancestors(tree)
+    if node == ROOT:
+        return tuple(range(len(ids[-1])))
+    return tuple(np.flatnonzero(ids[node.level] == node.index).tolist())
+
+
+def _holding(tree: Hierarchy, superpixels: tuple[int, ...]) -> Node:
+    """The smallest node of ``tree`` holding all ``superpixels``; the coarsest segment holding most of their
+    area when only the whole image holds them all."""
+    members = np.asarray(superpixels, np.int64)
+    ids = superpixel_ancestors(tree)
+    for level in range(tree.leaf_level, -1, -1):
+        holders = np.unique(ids[level][members])
+        if len(holders) == 1:
+            return Node(level, int(holders[0]))
+    if len(members) == len(ids[-1]):
+        return ROOT
+    areas = tree.areas(tree.leaf_level)[members]
+    return Node(0, int(np.bincount(ids[0][members], weights=areas).argmax()))
 
 
 def step_sibling(session: Session, step: int) -> Session:
@@ -206,6 +213,16 @@ def set_display(session: Session, display: Display) -> Session:
     return replace(session, display=display)
 
 
+def superpixel_ancestors(hierarchy: Hierarchy) -> list[np.ndarray]:
+    """Per level ``l``, (n_superpixels,) the id of the level-``l`` segment holding each superpixel."""
+    leaf = hierarchy.leaf_level
+    ids = [np.empty(0, np.int64)] * hierarchy.n_levels
+    ids[leaf] = np.arange(hierarchy.n_nodes(leaf))
+    for level in range(leaf, 0, -1):
+        ids[level - 1] = hierarchy.parents[level][ids[level]]
+    return ids
+
+
 def click_targets(session: Session) -> list[Node]:
     """For every superpixel, the node a click on it selects: the one hit-test rule.
 
@@ -215,12 +232,8 @@ def click_targets(session: Session) -> list[Node]:
     superpixel under the pointer decides; the page hit-tests hovers with this same list.
     """
     hierarchy, chains, selected = session.hierarchy, session.chains, session.selected
+    ids = superpixel_ancestors(hierarchy)
     leaf = hierarchy.leaf_level
-    # ids[l][s]: the level-l segment holding superpixel s
-    ids = [np.empty(0, np.int64)] * hierarchy.n_levels
-    ids[leaf] = np.arange(hierarchy.n_nodes(leaf))
-    for level in range(leaf, 0, -1):
-        ids[level - 1] = hierarchy.parents[level][ids[level]]
     inside = np.ones(len(ids[leaf]), bool) if selected == ROOT else ids[selected.level] == selected.index
     levels = np.where(inside, session.level, selected.level)
     return [chains.head(Node(int(level), int(ids[level][s]))) for s, level in enumerate(levels)]
@@ -236,10 +249,10 @@ def click_to_node(session: Session, x: float, y: float) -> Node:
 
 
 def tree_click_target(session: Session, node_id: str) -> Node:
-    """The node a click on the tree selects: the clicked sector, or one up for the selection itself.
+    """The node a click on the tree selects: the clicked cell's chain, or one up for the selection itself.
 
-    The sunburst's centre is the selection (its parent for a superpixel); clicking the selection
-    goes up, as plotly's own zoom-out does.
+    Any cell of a chain stands for the chain; a second click on the selection goes up, so the tree
+    alone can walk both ways.
     """
     node = session.chains.head(node_id)
     if node == session.selected and node != session.chains.head(ROOT):

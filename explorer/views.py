@@ -1,9 +1,9 @@
 """What the explorer shows for a ``Session``: the photo, the tree, breadcrumb, table, levels, caption.
 
 Every view walks the same collapsed tree (``ChainTree``) and takes its colours from the tree's one
-colour table (``explorer.display``), so the photo, the sunburst, the breadcrumb and the table always
-agree: the tree's outer ring is exactly the set of segments coloured on the photo and listed in the
-table. Classes are stated as ``explorer.classes`` says.
+colour table (``explorer.display``), so the photo, the tree, the breadcrumb and the table always
+agree: the tree's cells inside the selection, in the column of the level shown, are exactly the
+segments coloured on the photo and listed in the table. Classes are stated as ``explorer.classes`` says.
 """
 from __future__ import annotations
 
@@ -18,24 +18,24 @@ import numpy as np
 from PIL import Image
 
 from hierseg.hierarchy import ROOT, Node
-from hierseg.render import render_view
+from hierseg.render import hex_color, render_view
 from hierseg.resize import fit_long_side, resize_nearest
 
 from .classes import TOP_K, VOCABULARY_NOTE, heading, node_label, segment_name
 from .display import Canvas, canvas, node_hex
-from .session import Session, changed_levels, click_targets
+from .session import Session, click_targets
 
 __all__ = [
     "Panels",
     "breadcrumb_html",
     "caption_html",
     "click_targets_json",
+    "granularity_label",
     "level_choices",
     "level_strip_html",
     "overlay",
     "panels",
     "plural",
-    "refine_notice",
     "selection_mask",
     "shown_nodes",
     "table_html",
@@ -47,6 +47,7 @@ __all__ = [
 
 THUMBNAIL_SIDE = 128  # shown 64 px high: twice that for sharp screens
 THUMBNAIL_OPACITY = 0.7  # flat colours with a little photo showing
+TREE_FADE = 0.6  # how far a tree cell outside the selection and its path is mixed with white
 
 
 def plural(n: int, word: str) -> str:
@@ -89,55 +90,100 @@ def overlay(session: Session) -> np.ndarray:
 
 
 def tree_centre(session: Session) -> Node:
-    """The node in the sunburst's centre: the selection, or its parent when it has no parts (a superpixel)."""
+    """The node whose parts the photo colours and the table lists: the selection, or its parent for a superpixel."""
     chains = session.chains
     if chains.is_leaf(session.selected) and session.selected != ROOT:
         return chains.parent(session.selected)
     return session.selected
 
 
-def tree_figure(session: Session) -> dict[str, Any]:
-    """A plotly sunburst of the selection's subtree, down to exactly the segments the photo colours.
+def _faded(colour: str) -> str:
+    """``colour`` mixed with white: a cell outside the selection, as the photo is dimmed there."""
+    rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)], float)
+    return hex_color(np.round(rgb + (255.0 - rgb) * TREE_FADE))
 
-    Sector ids are node ids (chain heads), sizes pixel areas, colours the photo's. The outer ring
-    is ``chains.shown_at(centre, level)``; ``layout.meta`` tells the page what is shown
-    (``selected``, ``level``).
+
+def _inside_selection(session: Session) -> list[np.ndarray]:
+    """Per level, which nodes lie inside the selection (all of them when the whole image is selected)."""
+    hierarchy, selected = session.hierarchy, session.selected
+    inside = [np.ones(hierarchy.n_nodes(level), bool) for level in range(hierarchy.n_levels)]
+    if selected == ROOT:
+        return inside
+    for level in range(selected.level):
+        inside[level][:] = False
+    inside[selected.level] = np.arange(hierarchy.n_nodes(selected.level)) == selected.index
+    for level in range(selected.level + 1, hierarchy.n_levels):
+        inside[level] = inside[level - 1][hierarchy.parents[level]]
+    return inside
+
+
+def tree_figure(session: Session) -> dict[str, Any]:
+    """A plotly icicle of the whole tree: the whole image on the left, then one column per level down to the superpixels.
+
+    Every node of every level is a cell sized by its pixel area and coloured as on the photo, so a
+    column is that level's segmentation and the segments the photo colours are the selection's
+    cells in the column of the level shown. A chain (a segment that does not split) runs on as one
+    colour, named in its first cell only. The selection and its path from the root are outlined;
+    cells outside them are faded, as the photo is dimmed outside the selection. Cell ids are node
+    ids (a click on any cell of a chain selects the chain); ``layout.meta`` tells the page what is
+    shown (``selected``, ``level``, ``centre``).
     """
     hierarchy, chains, colours = session.hierarchy, session.chains, _canvas(session).colours
-    centre = tree_centre(session)
     total = float(hierarchy.area(ROOT))
-    ids, parents, labels, values, colors, custom, widths, lines = [], [], [], [], [], [], [], []
-    for node in chains.subtree(centre, session.level):
-        parent = None if node == centre else chains.parent(node)
-        area = hierarchy.area(node)
+    inside = _inside_selection(session)
+    selected = set(chains.chain(session.selected))
+    path = {node for head in chains.path(session.selected)[:-1] for node in chains.chain(head)}
+    ids, parents, texts, values, colors, custom, widths, lines = [], [], [], [], [], [], [], []
+    names: dict[Node, str] = {}  # by chain head: a chain's cells share its name
+    stack = [ROOT]
+    while stack:  # depth first, children in id order: the table's order
+        node = stack.pop()
+        stack.extend(reversed(hierarchy.children(node)))
+        head = chains.head(node)
+        if head not in names:
+            names[head] = _name(session, head)
+        name, area = names[head], hierarchy.area(node)
+        colour = node_hex(colours, node)
+        focused = node == ROOT or node in path or bool(inside[node.level][node.index])
         ids.append(str(node))
-        parents.append("" if parent is None else str(parent))
-        labels.append(_name(session, node))
+        parents.append("" if node == ROOT else str(hierarchy.parent(node)))
+        # The root's column is narrow: its name on two lines fits where one line would be hidden.
+        texts.append("whole<br>image" if node == ROOT else name if node == head else "")
         values.append(area)
-        colors.append(node_hex(colours, node))
-        custom.append([_name(session, node), node_label(hierarchy, node).text, round(area / total, 4)])
-        widths.append(4 if node == session.selected else 1)
-        lines.append("#111111" if node == session.selected else "#ffffff")
+        colors.append(colour if focused else _faded(colour))
+        custom.append([name, node_label(hierarchy, head).text, round(area / total, 4)])
+        if node in selected:
+            widths.append(3)
+            lines.append("#111111")
+        elif node in path:
+            widths.append(2)
+            lines.append("#555555")
+        else:  # superpixels are slivers: a white edge would hide their colour
+            widths.append(0 if hierarchy.is_leaf(node) else 1)
+            lines.append("#ffffff")
     trace = {
-        "type": "sunburst",
+        "type": "icicle",
         "ids": ids,
         "parents": parents,
-        "labels": labels,
+        "labels": texts,
         "values": values,
         "branchvalues": "total",
         "maxdepth": -1,
         "customdata": custom,
         "marker": {"colors": colors, "line": {"width": widths, "color": lines}},
-        "insidetextorientation": "radial",
+        "textinfo": "label",
+        "tiling": {"orientation": "h", "pad": 0},
+        "pathbar": {"visible": False},
         "hovertemplate": "<b>%{customdata[0]}</b> %{customdata[1]}<br>%{customdata[2]:.1%} of the image<extra></extra>",
         "sort": False,
     }
     layout = {
-        "margin": {"l": 4, "r": 4, "t": 4, "b": 4},
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
         "paper_bgcolor": "rgba(0,0,0,0)",
-        "uniformtext": {"minsize": 9, "mode": "hide"},
+        # A name that does not fit is hidden, never shrunk to an unreadable size.
+        "uniformtext": {"minsize": 10, "mode": "hide"},
         "font": {"size": 12},
-        "meta": {"selected": str(session.selected), "level": session.level, "centre": str(centre)},
+        "meta": {"selected": str(session.selected), "level": session.level, "centre": str(tree_centre(session))},
     }
     return {"data": [trace], "layout": layout}
 
@@ -172,7 +218,8 @@ def breadcrumb_html(session: Session) -> str:
 
 
 def shown_nodes(session: Session) -> list[Node]:
-    """The segments coloured on the photo inside the selection, as chain heads (the table's rows, the tree's outer ring)."""
+    """The segments coloured on the photo inside the selection, as chain heads (the table's rows, the tree's cells
+    in the column of the level shown)."""
     return session.chains.shown_at(tree_centre(session), session.level)
 
 
@@ -207,6 +254,11 @@ def level_choices(session: Session) -> list[tuple[str, int]]:
     return choices
 
 
+def granularity_label(session: Session) -> str:
+    """The granularity control's label: how many coarse segments its cut gives (app.css names its ends)."""
+    return f"Granularity: {plural(session.hierarchy.n_nodes(0), 'coarse segment')}"
+
+
 def caption_html(session: Session) -> str:
     """One line under the photo saying what is shown and what a click will do."""
     chains, node = session.chains, session.selected
@@ -217,20 +269,7 @@ def caption_html(session: Session) -> str:
     else:
         word = "superpixel" if session.level == session.hierarchy.leaf_level else "part"
         text = f"{where}: {plural(n, word)} at level {session.level}. Click one to open it; Esc goes up, arrows step."
-    refine = session.hierarchy.meta.get("refine")
-    if session.version == "refined" and refine:
-        text = f"Refined on this photo ({plural(refine['steps_done'], 'step')}, {refine['seconds']:.1f} s). " + text
-    return f'<p class="caption" data-version="{session.version}">{text}</p>'
-
-
-def refine_notice(session: Session) -> str:
-    """What a refinement did, in one sentence: steps, seconds, and which levels' segments changed."""
-    meta = session.hierarchy.meta.get("refine", {})
-    changed = changed_levels(session)
-    what = (f"segments changed at {len(changed)} of {session.hierarchy.n_levels} levels" if changed else
-            "the segments are the same, the class evidence is updated")
-    return (f"Refined in {meta.get('steps_done', 0)} steps, {meta.get('seconds', 0):.1f} s: {what}. "
-            "Before / Refined switches between the two trees.")
+    return f'<p class="caption">{text}</p>'
 
 
 def _jpeg_data_uri(rgb: np.ndarray) -> str:

@@ -42,7 +42,40 @@ def _encoded(image: Image.Image, fmt: str, **kwargs) -> bytes:
 
 def test_only_the_documented_endpoints_are_public(client: Client) -> None:
     endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert endpoints == {"/segment", "/refine", "/drill", "/export"}
+    assert endpoints == {"/segment", "/granularity", "/drill", "/export"}
+
+
+def test_the_app_offers_no_refine(client: Client) -> None:
+    """Refinement left the app (it did not help: docs/eval/refine/results.md); ``Segmenter.refine`` stays in the
+    library. The page the server sends has no Refine button or Before/Refined toggle, and no event, hidden or
+    not, is called refine."""
+    config = client.config
+    assert "/refine" not in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert not [dep["api_name"] for dep in config["dependencies"] if "refine" in str(dep.get("api_name")).lower()]
+    words = [" ".join(str(component.get("props", {}).get(key, "")) for key in ("value", "label", "elem_id"))
+             for component in config["components"]]
+    assert not [text for text in words if "refine" in text.lower()], "a refine control is on the page"
+
+
+def test_granularity_recuts_the_tree_and_keeps_the_selection(client: Client) -> None:
+    """Every answer states where the levels are cut; /granularity re-cuts there and keeps a drilled segment
+    selected (or refuses, for a checkpoint with fixed levels)."""
+    summary = client.predict(handle_file(str(EXAMPLE)), api_name="/segment")
+    stated = summary["granularity"]
+    first = summary["root"]["children"][0]["node"]
+    assert client.predict(first, api_name="/drill")["granularity"] == stated
+    if stated is None:
+        with pytest.raises(Exception, match="fixed levels"):
+            client.predict(0.1, api_name="/granularity")
+        return
+    low, high = stated["height_range"]
+    assert low < stated["coarsest_height"] == stated["cut_heights"][0] <= high
+    finer = client.predict(low, api_name="/granularity")
+    assert finer["granularity"]["coarsest_height"] == pytest.approx(low)
+    assert finer["levels"][0]["n_nodes"] > summary["levels"][0]["n_nodes"]
+    assert finer["selected"] != "-1:0", "the drilled segment's largest piece, not the whole image"
+    back = client.predict(stated["coarsest_height"], api_name="/granularity")
+    assert back["selected"] == first and back["levels"] == summary["levels"], "the first cut again, the same segment"
 
 
 def test_segment_then_drill_down_to_a_leaf(client: Client) -> None:

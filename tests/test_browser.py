@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 
 import pytest
 from conftest import REPO
+from test_explore import heads_in_column
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -22,7 +23,7 @@ CHROMIUM_ARGS = [
 SCREENSHOT = REPO / "docs" / "screenshot.png"
 PHOTO = REPO / "examples" / "astronaut.jpg"
 # The level a fresh upload shows (the parts of the whole image), per photo: what a level coarser than
-# a selection's parts falls back to.
+# the parts of every ancestor of a selection falls back to.
 ROOT_PARTS_LEVEL: dict[str, int] = {}
 
 pytestmark = [
@@ -69,12 +70,17 @@ def upload(page, photo: Path = PHOTO) -> None:
     ROOT_PARTS_LEVEL[photo.name] = view(page)["level"]
 
 
-def expected_after_level(selected: str, parts_level: int, level: int) -> tuple[str, int]:
-    """(selected, level) after choosing ``level``: finer than the selection's parts colours them inside
-    it; coarser selects the whole image, shown at that level or at its own parts if those are finer."""
+def expected_after_level(path: list[tuple[str, int]], level: int) -> tuple[str, int]:
+    """(selected, level) after choosing ``level`` with ``path`` selected (root first, each node with the level of
+    its parts): finer than the selection's parts colours them inside it; coarser selects the nearest ancestor
+    whose parts are that coarse, the whole image only when none is (shown then at its own parts if finer)."""
+    selected, parts_level = path[-1]
     if level >= parts_level:
         return selected, level
-    return "-1:0", max(level, ROOT_PARTS_LEVEL[PHOTO.name])
+    for node, parts in reversed(path[:-1]):
+        if parts <= level:
+            return node, level
+    return path[0][0], max(level, path[0][1])
 
 
 def shown(page) -> tuple[str, int]:
@@ -109,10 +115,10 @@ def tree_data(page) -> dict:
     )
 
 
-def tree_outer_ring(page) -> set[str]:
-    """Sector ids without children in the drawn tree."""
-    data = tree_data(page)
-    return set(data["ids"]) - set(data["parents"])
+def tree_column(page) -> set[str]:
+    """The drawn tree's cells of the level shown inside the selection (its parent for a superpixel), as chains."""
+    shown = view(page)
+    return heads_in_column(tree_data(page), shown["centre"], shown["level"])
 
 
 def table_nodes(page) -> list[str]:
@@ -210,28 +216,47 @@ def test_keyboard_up_and_siblings(page) -> None:
     assert page.locator("#up-button").is_disabled(), "Up at the root looks inactive"
 
 
-def test_tree_matches_the_photo_at_every_level(page) -> None:
-    """For the selection and every level offered, the tree's outer ring is the table's segments."""
-    page.mouse.click(*photo_point(page, 0.5, 0.4))
-    wait_for(lambda: current(page) not in ("", "-1:0"), what=lambda: (current(page), view(page)))
-    selected, parts_level = shown(page)  # a drill shows the selection's parts
+def crumbs(page) -> list[str]:
+    """The breadcrumb's nodes, root first, the selection last."""
+    return page.evaluate("() => Array.from(document.querySelectorAll('#breadcrumb [data-node], #breadcrumb [data-current]'))"
+                         ".map(c => c.dataset.node ?? c.dataset.current)")
+
+
+def test_a_coarser_level_keeps_the_selections_ancestor_and_the_tree_matches_the_photo(page) -> None:
+    """Drilled three parts deep, every level from the finest to the coarsest: a finer one colours the
+    selection's parts, a coarser one selects its ancestor whose parts those are (not the whole image), and
+    the tree's column of that level inside the selection is the table's segments."""
+    page.mouse.click(10, 10)  # focus the page, not an input
+    escape_to_the_whole_image(page)
+    path = [("-1:0", ROOT_PARTS_LEVEL[PHOTO.name])]
+    for _ in range(3):
+        rows = table_nodes(page)
+        if "finest part" in page.locator("#caption").inner_text():
+            break
+        page.locator(f"#segments tr[data-node='{rows[0]}']").click()
+        wait_for(lambda: current(page) == rows[0] and view(page)["selected"] == rows[0])
+        path.append((rows[0], view(page)["level"]))  # a drill shows the selection's parts
+    assert [node for node, _ in path] == crumbs(page)
+    assert len(path) >= 3, path
     options = page.locator("#level label")
-    for index in range(options.count()):
+    kept_an_ancestor = False
+    for index in reversed(range(options.count())):
         level = int(page.evaluate("(i) => document.querySelectorAll('#level input')[i].value", index))
-        expected = expected_after_level(selected, parts_level, level)
+        expected = expected_after_level(path, level)
         options.nth(index).click()
         # Updates land component by component: wait until the tree, table and breadcrumb describe one view.
         wait_for(lambda: shown(page) == expected and consistent(page),
-                 what=lambda: (level, expected, view(page), table_nodes(page), tree_outer_ring(page)))
-        if expected[0] != selected:
-            selected, parts_level = "-1:0", ROOT_PARTS_LEVEL[PHOTO.name]
+                 what=lambda: (level, expected, view(page), table_nodes(page), tree_column(page)))
+        kept_an_ancestor |= expected[0] not in ("-1:0", path[-1][0])
+        path = path[:[node for node, _ in path].index(expected[0]) + 1]
+    assert kept_an_ancestor, "a coarser level kept an ancestor below the whole image selected"
 
 
 def consistent(page) -> bool:
     shown = view(page)
     rows = table_nodes(page)
     checked = page.evaluate("() => document.querySelector('#level input:checked')?.value ?? null")
-    return bool(rows) and set(rows) == tree_outer_ring(page) and current(page) == shown["selected"] and (
+    return bool(rows) and set(rows) == tree_column(page) and current(page) == shown["selected"] and (
         checked is not None and int(checked) == shown["level"])
 
 
@@ -241,17 +266,64 @@ def test_level_strip_sets_the_level(page) -> None:
     thumbs = page.locator("#level-strip [data-level]")
     assert thumbs.count() == len(page.locator("#level label").all())
     for index in (1, thumbs.count() - 1, 0):  # thumbnails run coarse to fine: the i-th is level i
-        expected = expected_after_level("-1:0", ROOT_PARTS_LEVEL[PHOTO.name], index)
+        expected = expected_after_level([("-1:0", ROOT_PARTS_LEVEL[PHOTO.name])], index)
         thumbs.nth(index).click()
         wait_for(lambda: shown(page) == expected, what=lambda: (index, expected, view(page)))
         wait_for(lambda: page.locator("#level-strip .current").get_attribute("data-level") == str(view(page)["level"]))
         wait_for(lambda: consistent(page))
 
 
-def test_hovering_a_tree_sector_outlines_its_region(page) -> None:
-    page.wait_for_timeout(1000)  # let the sunburst transition finish, or the hover lands mid-animation
-    sector = page.locator("#tree g.slice").nth(1)
-    sector.hover(force=True)
+def slider_count(page) -> str:
+    return page.locator("#granularity [data-testid='block-info']").inner_text()
+
+
+def region(page, node: str) -> list[int]:
+    """Indices of the pixels of ``node`` in the hover bridge's maps (the page's own copy of the label maps)."""
+    return page.evaluate(
+        "(node) => { const [l, i] = node.split(':').map(Number), hs = window.hierseg, out = [];"
+        " if (l < 0) return Array.from({length: hs.width * hs.height}, (_, p) => p);"
+        " hs.maps[l].forEach((v, p) => { if (v === i) out.push(p); }); return out; }", node)
+
+
+def test_the_granularity_slider_keeps_the_selection(page, app_checkpoint: str) -> None:
+    """Dragging the slider finer (arrow keys: every step is an input event) re-cuts the tree: the coarse count
+    in its label grows, the selection stays a segment holding the old one or inside it, never the whole
+    image, and the tree, table, breadcrumb and level buttons follow; back coarser, the same."""
+    from hierseg import load_segmenter
+
+    slider = page.locator("#granularity")
+    if load_segmenter(app_checkpoint).config.tree is None:
+        assert not slider.is_visible(), "fixed levels: no granularity control"
+        pytest.skip("this checkpoint reads out fixed levels")
+    assert slider.is_visible()
+    page.mouse.click(10, 10)
+    escape_to_the_whole_image(page)
+    page.mouse.click(*photo_point(page, 0.5, 0.4))
+    wait_for(lambda: current(page) not in ("", "-1:0") and consistent(page))
+    for key in ("ArrowRight", "ArrowLeft"):
+        before, label = current(page), slider_count(page)
+        old = set(region(page, before))
+        page.locator("#granularity input[type=range]").focus()
+        for _ in range(30):
+            page.keyboard.press(key)
+        wait_for(lambda: slider_count(page) != label and view(page)["selected"] == current(page) and consistent(page),
+                 what=lambda: (label, slider_count(page), view(page), current(page)))
+        page.wait_for_timeout(1500)  # the last of the burst
+        wait_for(lambda: consistent(page))
+        after = current(page)
+        assert after != "-1:0", f"{key}: the selection {before} was lost to the whole image"
+        new = set(region(page, after))
+        assert old <= new or new <= old, f"{key}: {after} neither holds nor lies inside {before}"
+        counts = int(slider_count(page).split()[1]), int(label.split()[1])
+        assert (counts[0] > counts[1]) == (key == "ArrowRight"), (key, label, slider_count(page))
+    page.mouse.click(10, 10)  # the keys go to the page again, not the slider
+    escape_to_the_whole_image(page)
+
+
+def test_hovering_a_tree_cell_outlines_its_region(page) -> None:
+    page.wait_for_timeout(1000)  # let the tree's transition finish, or the hover lands mid-animation
+    cell = page.locator("#tree g.slice").nth(1)
+    cell.hover(force=True)
     wait_for(lambda: hovered(page) and outline_pixels(page) > 20, what=lambda: (hovered(page), outline_pixels(page)))
     assert hovered(page) in tree_data(page)["ids"]
     page.mouse.move(5, 5)
@@ -278,9 +350,15 @@ def test_display_controls_and_exports(page, tmp_path: Path) -> None:
         assert name in names, names
     # The overlay downloads under the photo's and the node's name.
     assert page.locator("#overlay img").get_attribute("src").endswith(f"/{stem}.png")
+    # The README's screenshot: one part deeper, so the tree shows a path; the screen a 1440x1000 visitor sees.
+    page.locator("#display .label-wrap").click()  # folded again
+    page.mouse.click(*photo_point(page, 0.5, 0.4))
+    wait_for(lambda: current(page) != node and view(page)["selected"] == current(page))
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.mouse.move(5, 5)  # no hover outline
+    page.wait_for_timeout(800)  # let the tree's transition finish
     shot = tmp_path / "screenshot.png"
-    page.wait_for_timeout(800)  # let the sunburst transition finish
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(shot))
     assert shot.stat().st_size > 50_000
     if os.environ.get("HIERSEG_UPDATE_SCREENSHOT"):
         shutil.copy(shot, SCREENSHOT)
@@ -294,6 +372,9 @@ def test_a_fresh_page_offers_nothing_to_act_on_and_no_badge_over_the_photo(brows
             assert page.locator(button).is_disabled(), button
         upload(page)
         assert page.locator("#run-button").is_enabled()
+        # Refinement left the app (docs/eval/refine/results.md): nothing on the page offers it.
+        assert page.get_by_role("button", name=re.compile("refine", re.I)).count() == 0
+        assert page.locator("#refine-button, #refine-version").count() == 0
         labels = page.locator("#overlay [data-testid='block-label']")
         assert all(not label.is_visible() for label in labels.all()), "no label badge over the photo"
     finally:
@@ -376,35 +457,6 @@ def test_phone_shows_the_result_first(browser, server: str) -> None:
         page.close()
 
 
-def test_refine_button_shows_progress_then_the_refined_tree(browser, server: str) -> None:
-    page = open_page(browser, server)
-    try:
-        upload(page)
-        version = page.locator("#refine-version")
-        assert not version.is_visible()  # nothing to compare before a refinement
-        caption = lambda: page.evaluate("() => document.querySelector('#caption .caption')?.dataset.version ?? ''")  # noqa: E731
-        assert caption() == "first"
-        page.locator("#refine-button").click()
-        # The progress bar names the work and counts steps while the model adapts, once, on the photo.
-        wait_for(lambda: "Refining on this photo" in page.locator("body").inner_text(), timeout=60,
-                 what=lambda: "(no progress text)")
-        trackers = page.evaluate(
-            "() => Array.from(document.querySelectorAll('.wrap.default')).filter(w => w.offsetParent &&"
-            " w.innerText.trim()).map(w => w.closest('[id]')?.id ?? '')")
-        assert trackers == ["overlay"], trackers
-        wait_for(lambda: caption() == "refined", timeout=120, what=lambda: f"(caption version {caption()!r})")
-        assert "Refined on this photo" in page.locator("#caption").inner_text()
-        assert version.is_visible()
-        assert page.locator("#refine-version input[value=refined]").is_checked()
-        # The toggle shows the first tree again, and back.
-        page.locator("#refine-version label", has_text="Before").click()
-        wait_for(lambda: caption() == "first", what=lambda: f"(caption version {caption()!r})")
-        page.locator("#refine-version label", has_text="Refined").click()
-        wait_for(lambda: caption() == "refined", what=lambda: f"(caption version {caption()!r})")
-    finally:
-        page.close()
-
-
 # Characters that need an emoji font (absent on many machines, where they show as empty boxes).
 EMOJI = re.compile("[\u2600-\u27bf\u2b00-\u2bff\ufe0f\U0001f000-\U0001faff]")
 
@@ -414,7 +466,7 @@ def test_first_screen_shows_the_intro_and_examples_not_empty_panels(browser, ser
     phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     try:
         page.wait_for_timeout(500)
-        for panel in ("#result-col", "#tree-col", "#prediction", "#display", "#refine-button"):
+        for panel in ("#result-col", "#tree-col", "#prediction", "#display"):
             assert not page.locator(panel).is_visible(), f"{panel} is an empty box before a photo"
         assert page.locator(".gallery-item, [data-testid='examples'] button").first.is_visible(), "examples offered"
         text = page.locator("body").inner_text()

@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer import classes, describe, display, downloads, hover, session as sessions, uploads, views
+from explorer import classes, describe, display, downloads, granularity, hover, session as sessions, uploads, views
 from explorer.chains import ChainTree
-from explorer.pool import SegmenterPool, checked_refine_steps
+from explorer.pool import SegmenterPool
 from hierseg import Hierarchy, ImageLoadError, Node, export
+from hierseg import naming
 from hierseg.checkpoints import available_checkpoints
+from hierseg.hierarchy.build import cut_merge_tree
+from hierseg.hierarchy.merge_tree import TreeConfig, ward_tree
 
 ROOT = Node(-1, 0)
 
@@ -44,6 +47,31 @@ def tree() -> Hierarchy:
     )
 
 
+@pytest.fixture(scope="module")
+def cut_tree() -> Hierarchy:
+    """A 24x24 image of 6x6 superpixels (4x4 pixels each) whose levels are cut from a Ward merge tree, as the
+    Segmenter reads one out: columns 0-2 and 3-5, rows 0-2 and 3-5 differ most, then row by row; 4 / 8 / 15
+    segments at its own cut, 2 to 30 coarse segments over its height range."""
+    rng = np.random.default_rng(0)
+    side, n = 6, 36
+    rows, cols = np.mgrid[0:24, 0:24]
+    superpixels = (rows // 4 * side + cols // 4).astype(np.int32)
+    grid_row, grid_col = np.divmod(np.arange(n), side)
+    features = np.stack([grid_col // 3 * 3.0 + grid_row // 3 * 1.0, grid_row / 2.0], 1) + rng.normal(0, 0.5, (n, 2))
+    features = (features - features.mean(0)) / np.sqrt(features.var(0).sum())
+    edges = [(i, i + 1) for i in range(n) if i % side < side - 1] + [(i, i + side) for i in range(n - side)]
+    merges = ward_tree(features, np.full(n, 1 / n), np.array(edges))
+    top = float(merges.heights[-4] + merges.heights[-3]) / 2
+    config = TreeConfig((top, top * 0.57, top * 0.265), min_segments=2)
+    evidence = rng.dirichlet(np.full(3, 0.5), merges.n_nodes).astype(np.float16).astype(np.float32)
+    cut = cut_merge_tree(superpixels, merges, config.thresholds, config.min_segments, config.split_chains, evidence)
+    order = cut.superpixel_ids
+    evidence = np.concatenate([evidence[order], evidence[n:]])
+    return Hierarchy(cut.label_maps, cut.parents, cut.evidence, ["tabby, tabby cat", "grass", "sky"],
+                     np.array([0.5, 0.3, 0.2], np.float32), merge_tree=merges.relabel_leaves(order), tree_config=config,
+                     merge_evidence=evidence)
+
+
 @pytest.fixture
 def session(tree: Hierarchy) -> sessions.Session:
     rgb = np.random.default_rng(0).integers(0, 256, (*tree.shape, 3), dtype=np.uint8)
@@ -61,7 +89,6 @@ def test_chains_collapse_single_children(tree: Hierarchy) -> None:
         for node in tree.nodes(level):
             assert len(chains.children(node)) != 1
     assert chains.shown_at(ROOT, 1) == [Node(0, 0), Node(1, 1), Node(1, 2)]
-    assert chains.subtree(ROOT, 1) == [ROOT, Node(0, 0), Node(0, 1), Node(1, 1), Node(1, 2)]
 
 
 def test_a_root_with_one_child_is_one_chain() -> None:
@@ -82,13 +109,93 @@ def test_drill_up_and_levels(session: sessions.Session) -> None:
     assert sessions.go_up(drilled).selected == ROOT and sessions.go_up(session) is session
     finer = sessions.drill_to(session, "0:1")
     assert finer.level == 1 and sessions.set_level(finer, 2).level == 2
-    # Granularity coarser than the selection's parts: the whole image at that level.
+    # A level coarser than the selection's parts: the whole image when no smaller ancestor shows it.
     coarse = sessions.set_level(finer, 0)
     assert coarse.selected == ROOT and coarse.level == 0
     with pytest.raises(ValueError):
         sessions.set_level(session, 3)
     with pytest.raises(ValueError):
         sessions.drill_to(session, "5:0")
+
+
+def test_a_coarser_level_keeps_the_selections_ancestor_selected(session: sessions.Session) -> None:
+    """From the superpixel 2:3 (in 1:1, in 0:1): level 1 selects 0:1, whose level-1 parts hold 1:1; never the whole image."""
+    leaf = sessions.drill_to(session, "2:3")
+    coarser = sessions.set_level(leaf, 1)
+    assert (coarser.selected, coarser.level) == (Node(0, 1), 1)
+    assert Node(1, 1) in views.shown_nodes(coarser), "the selection's own level-1 segment is among the parts shown"
+    assert (sessions.set_level(leaf, 0).selected, sessions.set_level(leaf, 0).level) == (ROOT, 0)
+    assert sessions.set_level(leaf, 2).selected == Node(2, 3), "its own level: nothing moves"
+
+
+def _cut(state: sessions.Session) -> list[int]:
+    return [state.hierarchy.n_nodes(level) for level in range(state.hierarchy.n_levels)]
+
+
+def test_the_granularity_control_keeps_the_selection(cut_tree: Hierarchy) -> None:
+    """A move re-cuts the photo's first tree and carries the selection: the smallest new segment holding
+    it (itself if kept, its ancestor when coarser), its largest piece when the new coarse cut splits it;
+    never the whole image unless that was selected, and back where it started when the slider comes back."""
+    first = sessions.new_session(cut_tree, np.zeros((24, 24, 3), np.uint8))
+    assert first.height == cut_tree.cut_heights[0] and _cut(first) == [4, 8, 15, 36]
+    low, high = cut_tree.height_range()
+    picked = sessions.drill_to(first, "1:3")
+    mask = picked.hierarchy.mask(picked.selected)
+    for position in np.linspace(0.0, 1.0, 11):
+        moved = sessions.set_granularity(picked, granularity.height_at(cut_tree, position))
+        assert moved.source is cut_tree and moved.hierarchy == cut_tree.recut(moved.height), "no drift"
+        assert moved.selected != ROOT, (position, _cut(moved))
+        new_mask = moved.hierarchy.mask(moved.selected)
+        if (new_mask & mask).sum() == mask.sum():  # holds all of it: the smallest such segment
+            smaller = [child for child in moved.chains.children(moved.selected) if moved.hierarchy.mask(child)[mask].all()]
+            assert not smaller, (position, moved.selected)
+        else:  # split by a finer coarsest cut: its largest piece among the coarse segments
+            assert moved.selected.level == 0 and moved.hierarchy.label_maps[0][mask].size
+            pieces = np.bincount(moved.hierarchy.label_maps[0][mask])
+            assert moved.selected.index == pieces.argmax(), position
+        assert moved.level == moved.chains.parts_level(moved.selected)
+    coarsest = sessions.set_granularity(picked, high)
+    assert coarsest.hierarchy.mask(coarsest.selected)[mask].all() and _cut(coarsest)[0] < 4, "coarser: an ancestor"
+    there = sessions.set_granularity(sessions.set_granularity(picked, low), granularity.height_at(cut_tree, 0.75))
+    back = sessions.set_granularity(there, cut_tree.cut_heights[0])
+    assert back.selected == picked.selected and back.level == picked.level, "a drag and back ends where it started"
+    assert sessions.set_granularity(first, low).selected == ROOT, "the whole image stays the whole image"
+    finer = sessions.set_granularity(sessions.set_level(picked, 3), low)
+    assert finer.level == 3, "a finer level shown stays shown"
+
+
+def test_trees_with_fixed_levels_have_no_granularity(session: sessions.Session, cut_tree: Hierarchy) -> None:
+    assert session.height is None and not granularity.has_granularity(session.hierarchy)
+    with pytest.raises(ValueError, match="fixed levels"):
+        sessions.set_granularity(session, 0.1)
+    assert describe.summary(session)["granularity"] is None
+    cut = sessions.new_session(cut_tree, np.zeros((24, 24, 3), np.uint8))
+    stated = describe.summary(sessions.set_granularity(cut, 0.05))["granularity"]
+    assert stated["coarsest_height"] == 0.05 and stated["height_range"] == list(cut_tree.height_range())
+    assert stated["cut_heights"][0] == pytest.approx(0.05)
+    assert describe.drill_info(cut, "0:0")["granularity"] == describe.summary(cut)["granularity"]
+
+
+def test_the_slider_moves_through_log_height_coarse_to_fine(cut_tree: Hierarchy) -> None:
+    low, high = cut_tree.height_range()
+    assert granularity.height_at(cut_tree, 0) == pytest.approx(high)
+    assert granularity.height_at(cut_tree, 1) == pytest.approx(low)
+    assert granularity.height_at(cut_tree, 0.5) == pytest.approx((low * high) ** 0.5), "log-scaled"
+    for position in (0.0, 0.3, 1.0):
+        assert granularity.position_of(cut_tree, granularity.height_at(cut_tree, position)) == pytest.approx(position)
+    counts = [cut_tree.recut(granularity.height_at(cut_tree, p)).n_nodes(0) for p in np.linspace(0, 1, 21)]
+    assert counts == sorted(counts) and counts[0] < counts[-1], counts
+    state = sessions.new_session(cut_tree, np.zeros((24, 24, 3), np.uint8))
+    assert views.granularity_label(state) == "Granularity: 4 coarse segments"
+
+
+def test_labels_of_every_cut_are_the_naming_rules(cut_tree: Hierarchy) -> None:
+    """Labels are kept per merge-tree node across cuts: each cut's nodes still get their own evidence's label."""
+    for position in (0.0, 0.5, 1.0, 0.25):
+        tree = cut_tree.recut(granularity.height_at(cut_tree, position))
+        for level in range(tree.n_levels):
+            for node in tree.nodes(level):
+                assert classes.node_label(tree, node) == naming.node_label(tree, node), (position, node)
 
 
 def test_siblings_wrap(session: sessions.Session) -> None:
@@ -141,25 +248,71 @@ def test_the_session_is_state_and_its_canvas_is_derived_once(session: sessions.S
     assert display.canvas(other.chains, other.rgb) is not drawn, "another tree, another canvas"
 
 
-def test_tree_ring_is_what_the_photo_shows_at_every_level(session: sessions.Session) -> None:
-    """At every selection and level, the tree's outer ring = the table's rows = the photo's segments."""
+def heads_in_column(trace: dict, centre: str, level: int) -> set[str]:
+    """From the drawn tree alone: the cells of ``level`` under ``centre``, each named by its chain's first cell
+    (a cell continues its parent's chain when it is that parent's only child). ``tests/test_browser.py`` reads the
+    drawn tree with it too."""
+    parent = dict(zip(trace["ids"], trace["parents"], strict=True))
+    n_children = {node: trace["parents"].count(node) for node in trace["ids"]}
+
+    def head(node: str) -> str:
+        while node != "-1:0" and n_children[parent[node]] == 1:
+            node = parent[node]
+        return node
+
+    def under(node: str) -> bool:
+        while node and node != centre:
+            node = parent[node]
+        return node == centre
+
+    return {head(node) for node in trace["ids"] if node.startswith(f"{level}:") and under(node)}
+
+
+def test_the_trees_column_at_the_level_shown_is_what_the_photo_shows(session: sessions.Session) -> None:
+    """At every selection and level, the tree's cells of that level inside the selection = the table's rows = the photo's segments."""
     for node in [ROOT, Node(0, 0), Node(0, 1), Node(1, 1), Node(2, 3)]:
         for level in range(session.hierarchy.n_levels):
             state = sessions.set_level(sessions.drill_to(session, node), level)
             trace = views.tree_figure(state)["data"][0]
-            ring = set(trace["ids"]) - set(trace["parents"])
+            column = heads_in_column(trace, str(views.tree_centre(state)), state.level)
             rows = {row.split('"')[0] for row in views.table_html(state).split('data-node="')[1:]}
-            assert ring == rows == {str(n) for n in views.shown_nodes(state)}, (node, level)
+            assert column == rows == {str(n) for n in views.shown_nodes(state)}, (node, level)
             shown_map = display.canvas(state.chains, state.rgb).label_maps[state.level]
             photo_ids = set(np.unique(shown_map[views.overlay(state).any(axis=2) >= 0]))
             heads = {str(state.chains.head(Node(state.level, int(i)))) for i in photo_ids}
-            assert ring <= heads
+            assert column <= heads
+
+
+def test_the_tree_shows_every_level_the_selection_and_its_path(session: sessions.Session) -> None:
+    """Every node of every level is a cell under its parent, whatever is selected; the selection's chain is
+    outlined, its path from the root too; cells outside both are faded, cells inside keep the photo's colour."""
+    tree = session.hierarchy
+    everything = {"-1:0"} | {str(node) for level in range(tree.n_levels) for node in tree.nodes(level)}
+    colours = display.canvas(session.chains, session.rgb).colours
+    for state in (session, sessions.drill_to(session, "2:4")):  # the coarsest view and a superpixel's
+        ids = views.tree_figure(state)["data"][0]["ids"]
+        assert set(ids) == everything and len(ids) == len(everything), state.selected
+    state = sessions.drill_to(session, "1:1")
+    trace = views.tree_figure(state)["data"][0]
+    for node, parent in zip(trace["ids"], trace["parents"], strict=True):
+        assert parent == ("" if node == "-1:0" else str(tree.parent(node)))
+    style = {node: (width, colour) for node, width, colour
+             in zip(trace["ids"], trace["marker"]["line"]["width"], trace["marker"]["colors"], strict=True)}
+    assert style["1:1"][0] == 3 and style["0:1"][0] == 2 and style["-1:0"][0] == 2, "selection and path outlined"
+    for node in ("2:2", "2:3", "1:1"):  # inside the selection
+        assert style[node][1] == display.node_hex(colours, Node.parse(node))
+    for node in ("0:0", "1:0", "2:0", "1:2", "2:5"):  # outside it and off its path
+        assert style[node][0] <= 1 and style[node][1] != display.node_hex(colours, Node.parse(node)), node
+    named = dict(zip(trace["ids"], trace["labels"], strict=True))
+    assert named["0:0"] and named["1:0"] == "", "a chain is named once, in its first cell"
+    assert len(views.tree_json(session)) < 200 * len(everything), "a modest payload"
 
 
 def test_tree_figure_colours_values_and_labels(session: sessions.Session) -> None:
     figure = views.tree_figure(session)
     trace = figure["data"][0]
     assert figure["layout"]["meta"] == {"selected": "-1:0", "level": 0, "centre": "-1:0"}
+    assert figure["layout"]["uniformtext"]["mode"] == "hide", "names that do not fit are hidden, not shrunk"
     values = dict(zip(trace["ids"], trace["values"], strict=True))
     assert values["-1:0"] == 128 and values["-1:0"] == values["0:0"] + values["0:1"]
     colours = dict(zip(trace["ids"], trace["marker"]["colors"], strict=True))
@@ -268,19 +421,32 @@ def test_the_selection_bundle_is_named_after_the_photo_and_node(session: session
     np.testing.assert_array_equal(np.asarray(Image.open(files[0])) > 0, session.hierarchy.mask("1:2"))
 
 
-def test_the_tree_zip_of_a_bsds_sized_photo_is_compact_and_loads_back_exactly(tmp_path: Path) -> None:
-    """481x321, 1000 classes, levels of 4..256 segments: tree.json stays under 1 MB, and the unzipped
-    folder loads back to the same tree (every evidence row exact)."""
+def _bsds_sized_tree(half: bool) -> Hierarchy:
+    """481x321, 1000 classes, levels of 4..256 segments; ``half``: evidence of float16 precision (as a tree read
+    out of a merge tree holds it), else float32."""
     rng = np.random.default_rng(0)
     superpixels = np.arange(321 * 481).reshape(321, 481) // 604  # 256 bands of superpixels
     sizes = [256, 64, 16, 4]
     assignments = [np.arange(sizes[j]) * sizes[j + 1] // sizes[j] for j in range(3)]
-    evidence = [rng.dirichlet(np.full(1000, 0.05), n).astype(np.float32) for n in sizes]
-    tree = Hierarchy.from_assignments(superpixels, assignments, evidence, [f"class {i}" for i in range(1000)],
+    evidence = [rng.dirichlet(np.full(1000, 0.05), n).astype(np.float16 if half else np.float32).astype(np.float32)
+                for n in sizes]
+    return Hierarchy.from_assignments(superpixels, assignments, evidence, [f"class {i}" for i in range(1000)],
                                       rng.dirichlet(np.ones(1000)).astype(np.float32))
+
+
+def _stored_dtypes(folder: Path) -> set[str]:
+    with np.load(folder / "evidence.npz", allow_pickle=False) as stored:
+        return {str(stored[name].dtype) for name in stored.files if name.startswith("level_")}
+
+
+def test_the_tree_zip_of_a_bsds_sized_photo_is_compact_and_loads_back_exactly(tmp_path: Path) -> None:
+    """481x321, 1000 classes, levels of 4..256 segments: tree.json stays under 1 MB, and the unzipped
+    folder loads back to the same tree (every evidence row exact: float32 evidence stays float32)."""
+    tree = _bsds_sized_tree(half=False)
     with zipfile.ZipFile(downloads.export_zip(tree, tmp_path / "tree.zip")) as zipped:
         assert zipped.getinfo("tree.json").file_size <= 1_000_000
         zipped.extractall(tmp_path / "out")
+    assert _stored_dtypes(tmp_path / "out") == {"float32"}
     assert Hierarchy.load(tmp_path / "out") == tree
     # A folder of format version 1 (the evidence inline in tree.json) still loads.
     data = json.loads((tmp_path / "out" / "tree.json").read_text())
@@ -291,6 +457,26 @@ def test_the_tree_zip_of_a_bsds_sized_photo_is_compact_and_loads_back_exactly(tm
     (tmp_path / "out" / "tree.json").write_text(json.dumps(data))
     (tmp_path / "out" / "evidence.npz").unlink()
     assert Hierarchy.load(tmp_path / "out") == tree
+
+
+def test_the_tree_zip_holds_float16_evidence_compressed_where_that_is_exact(cut_tree: Hierarchy, tmp_path: Path) -> None:
+    """Evidence of float16 precision (a merge tree's readout) goes into the zip's evidence.npz as float16,
+    compressed: smaller than the library's own write (float32, compressed), which is smaller than the same
+    arrays written plainly (np.savez); it loads back to the same tree, and so does a tree with its merge tree."""
+    tree = _bsds_sized_tree(half=True)
+    with zipfile.ZipFile(downloads.export_zip(tree, tmp_path / "tree.zip")) as zipped:
+        zipped.extractall(tmp_path / "out")
+    assert _stored_dtypes(tmp_path / "out") == {"float16"}
+    assert Hierarchy.load(tmp_path / "out") == tree
+    exported = (tmp_path / "out" / "evidence.npz").stat().st_size
+    with open(tmp_path / "plain.npz", "wb") as plain:
+        np.savez(plain, **{f"level_{level}": rows for level, rows in enumerate(tree.evidence)})
+    library = (tree.save_pngs(tmp_path / "library") / "evidence.npz").stat().st_size
+    assert exported < library < (tmp_path / "plain.npz").stat().st_size, (exported, library)
+    with zipfile.ZipFile(downloads.export_zip(cut_tree, tmp_path / "cut.zip")) as zipped:
+        zipped.extractall(tmp_path / "cut")
+    assert _stored_dtypes(tmp_path / "cut") == {"float16"}
+    assert Hierarchy.load(tmp_path / "cut") == cut_tree
 
 
 def test_the_checkpoint_list_offers_downloads_with_their_size_and_leaves_them_out_offline(
@@ -352,6 +538,10 @@ def test_api_json_walks_the_collapsed_tree(session: sessions.Session) -> None:
     summary = describe.summary(session)
     assert [level["n_nodes"] for level in summary["levels"]] == [2, 3, 6] and summary["checkpoint"] == "test"
     assert summary["prediction"][0] == ["tabby, tabby cat", 0.5]
+    # The fields the README's API section lists, and no others (refinement left the app).
+    assert set(summary) == {"checkpoint", "image_size", "levels", "granularity", "selected", "prediction",
+                            "prediction_label", "root", "timings_ms"}
+    assert summary["selected"] == "-1:0" and describe.summary(sessions.drill_to(session, "2:3"))["selected"] == "2:3"
     json.dumps(summary)
 
 
@@ -374,13 +564,6 @@ def test_segmenter_pool_loads_each_checkpoint_once() -> None:
     pool = SegmenterPool(lambda name: calls.append(name) or f"segmenter {name}")
     assert pool.get("a") == "segmenter a" and pool.get("a") == "segmenter a" and pool.get("b") == "segmenter b"
     assert calls == ["a", "b"]
-
-
-def test_refine_steps_are_checked() -> None:
-    assert checked_refine_steps(None) is None and checked_refine_steps(6.0) == 6 and checked_refine_steps(50) == 50
-    for bad, message in [(2.5, "whole number"), (51, "0 to 50"), (-1, "0 to 50")]:
-        with pytest.raises(ValueError, match=message):
-            checked_refine_steps(bad)
 
 
 def test_available_checkpoints(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-// js_on_load of #tree: draws the sunburst Python sends (explorer.views.tree_figure) and reports
+// js_on_load of #tree: draws the icicle Python sends (explorer.views.tree_figure) and reports
 // sector clicks and hovers; Python redraws after a click, so the tree never disagrees with the photo.
 const plot = element.querySelector('.tree-plot');
 const hs = window.hierseg = window.hierseg || {};
@@ -9,7 +9,7 @@ function draw() {
   hs.view = fig.layout.meta;
   window.dispatchEvent(new CustomEvent('hierseg-view'));
   if (!plot._hiersegWired) {  // plot.on exists only after the first Plotly.react
-    plot.on('plotly_sunburstclick', ev => {
+    plot.on('plotly_icicleclick', ev => {
       trigger('node_click', {node: ev.points[0].id});
       return false;  // cancel plotly's own zoom
     });
