@@ -4,7 +4,8 @@
     python benchmarks/latency.py --threads 2     # the 2-core budget of the targets
 
 Rows: superpixels (SEEDS, as configured), model forward, class evidence (the labeller), the rest of
-the readout, end to end (a photo through ``Segmenter``). ``cast_small`` and timm's ``vit_small_patch16_224`` run at 224 px on the
+the readout, end to end (a photo through ``Segmenter``), and re-cutting a merge tree (``Hierarchy.recut``, the
+app's granularity slider); ``--checkpoint`` repeated compares checkpoints side by side. ``cast_small`` and timm's ``vit_small_patch16_224`` run at 224 px on the
 same random batch; figures are medians. Targets: cast_small forward <= 0.75x ViT-S; the default
 checkpoint end to end <= 150 ms per photo on 2 cores.
 """
@@ -56,28 +57,45 @@ def bench_models(device: torch.device, batch: int, repeats: int) -> tuple[float,
     return statistics.median(t_cast), statistics.median(t_vit)
 
 
-def bench_pipeline(checkpoint: str | None, device: str, repeats: int) -> dict[str, float]:
-    segmenter = load_segmenter(checkpoint, device=device)
+def bench_pipelines(checkpoints: list[str | None], device: str, repeats: int) -> list[dict[str, float]]:
+    """Median stage timings of each checkpoint on one 512 px photo; the checkpoints take turns photo by photo
+    so that load from other processes hits them alike. A checkpoint with a merge tree also gets ``recut``:
+    the median time to re-cut its tree at another height (what the app's granularity slider calls)."""
+    segmenters = [load_segmenter(c, device=device) for c in checkpoints]
     photo = data.astronaut()  # 512x512 RGB
-    timings: list[dict[str, float]] = []
-    totals = []
+    timings: list[list[dict[str, float]]] = [[] for _ in segmenters]
+    totals: list[list[float]] = [[] for _ in segmenters]
+    recuts: list[list[float]] = [[] for _ in segmenters]
     for i in range(repeats + 2):
-        t0 = time.perf_counter()
-        h = segmenter(photo)
-        if i >= 2:
-            totals.append((time.perf_counter() - t0) * 1e3)
-            timings.append(h.meta["timings_ms"])
-    out = {k: statistics.median(t[k] for t in timings) for k in timings[0]}
-    out["end to end"] = statistics.median(totals)
-    out["name"] = segmenter.config.name
-    return out
+        for k, segmenter in enumerate(segmenters):
+            t0 = time.perf_counter()
+            h = segmenter(photo)
+            if i < 2:
+                continue
+            totals[k].append((time.perf_counter() - t0) * 1e3)
+            timings[k].append(h.meta["timings_ms"])
+            if h.merge_tree is not None:
+                low, high = h.height_range()
+                height = float(np.geomspace(low, high, repeats)[i - 2])
+                t0 = time.perf_counter()
+                h.recut(height)
+                recuts[k].append((time.perf_counter() - t0) * 1e3)
+    rows = []
+    for k, (checkpoint, segmenter) in enumerate(zip(checkpoints, segmenters)):
+        row = {key: statistics.median(t[key] for t in timings[k]) for key in timings[k][0]}
+        row["end to end"] = statistics.median(totals[k])
+        row["recut"] = statistics.median(recuts[k]) if recuts[k] else float("nan")
+        row["name"] = checkpoint or segmenter.config.name
+        rows.append(row)
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--checkpoint", default=None, help="checkpoint for the end-to-end row (default: shipped)")
+    parser.add_argument("--checkpoint", action="append", default=None,
+                        help="checkpoint for the end-to-end rows, repeatable to compare side by side (default: shipped)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -94,14 +112,18 @@ def main() -> None:
             t_cast, t_vit = bench_models(device, batch, repeats)
             print(f"| {device.type} | {batch} | {t_cast:.1f} | {t_vit:.1f} | {t_cast / t_vit:.2f} |")
     print()
-    print("| device | checkpoint | decode | preprocess (resize, superpixels) | model | labels | readout (rest) | end to end (ms, 512x512 photo) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| device | checkpoint | decode | preprocess (resize, superpixels) | model | labels | readout (rest) "
+          "| end to end (ms, 512x512 photo) | ratio to the first | recut (ms) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for device in devices:
-        row = bench_pipeline(args.checkpoint, device.type, args.repeats)
-        row.setdefault("labels", 0.0)
-        row["readout"] = row["end to end"] - row["decode"] - row["preprocess"] - row["model"] - row["labels"]
-        cells = " | ".join(f"{row[k]:.1f}" for k in ("decode", "preprocess", "model", "labels", "readout", "end to end"))
-        print(f"| {device.type} | {row['name']} | {cells} |")
+        rows = bench_pipelines(args.checkpoint or [None], device.type, args.repeats)
+        for row in rows:
+            row.setdefault("labels", 0.0)
+            row["readout"] = row["end to end"] - row["decode"] - row["preprocess"] - row["model"] - row["labels"]
+            cells = " | ".join(f"{row[k]:.1f}" for k in ("decode", "preprocess", "model", "labels", "readout", "end to end"))
+            ratio = row["end to end"] / rows[0]["end to end"]
+            recut = "—" if np.isnan(row["recut"]) else f"{row['recut']:.1f}"
+            print(f"| {device.type} | {row['name']} | {cells} | {ratio:.2f} | {recut} |")
 
 
 if __name__ == "__main__":
