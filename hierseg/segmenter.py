@@ -13,6 +13,7 @@ from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from .checkpoints import CheckpointConfig, load_checkpoint, resolve_checkpoint
 from .class_names import imagenet_class_names
@@ -26,6 +27,11 @@ from .model import CAST, CASTOutput
 from .preprocess import View, batch_views, prepare_view
 from .resize import resize_nearest
 from .refine import Progress, RefineConfig, refine_model
+
+# The readout's numpy algebra (Ward's Gram matrix, pooling evidence) is small. Left to its default pool,
+# OpenBLAS wakes a thread per core and leaves them spinning after each call, on the cores torch's threads
+# need next: on 2 cores that doubled end-to-end time (benchmarks/latency.py). One BLAS thread wakes none.
+_ONE_BLAS_THREAD = {"limits": 1, "user_api": "blas"}
 
 
 @dataclass
@@ -86,11 +92,23 @@ class Segmenter:
         return PreparedImage(rgb=rgb, view=view, timings_ms={"decode": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3})
 
     @torch.inference_mode()
-    def forward(self, prepared: Sequence[PreparedImage]) -> CASTOutput:
-        """Run the model on prepared images as one batch (views of different shapes are padded)."""
-        pixels, superpixels = batch_views([p.view for p in prepared])
-        return self.model(pixels.to(self.device), superpixels.to(self.device))
+    def forward(self, prepared: Sequence[PreparedImage], all_stages: bool = False) -> CASTOutput:
+        """Run the model on prepared images as one batch (views of different shapes are padded).
 
+        The merge-tree readout reads the stage-0 tokens, the regions and the stem's map only, so unless
+        ``all_stages`` (for a caller that reads the poolings' levels or the cls token) the pass stops
+        there: the same tree and evidence for less than half of the transformer's time.
+        """
+        pixels, superpixels = batch_views([p.view for p in prepared])
+        stages = None if all_stages or not self._reads_first_stage_only else 1
+        return self.model(pixels.to(self.device), superpixels.to(self.device), stages=stages)
+
+    @property
+    def _reads_first_stage_only(self) -> bool:
+        # The tokens labeller reads the cls token's logits; every other readout of a tree checkpoint does not.
+        return self.config.tree is not None and (self.labeller is None or self.labeller.config.kind != "tokens")
+
+    @threadpool_limits.wrap(**_ONE_BLAS_THREAD)
     def readout(self, prepared: PreparedImage, output: CASTOutput, index: int, meta: dict[str, Any] | None = None) -> Hierarchy:
         """Turn image ``index`` of a batch output into a Hierarchy at the photo's size: the model's
         grouping, then the labeller's evidence for the tree's nodes (from their pixels) and the photo.
@@ -119,6 +137,7 @@ class Segmenter:
                          self._labels_meta(meta, t0), superpixel_ids=tree.superpixel_ids)
 
     @torch.inference_mode()
+    @threadpool_limits.wrap(**_ONE_BLAS_THREAD)
     def merge_tree(self, prepared: PreparedImage, output: CASTOutput, index: int) -> MergeTree:
         """The merge tree of image ``index`` of a batch output over its view's superpixels (leaf ``i`` =
         superpixel id ``i``): Ward merging of neighbours in ``CAST.tree_features``' metric, shaped by the
@@ -171,6 +190,7 @@ class Segmenter:
         meta["labeller"] = self.labeller.describe() if self.labeller is not None else {"kind": "none"}
         return meta
 
+    @threadpool_limits.wrap(**_ONE_BLAS_THREAD)
     def photo_evidence(self, image: ImageSource) -> PhotoEvidence:
         """The labeller's view of one photo: ``.nodes(label_map)`` labels any map of it (photo size),
         ``.tree(label_maps, parents)`` any nested tree, ``.prediction`` the photo.

@@ -164,13 +164,14 @@ class _FakeSegmenter:
     """prepare/forward/readout like Segmenter: the 'tree' is the photo's sum plus an offset."""
 
     def __init__(self, offset: int) -> None:
-        self.offset, self.calls = offset, 0
+        self.offset, self.calls, self.full_passes = offset, 0, 0
 
     def prepare(self, rgb):
         return rgb
 
-    def forward(self, prepared):
+    def forward(self, prepared, all_stages=False):
         self.calls += 1
+        self.full_passes += all_stages
         return int(prepared[0].sum())
 
     def readout(self, prepared, output, index):
@@ -198,6 +199,8 @@ def test_shared_forward_reads_other_checkpoints_out_of_one_forward_pass_unless_t
         # A checkpoint whose readout of the shared pass differs from its own call falls back to its own call.
         assert int(read_different(rgb).label_maps[0][0]) == 2 * value + 5
     assert main_model.calls == 3 and same.calls == 1  # checked once, then shared
+    # A pass cut short (the merge tree reads stage 0 only) would lack what another readout may read.
+    assert main_model.full_passes == 3
     with pytest.raises(RuntimeError, match="last called"):
         read_same(np.full(2, 9))
 

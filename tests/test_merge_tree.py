@@ -16,6 +16,7 @@ from hierseg import load_segmenter
 from hierseg.checkpoints import CheckpointConfig
 from hierseg.hierarchy import Hierarchy
 from hierseg.hierarchy.merge_tree import MergeTree, TreeConfig, display_levels, ward_tree
+from hierseg.labeller import PhotoEvidence
 from hierseg.model import CAST, build_cast
 from hierseg.preprocess import InputConfig
 from hierseg.segmenter import Segmenter
@@ -381,3 +382,57 @@ def test_a_hierarchy_whose_levels_are_not_the_trees_cut_is_refused(chelsea: Hier
     with pytest.raises(ValueError, match="together"):
         Hierarchy(h.label_maps, h.parents, h.evidence, h.class_names, h.prediction, None, h.superpixel_ids,
                   h.merge_tree)
+
+
+def test_a_tree_checkpoint_runs_only_the_stage_its_tree_reads(grouping_model: CAST, micro_segmenter: Segmenter):
+    """The merge tree reads stage 0's tokens, the regions and the stem's map: the Segmenter stops the
+    forward pass there, and those are exactly the full pass's, so the Hierarchy is the same. A tokens
+    labeller reads the cls token's logits, so with it the pass runs every stage."""
+    assert micro_segmenter.labeller.config.kind == "tokens"
+    prepared = micro_segmenter.prepare(data.coffee())
+    assert len(micro_segmenter.forward([prepared]).stage_tokens) == len(grouping_model.stages)
+    unnamed = Segmenter(grouping_model, micro_segmenter.config, device="cpu", labeller=None)
+    short, full = unnamed.forward([prepared]), unnamed.forward([prepared], all_stages=True)
+    assert len(short.stage_tokens) == 1 and short.assignment_logits == [] and short.logits is None
+    assert len(full.stage_tokens) == len(grouping_model.stages) and full.logits is not None
+    assert torch.equal(short.stage_tokens[0], full.stage_tokens[0]) and torch.equal(short.stem_map, full.stem_map)
+    with torch.inference_mode():
+        assert torch.equal(grouping_model.tree_features(short), grouping_model.tree_features(full))
+    a, b = unnamed.readout(prepared, short, 0), unnamed.readout(prepared, full, 0)
+    assert a.merge_tree == b.merge_tree
+    for level in range(a.n_levels):
+        np.testing.assert_array_equal(a.label_maps[level], b.label_maps[level])
+        np.testing.assert_array_equal(a.evidence[level], b.evidence[level])
+    with pytest.raises(ValueError, match="stages must lie"):
+        grouping_model(prepared.view.pixels[None], torch.from_numpy(prepared.view.superpixels[None]).long(), stages=0)
+
+
+def test_the_readout_wakes_no_blas_threads(micro_segmenter: Segmenter, monkeypatch):
+    """OpenBLAS threads left spinning after the readout's numpy algebra take the cores torch needs next
+    (on 2 cores that doubled end-to-end time): the Segmenter's readout runs on one BLAS thread."""
+    from threadpoolctl import threadpool_info
+
+    import hierseg.segmenter as segmenter_module
+
+    seen = []
+
+    def recording_ward_tree(*args, **kwargs):
+        seen.append(max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"))
+        return ward_tree(*args, **kwargs)
+
+    monkeypatch.setattr(segmenter_module, "ward_tree", recording_ward_tree)
+    pool_evidence = PhotoEvidence.merge_nodes
+
+    def recording_merge_nodes(*args, **kwargs):
+        seen.append(max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"))
+        return pool_evidence(*args, **kwargs)
+
+    monkeypatch.setattr(PhotoEvidence, "merge_nodes", recording_merge_nodes)
+    def blas_threads() -> dict[str, int]:
+        return {pool["filepath"]: pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    before = blas_threads()
+    micro_segmenter(data.coffee())
+    assert seen == [1, 1]  # the merge tree, then the evidence of its nodes
+    after = blas_threads()  # the superpixels may load another BLAS (OpenCV's) on a first call
+    assert {path: after[path] for path in before} == before  # restored

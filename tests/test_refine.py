@@ -125,7 +125,7 @@ def test_objective_is_the_models_own_prediction(segmenter, photo) -> None:
 
 def test_segment_term_pulls_segments_towards_the_photo_prediction(segmenter, photo) -> None:
     prepared = segmenter.prepare(photo)
-    output = segmenter.forward([prepared])
+    output = segmenter.forward([prepared], all_stages=True)  # refine reads the cls logits
     target = output.logits
     with torch.inference_mode():  # the output is an inference-mode tensor
         with_segments = refine_loss(segmenter.model, output, target, RefineConfig(segment_weight=0.5))

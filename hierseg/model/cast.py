@@ -31,7 +31,7 @@ class CASTOutput:
     tokens of the level-(l+1) clusters before any block has run on them.
     """
 
-    features: torch.Tensor  # (B, C) normalised cls feature taken before the last pooling
+    features: torch.Tensor | None  # (B, C) normalised cls feature taken before the last pooling (None: stages cut short)
     logits: torch.Tensor | None  # (B, num_classes) when the model has a classifier
     projection: torch.Tensor | None  # (B, proj_dim) MoCo projector output
     predicted_projection: torch.Tensor | None  # (B, proj_dim) MoCo predictor output (online branch)
@@ -156,13 +156,23 @@ class CAST(nn.Module):
             embedding = nn.functional.layer_norm(tokens.float(), tokens.shape[-1:])
         return pool.tree_features(embedding, output.regions, self.config.pooling.merge_tokens)
 
-    def forward(self, image: torch.Tensor, superpixels: torch.Tensor, clusters: tuple[int, ...] | None = None) -> CASTOutput:
+    def forward(self, image: torch.Tensor, superpixels: torch.Tensor, clusters: tuple[int, ...] | None = None,
+                stages: int | None = None) -> CASTOutput:
         """image: (B, 3, H, W) normalised (the conv stem needs H = W = its img_size); superpixels:
         (B, H', W') int64 ids, -1 on batch padding (the lite0 stem needs them at the image's
-        resolution). ``clusters`` overrides the config's."""
+        resolution). ``clusters`` overrides the config's.
+
+        ``stages`` < L runs only the blocks of the first ``stages`` stages and no pooling after the last
+        of them: the merge tree reads the stage-0 tokens alone, and the rest of the pass is most of the
+        transformer's time. The lists then hold ``stages`` entries for the blocks run and none for
+        pooling; ``features`` and the heads' outputs are None (the cls feature is read in the last stage).
+        """
         clusters = tuple(clusters or self.config.clusters)
         if len(clusters) != len(self.stages):
             raise ValueError(f"need {len(self.stages)} cluster counts, got {clusters}")
+        stages = len(self.stages) if stages is None else stages
+        if not 1 <= stages <= len(self.stages):
+            raise ValueError(f"stages must lie in 1..{len(self.stages)}, got {stages}")
         embedded = self.stem(image, superpixels)
         cls = (self.cls_token + embedded.cls_position).expand(image.shape[0], -1, -1)
         stage_inputs = torch.cat([cls, embedded.tokens], dim=1)
@@ -175,6 +185,10 @@ class CAST(nn.Module):
             for block in stage:
                 x = block(x, attn_mask=mask)
             cls, tokens = x[:, :1], x[:, 1:]
+            if level == stages - 1 and stages < len(self.stages):
+                out["stage_tokens"].append(tokens)
+                out["stage_cls"].append(cls[:, 0])
+                break
             if level == len(self.stages) - 1:
                 # The classifier reads the cls token before the last pooling, as in the official model.
                 features = self.norm(cls[:, 0])
@@ -186,12 +200,12 @@ class CAST(nn.Module):
             out["centroids"].append(pooled.centroids)
             out["pooled_tokens"].append(pooled.tokens)
             cls, tokens, nodes = pooled.cls, pooled.tokens, pooled.nodes
-        projection = self.projector(features) if self.projector is not None else None
+        projection = self.projector(features) if self.projector is not None and features is not None else None
         return CASTOutput(
             features=features,
-            logits=self.head(features) if self.head is not None else None,
+            logits=self.head(features) if self.head is not None and features is not None else None,
             projection=projection,
-            predicted_projection=self.predictor(projection) if self.predictor is not None else None,
+            predicted_projection=self.predictor(projection) if self.predictor is not None and projection is not None else None,
             stem_map=embedded.feature_map,
             stage_inputs=stage_inputs,
             padding_mask=embedded.nodes.padding,

@@ -131,7 +131,7 @@ class SharedForward:
 
     def __call__(self, rgb: np.ndarray) -> Any:
         prepared = self.segmenter.prepare(rgb)
-        output = self.segmenter.forward([prepared])
+        output = self.segmenter.forward([prepared], all_stages=True)  # other readouts may read every level
         self._last = (rgb, prepared, output)
         return self.segmenter.readout(prepared, output, 0)
 
