@@ -115,10 +115,10 @@ if (!hs.wired) {
   window.addEventListener('hierseg-view', () => hs.outline(null));
   // The breadcrumb is one scrolling line: keep its end (the selection) in view whenever it is redrawn.
   const crumbs = document.querySelector('#breadcrumb');
-  if (crumbs) new MutationObserver(() => {
-    const line = crumbs.querySelector('.crumbs');
-    if (line) line.scrollLeft = line.scrollWidth;
-  }).observe(crumbs, {childList: true, subtree: true});
+  // Again on the next frame: a busy page may lay the new line out after the mutation is seen.
+  const toEnd = () => { const line = crumbs.querySelector('.crumbs'); if (line) line.scrollLeft = line.scrollWidth; };
+  if (crumbs) new MutationObserver(() => { toEnd(); requestAnimationFrame(toEnd); })
+    .observe(crumbs, {childList: true, subtree: true});
   document.addEventListener('keydown', ev => {
     const target = ev.target;
     if (!hs.maps || ev.altKey || ev.ctrlKey || ev.metaKey) return;
