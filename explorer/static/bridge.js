@@ -114,11 +114,16 @@ if (!hs.wired) {
   window.addEventListener('hierseg-hover', ev => hs.outline(ev.detail));
   window.addEventListener('hierseg-view', () => hs.outline(null));
   // The breadcrumb is one scrolling line: keep its end (the selection) in view whenever it is redrawn.
-  const crumbs = document.querySelector('#breadcrumb');
-  // Again on the next frame: a busy page may lay the new line out after the mutation is seen.
-  const toEnd = () => { const line = crumbs.querySelector('.crumbs'); if (line) line.scrollLeft = line.scrollWidth; };
-  if (crumbs) new MutationObserver(() => { toEnd(); requestAnimationFrame(toEnd); })
-    .observe(crumbs, {childList: true, subtree: true});
+  // Watched from the body, since Gradio may mount the breadcrumb after this script or replace it; and
+  // again on the next frame, since a busy page may lay the new line out after the mutation is seen.
+  let shownLine = null, shownHTML = '';
+  const toEnd = line => { line.scrollLeft = line.scrollWidth; };
+  new MutationObserver(() => {
+    const line = document.querySelector('#breadcrumb .crumbs');
+    if (!line || (line === shownLine && line.innerHTML === shownHTML)) return;
+    shownLine = line; shownHTML = line.innerHTML;
+    toEnd(line); requestAnimationFrame(() => toEnd(line));
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
   document.addEventListener('keydown', ev => {
     const target = ev.target;
     if (!hs.maps || ev.altKey || ev.ctrlKey || ev.metaKey) return;
