@@ -31,7 +31,7 @@ from .refine import Progress, RefineConfig, refine_model
 # The readout's numpy algebra (Ward's Gram matrix, pooling evidence) is small. Left to its default pool,
 # OpenBLAS wakes a thread per core and leaves them spinning after each call, on the cores torch's threads
 # need next: on 2 cores that doubled end-to-end time (benchmarks/latency.py). One BLAS thread wakes none.
-_ONE_BLAS_THREAD = {"limits": 1, "user_api": "blas"}
+_one_blas_thread = threadpool_limits.wrap(limits=1, user_api="blas")
 
 
 @dataclass
@@ -108,7 +108,7 @@ class Segmenter:
         # The tokens labeller reads the cls token's logits; every other readout of a tree checkpoint does not.
         return self.config.tree is not None and (self.labeller is None or self.labeller.config.kind != "tokens")
 
-    @threadpool_limits.wrap(**_ONE_BLAS_THREAD)
+    @_one_blas_thread
     def readout(self, prepared: PreparedImage, output: CASTOutput, index: int, meta: dict[str, Any] | None = None) -> Hierarchy:
         """Turn image ``index`` of a batch output into a Hierarchy at the photo's size: the model's
         grouping, then the labeller's evidence for the tree's nodes (from their pixels) and the photo.
@@ -136,8 +136,7 @@ class Segmenter:
         return Hierarchy(tree.label_maps, tree.parents, evidence, self.class_names, prediction,
                          self._labels_meta(meta, t0), superpixel_ids=tree.superpixel_ids)
 
-    @torch.inference_mode()
-    @threadpool_limits.wrap(**_ONE_BLAS_THREAD)
+    @_one_blas_thread
     def merge_tree(self, prepared: PreparedImage, output: CASTOutput, index: int) -> MergeTree:
         """The merge tree of image ``index`` of a batch output over its view's superpixels (leaf ``i`` =
         superpixel id ``i``): Ward merging of neighbours in ``CAST.tree_features``' metric, shaped by the
@@ -148,6 +147,10 @@ class Segmenter:
         """
         if self.config.tree is None:
             raise ValueError("this checkpoint reads out fixed levels: its config has no merge tree")
+        return self._merge_tree(prepared, output, index)
+
+    @torch.inference_mode()
+    def _merge_tree(self, prepared: PreparedImage, output: CASTOutput, index: int) -> MergeTree:
         n = prepared.view.num_superpixels
         regions = output.regions
         areas = regions.areas[index, :n].double().cpu().numpy()
@@ -157,7 +160,7 @@ class Segmenter:
 
     def _tree_readout(self, prepared: PreparedImage, output: CASTOutput, index: int, meta: dict[str, Any] | None) -> Hierarchy:
         config = self.config.tree
-        tree = self.merge_tree(prepared, output, index)
+        tree = self._merge_tree(prepared, output, index)
         superpixels = prepared.superpixels
         # A photo smaller than the view can lose superpixels in the nearest resize back: their leaves go.
         kept = np.bincount(superpixels.ravel(), minlength=tree.n_leaves) > 0
@@ -190,7 +193,7 @@ class Segmenter:
         meta["labeller"] = self.labeller.describe() if self.labeller is not None else {"kind": "none"}
         return meta
 
-    @threadpool_limits.wrap(**_ONE_BLAS_THREAD)
+    @_one_blas_thread
     def photo_evidence(self, image: ImageSource) -> PhotoEvidence:
         """The labeller's view of one photo: ``.nodes(label_map)`` labels any map of it (photo size),
         ``.tree(label_maps, parents)`` any nested tree, ``.prediction`` the photo.

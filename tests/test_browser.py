@@ -514,10 +514,12 @@ def test_layout_at_1440x1000(page) -> None:
         wait_for(lambda: current(page) == rows[-1])
         page.wait_for_timeout(200)
         assert abs(photo_top() - top) <= 1, "the breadcrumb pushed the photo"
-    crumbs = lambda: page.evaluate("() => { const c = document.querySelector('#breadcrumb .crumbs');"  # noqa: E731
-                                   " return [c.scrollLeft + c.clientWidth, c.scrollWidth]; }")
+    def crumbs() -> list[int]:  # [right edge of what shows, width of the whole line]
+        return page.evaluate("() => { const c = document.querySelector('#breadcrumb .crumbs');"
+                             " return [c.scrollLeft + c.clientWidth, c.scrollWidth]; }")
+
     # The line is redrawn asynchronously; its end (the selection) must come into view, not stay out of it.
-    wait_for(lambda: (lambda c: c[0] >= c[1] - 1)(crumbs()), timeout=5.0,
+    wait_for(lambda: crumbs()[0] >= crumbs()[1] - 1, timeout=5.0,
              what=lambda: f"the end of the breadcrumb (the selection) is in view: {crumbs()}")
 
     if not page.locator("#opacity").is_visible():

@@ -414,23 +414,22 @@ def test_the_readout_wakes_no_blas_threads(micro_segmenter: Segmenter, monkeypat
 
     import hierseg.segmenter as segmenter_module
 
-    seen = []
-
-    def recording_ward_tree(*args, **kwargs):
-        seen.append(max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"))
-        return ward_tree(*args, **kwargs)
-
-    monkeypatch.setattr(segmenter_module, "ward_tree", recording_ward_tree)
-    pool_evidence = PhotoEvidence.merge_nodes
-
-    def recording_merge_nodes(*args, **kwargs):
-        seen.append(max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"))
-        return pool_evidence(*args, **kwargs)
-
-    monkeypatch.setattr(PhotoEvidence, "merge_nodes", recording_merge_nodes)
     def blas_threads() -> dict[str, int]:
         return {pool["filepath"]: pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
 
+    seen = []
+    real_ward_tree, real_merge_nodes = ward_tree, PhotoEvidence.merge_nodes
+
+    def recording_ward_tree(*args, **kwargs):
+        seen.append(max(blas_threads().values()))
+        return real_ward_tree(*args, **kwargs)
+
+    def recording_merge_nodes(*args, **kwargs):
+        seen.append(max(blas_threads().values()))
+        return real_merge_nodes(*args, **kwargs)
+
+    monkeypatch.setattr(segmenter_module, "ward_tree", recording_ward_tree)
+    monkeypatch.setattr(PhotoEvidence, "merge_nodes", recording_merge_nodes)
     before = blas_threads()
     micro_segmenter(data.coffee())
     assert seen == [1, 1]  # the merge tree, then the evidence of its nodes

@@ -185,27 +185,26 @@ class CAST(nn.Module):
             for block in stage:
                 x = block(x, attn_mask=mask)
             cls, tokens = x[:, :1], x[:, 1:]
+            out["stage_tokens"].append(tokens)
+            out["stage_cls"].append(cls[:, 0])
             if level == stages - 1 and stages < len(self.stages):
-                out["stage_tokens"].append(tokens)
-                out["stage_cls"].append(cls[:, 0])
                 break
             if level == len(self.stages) - 1:
                 # The classifier reads the cls token before the last pooling, as in the official model.
                 features = self.norm(cls[:, 0])
             # Pooling cannot make more clusters than it has tokens (tiny images, tiny superpixel counts).
             pooled = pool(tokens, cls, nodes, min(clusters[level], tokens.shape[1]))
-            out["stage_tokens"].append(tokens)
-            out["stage_cls"].append(cls[:, 0])
             out["assignment_logits"].append(pooled.logits)
             out["centroids"].append(pooled.centroids)
             out["pooled_tokens"].append(pooled.tokens)
             cls, tokens, nodes = pooled.cls, pooled.tokens, pooled.nodes
-        projection = self.projector(features) if self.projector is not None and features is not None else None
+        heads = features is not None  # a pass cut short never reads the cls feature
+        projection = self.projector(features) if self.projector is not None and heads else None
         return CASTOutput(
             features=features,
-            logits=self.head(features) if self.head is not None and features is not None else None,
+            logits=self.head(features) if self.head is not None and heads else None,
             projection=projection,
-            predicted_projection=self.predictor(projection) if self.predictor is not None and projection is not None else None,
+            predicted_projection=self.predictor(projection) if self.predictor is not None and heads else None,
             stem_map=embedded.feature_map,
             stage_inputs=stage_inputs,
             padding_mask=embedded.nodes.padding,
