@@ -109,9 +109,18 @@ def test_tiny_budget_writes_a_default_like_checkpoint_and_a_rerun_skips_every_st
     assert (out / "model.safetensors").stat().st_mtime_ns == weights
 
     # --only reruns one step and marks the later ones not done; another budget on the same OUT is refused.
+    target = tmp_path / "default.work" / "targets" / "000000.npz"
+    target_written = target.stat().st_mtime_ns
     md.main([str(out), "--data", str(root), "--budget", "tiny", "--only", "labeller"])
     steps = json.loads((tmp_path / "default.work" / "make_default.json").read_text())["steps"]
     assert steps["labeller"]["done"] and not steps["grouping"]["done"] and not steps["evaluate"]["done"]
+    capsys.readouterr()
+    md.main([str(out), "--data", str(root), "--budget", "tiny"])
+    printed = capsys.readouterr().out
+    assert all(f"{name}: done earlier" in printed for name in ("train", "merge", "labeller"))
+    assert "grouping: done earlier" not in printed and "evaluate: done earlier" not in printed
+    assert (out / "model.safetensors").stat().st_mtime_ns != weights
+    assert target.stat().st_mtime_ns != target_written  # the grouping targets were made again, not reused
     with pytest.raises(SystemExit, match="another config"):
         md.main([str(out), "--data", str(root)])
 
@@ -178,3 +187,29 @@ def test_help_names_every_step(capsys):
     assert exit_.value.code == 0
     printed = capsys.readouterr().out
     assert "--budget" in printed and all(f"``{name}``" in printed for name in md.STEPS)
+
+
+def test_the_grouping_step_resumes_from_head_pt(tmp_path):
+    """An interrupted grouping run continues from OUT.work/head.pt (its optimiser state must load back)."""
+    from types import SimpleNamespace
+
+    from training.train_grouping import GroupingConfig, train_head, weighted_gram
+
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(3):
+        tokens, areas = rng.normal(size=(10, 6)).astype(np.float16), rng.uniform(1, 2, 10).astype(np.float32)
+        gram = weighted_gram(torch.from_numpy(rng.normal(size=(10, 4))), torch.from_numpy(areas).double())
+        np.savez(tmp_path / f"{i}.npz", tokens=tokens, areas=areas, gram=gram.numpy().astype(np.float32))
+        files.append(tmp_path / f"{i}.npz")
+    torch.manual_seed(0)
+    model = SimpleNamespace(grouping_head=torch.nn.Sequential(torch.nn.Linear(6, 4)))
+    train_head(model, files, GroupingConfig(steps=3, batch=2), tmp_path)
+    after_three = [p.detach().clone() for p in model.grouping_head.parameters()]
+    resumed = SimpleNamespace(grouping_head=torch.nn.Sequential(torch.nn.Linear(6, 4)))
+    train_head(resumed, files, GroupingConfig(steps=5, batch=2), tmp_path)
+    state = torch.load(tmp_path / "head.pt", weights_only=True)
+    assert state["step"] == 5
+    # Started from the 3-step head (not its own random init) and moved by 2 warm-up steps (lr <= 1e-4).
+    for a, b in zip(after_three, resumed.grouping_head.parameters()):
+        assert not torch.equal(a, b) and (a - b).abs().max() < 1e-3

@@ -19,8 +19,10 @@ Steps, in order, each reading the previous one's output (``OUT.work/`` holds eve
 
 ``OUT`` is a checkpoint folder like ``checkpoints/default`` (config.json, model.safetensors,
 labeller.safetensors) plus ``make_default.json``: the config used and, per step, whether it is done and
-the seconds it took. A rerun skips the steps marked done; ``--only STEP`` runs one step again (the steps
-before it must be done; the ones after it are marked not done). ``--budget NAME`` applies the config's
+the seconds it took. A rerun skips the steps marked done; an interrupted step resumes (training from
+``last.pt``, the grouping head from its target cache and ``head.pt``); ``--only STEP`` runs one step again
+from scratch (the steps before it must be done; the ones after it are marked not done and run afresh on
+the next run). ``--budget NAME`` applies the config's
 ``budgets.NAME`` overrides (``tiny``: a minutes-long run of the same recipe on a mini BSDS500 layout).
 """
 from __future__ import annotations
@@ -203,6 +205,9 @@ STEPS: dict[str, Callable[[Run], dict[str, Any]]] = {
     "train": train_step, "merge": merge_step, "labeller": labeller_step, "grouping": grouping_step,
     "evaluate": evaluate_step,
 }
+# What a step leaves in OUT.work to resume an interrupted attempt: kept for that, deleted before the step is
+# run again (its inputs may have changed, and a finished last.pt or head.pt would only be read back).
+RESUME_STATE: dict[str, tuple[str, ...]] = {"train": ("train",), "grouping": ("targets", "head.pt")}
 
 
 # ------------------------------------------------------------------------------------------- the run
@@ -244,9 +249,18 @@ def make_default(out: Path, data: Path, config: Path = CONFIG_PATH, only: str | 
         if steps.get(name, {}).get("done") and only is None:
             print(f"[make_default] {name}: done earlier ({steps[name]['seconds']:.1f} s), skipped", flush=True)
             continue
+        if name in steps:  # finished once: start afresh (an interrupted first attempt has no entry and resumes)
+            for state in RESUME_STATE.get(name, ()):
+                path = run.work / state
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+            del steps[name]
         for later in list(STEPS)[list(STEPS).index(name) + 1:]:  # their inputs are about to change
             if later in steps:
                 steps[later]["done"] = False
+        write_record(run, record)
         print(f"[make_default] {name} ...", flush=True)
         started = time.time()
         result = STEPS[name](run)
