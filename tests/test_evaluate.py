@@ -222,7 +222,7 @@ def test_refine_evaluation_helpers() -> None:
     assert stated_label(probs, names, 1)[0] == "uncertain"
 
 
-def test_a_new_evaluation_set_is_one_registry_entry(tmp_path, monkeypatch) -> None:
+def test_a_new_evaluation_set_is_one_registry_entry(tmp_path, monkeypatch, random_micro_checkpoint) -> None:
     """Registering a set (here: two drawn 'horses', read by the Weizmann loader) is all it takes for
     ``--only`` to accept it, the run to score it, and the report and the plot to show it."""
     from PIL import Image
@@ -245,13 +245,8 @@ def test_a_new_evaluation_set_is_one_registry_entry(tmp_path, monkeypatch) -> No
     with pytest.raises(ValueError, match="already registered"):
         datasets.register_evaluation_set(entry)
 
-    torch.manual_seed(0)
-    model = build_cast("cast_micro", img_size=64, num_classes=3, clusters=(24, 12, 6, 3))
-    sp = SuperpixelConfig("seeds", 32, histogram_bins=5, iterations=4, prior=2, num_levels=1, double_step=False)
-    checkpoint = save_checkpoint(model, CheckpointConfig(model=model.config, superpixels=sp, class_names=["a", "b", "c"]),
-                                 tmp_path / "ckpt")
     out = tmp_path / "eval"
-    main([str(checkpoint), "--data", str(tmp_path / "data"), "--only", "toy", "--baselines", "", "--out", str(out)])
+    main([str(random_micro_checkpoint), "--data", str(tmp_path / "data"), "--only", "toy", "--baselines", "", "--out", str(out)])
     results = json.loads((out / "results.json").read_text())
     assert results["methods"]["CAST"]["toy_horses"]["images"] == 2
     assert results["gt_columns"] == {"toy_horses": ["mIoU"]}
