@@ -166,7 +166,6 @@ def _segment_groups(segmenter, items, level: int):
     return true, control
 
 
-@pytest.mark.skipif(not (REPO / "checkpoints" / "default" / "config.json").exists(), reason="no trained default")
 @pytest.mark.slow
 def test_object_segments_support_the_true_class_more_than_background_segments():
     """Held-out photos with object masks or boxes (Weizmann horses, Tiny-ImageNet val). Per-image permutation
