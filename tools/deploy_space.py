@@ -5,7 +5,8 @@
     python -m tools.deploy_space USER/SPACE --hardware zero-a10g # also ask for that hardware (ZeroGPU here)
     python -m tools.deploy_space --export DIR                    # copy the same files into DIR (for `git push`)
 
-Run it from anywhere; it reads the repository this file lives in. The token is huggingface_hub's own
+Run it from the repository root (``python path/to/tools/deploy_space.py`` works from anywhere); it
+reads the repository this file lives in. The token is huggingface_hub's own
 (``hf auth login`` or ``HF_TOKEN``). A Space needs ``app.py``, the README (its front matter configures
 the Space), ``requirements.txt``, the ``hierseg`` and ``explorer`` packages, the shipped default checkpoint
 and the example photos; tests, benchmarks, docs, training code and any local virtual environment stay
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
         print(file_table(files))
         return
     if args.export:
+        if args.export.exists() and any(args.export.iterdir()):
+            parser.error(f"{args.export} is not empty: export into a new folder")
         export(files, args.export)
         print(f"copied {len(files)} files into {args.export}")
         return
