@@ -24,8 +24,8 @@ from explorer.downloads import Downloads
 from explorer.events import Explorer, Widgets
 from explorer.granularity import STEP as GRANULARITY_STEP
 from explorer.label_panel import LabelPanel
-from explorer.pool import SegmenterPool
-from hierseg import HiersegError, load_segmenter
+from explorer.pool import SegmenterPool, load_for_host
+from hierseg import HiersegError
 from hierseg.checkpoints import available_checkpoints, default_checkpoint as env_default_checkpoint, offered_checkpoints
 
 HERE = Path(__file__).resolve().parent
@@ -56,13 +56,14 @@ def script(name: str) -> str:
 
 
 def build_demo(
-    loader: Callable[[str], Any] = load_segmenter,
+    loader: Callable[[str], Any] = load_for_host,
     default_checkpoint: str | None = None,
     checkpoints: list[str] | None = None,
     preload: bool = False,
 ) -> gr.Blocks:
-    """The app. ``loader`` maps a checkpoint name to a segmenter (tests pass their own); nothing is
-    loaded unless ``preload``, which loads the default at once and shows a notice if that fails.
+    """The app. ``loader`` maps a checkpoint name to a segmenter (tests pass their own; the default puts
+    it where this machine runs it, ``explorer.pool``); nothing is loaded unless ``preload``, which loads
+    the default at once (on ZeroGPU this must precede ``launch()``) and shows a notice if that fails.
 
     ``checkpoints`` are the names the app accepts (the API takes any of them); the list on the page
     offers those ``offered_checkpoints`` keeps: official releases that need a download say how
