@@ -415,16 +415,17 @@ def test_offline_checkpoint_falls_back_once(browser, app, app_checkpoint: str, m
                                           tmp_path: Path) -> None:
     """The list says what a release costs to download; picked when the Hub is gone: one message, and the
     dropdown returns to the checkpoint the result on screen came from."""
-    from hierseg import checkpoints
+    from explorer import checkpoint_menu
+    from hierseg.checkpoints import hub
 
     release = "official/moco-in1k-cast_small"
     monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path))  # nothing converted yet
-    monkeypatch.setattr(checkpoints, "_in_hub_cache", lambda repo, filename: False)
-    monkeypatch.setattr(checkpoints, "hub_reachable", lambda timeout=3.0: True)  # online at start
-    monkeypatch.setattr(checkpoints, "release_download_size", lambda name, timeout=3.0: 180_000_000)
+    monkeypatch.setattr(hub, "in_hub_cache", lambda repo, filename: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: True)  # online at start
+    monkeypatch.setattr(checkpoint_menu, "release_download_size", lambda name, timeout=3.0: 180_000_000)
     demo = app.build_demo(default_checkpoint=app_checkpoint, checkpoints=[app_checkpoint, release])
     _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.LAUNCH_KWARGS)
-    monkeypatch.setattr(checkpoints, "hub_reachable", lambda timeout=3.0: False)  # gone by the time it is picked
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)  # gone by the time it is picked
     page = open_page(browser, url)
     try:
         upload(page)

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer import classes, describe, display, downloads, granularity, hover, session as sessions, uploads, views
+from explorer import (
+    checkpoint_menu, classes, describe, display, downloads, granularity, hover, session as sessions, uploads, views,
+)
 from explorer.chains import ChainTree
 from explorer.pool import SegmenterPool
 from hierseg import Hierarchy, ImageLoadError, Node, export
 from hierseg import naming
-from hierseg.checkpoints import available_checkpoints
 from hierseg.hierarchy.build import cut_merge_tree
 from hierseg.hierarchy.merge_tree import TreeConfig, ward_tree
 
@@ -481,21 +482,21 @@ def test_the_tree_zip_holds_float16_evidence_compressed_where_that_is_exact(cut_
 
 def test_the_checkpoint_list_offers_downloads_with_their_size_and_leaves_them_out_offline(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from hierseg import checkpoints
+    from hierseg.checkpoints import OFFICIAL_RELEASES, hub
 
     monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path))
-    monkeypatch.setattr(checkpoints, "_in_hub_cache", lambda repo, filename: False)
+    monkeypatch.setattr(hub, "in_hub_cache", lambda repo, filename: False)
     downloaded = "official/deit-in1k-cast_small"  # converted once: on this machine
-    folder = tmp_path / checkpoints._release_key(*checkpoints.OFFICIAL_RELEASES[downloaded])
+    folder = tmp_path / hub.release_key(*OFFICIAL_RELEASES[downloaded])
     folder.mkdir()
     (folder / "config.json").write_text("{}")
-    names = ["mine", *checkpoints.OFFICIAL_RELEASES]
-    monkeypatch.setattr(checkpoints, "hub_reachable", lambda timeout=3.0: False)
-    assert checkpoints.offered_checkpoints(names) == {"mine": "mine", downloaded: downloaded}
-    monkeypatch.setattr(checkpoints, "hub_reachable", lambda timeout=3.0: True)
-    monkeypatch.setattr(checkpoints, "release_download_size",
+    names = ["mine", *OFFICIAL_RELEASES]
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
+    assert checkpoint_menu.offered_checkpoints(names) == {"mine": "mine", downloaded: downloaded}
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr(checkpoint_menu, "release_download_size",
                         lambda name, timeout=3.0: 88_400_000 if name.endswith("cast_small") else None)
-    offered = checkpoints.offered_checkpoints(names)
+    offered = checkpoint_menu.offered_checkpoints(names)
     assert list(offered) == names
     assert offered["official/moco-in1k-cast_small"] == "official/moco-in1k-cast_small (download, 88 MB)"
     assert offered["official/moco-in1k-cast_base"] == "official/moco-in1k-cast_base (download)"
@@ -572,6 +573,6 @@ def test_available_checkpoints(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     (tmp_path / "not-a-checkpoint").mkdir()
     monkeypatch.setenv("HIERSEG_CHECKPOINTS", str(tmp_path))
     monkeypatch.setenv("HIERSEG_CHECKPOINT", "/some/folder")
-    names = available_checkpoints()
+    names = checkpoint_menu.available_checkpoints()
     assert names[:2] == ["/some/folder", "mine"] and "not-a-checkpoint" not in names
     assert "official/moco-in1k-cast_small" in names and len(names) == len(set(names))
