@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .hierarchy import Hierarchy, NodeLike
+from .labels import run_lengths
 from .naming import node_label
 
 __all__ = ["coco_rle", "decode_coco_rle", "export_coco", "export_cutout", "export_mask"]
@@ -45,11 +46,9 @@ def export_cutout(hierarchy: Hierarchy, rgb: np.ndarray, node: NodeLike, path: s
 
 def coco_rle(mask: np.ndarray) -> dict[str, Any]:
     """Uncompressed COCO RLE of a bool mask: run lengths in column-major order, first run background."""
-    flat = np.asarray(mask, bool).ravel(order="F")
-    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    bounds = np.r_[0, changes, flat.size]
-    counts = np.diff(bounds).tolist()
-    if flat.size and flat[0]:
+    inside, lengths = run_lengths(np.asarray(mask, bool).ravel(order="F"))
+    counts = lengths.tolist()
+    if inside.size and inside[0]:
         counts = [0, *counts]  # COCO runs start with background
     return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts}
 
@@ -74,18 +73,15 @@ def export_coco(hierarchy: Hierarchy, path: str | os.PathLike, file_name: str = 
     width, height = hierarchy.image_size
     annotations = []
     for level in range(hierarchy.n_levels):
-        label_map = hierarchy.label_maps[level]
         for node in hierarchy.nodes(level):
             x0, y0, x1, y1 = hierarchy.bbox(node)
             top = hierarchy.top_classes(node, top_k)
             # The named class's index (names can repeat: ImageNet has two "crane"s), -1 when none.
             stated = node_label(hierarchy, node)
-            mask = np.zeros(label_map.shape, bool)
-            np.equal(label_map[y0:y1, x0:x1], node.index, out=mask[y0:y1, x0:x1])
             annotations.append({
                 "id": len(annotations) + 1,
                 "image_id": 1,
-                "segmentation": coco_rle(mask),
+                "segmentation": coco_rle(hierarchy.mask(node)),
                 "area": hierarchy.area(node),
                 "bbox": [x0, y0, x1 - x0, y1 - y0],
                 "iscrowd": 0,
