@@ -1,17 +1,21 @@
-"""One segment's mask and cut-out, and the whole tree as COCO RLE, written from a ``Hierarchy``.
+"""One segment's mask and cut-out, and the whole tree as COCO RLE or as one zip, written from a ``Hierarchy``.
 
-(The tree itself is saved by ``Hierarchy.save`` / ``save_pngs``.)
+(The tree itself is saved by ``Hierarchy.save`` / ``save_pngs``, which decide the files' dtypes.)
 
 * ``export_mask`` / ``export_cutout``: the selected segment as a black-and-white PNG and as an RGBA
   PNG of the photo cropped to its box, transparent outside it (full working resolution).
 * ``export_coco``: every node of every level as a COCO-style annotation with an uncompressed RLE
   (``{"size": [h, w], "counts": [...]}``, column-major, starting with a background run: what
   ``pycocotools.mask.frPyObjects`` reads).
+* ``export_tree_zip``: ``save_pngs``' folder (``tree.json``, ``evidence.npz``, one lossless PNG label
+  map per level) as one zip; unzipped, it loads back exactly with ``Hierarchy.load(folder)``.
 """
 from __future__ import annotations
 
 import json
 import os
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,7 @@ from .hierarchy import Hierarchy, NodeLike
 from .labels import run_lengths
 from .naming import node_label
 
-__all__ = ["coco_rle", "decode_coco_rle", "export_coco", "export_cutout", "export_mask"]
+__all__ = ["coco_rle", "decode_coco_rle", "export_coco", "export_cutout", "export_mask", "export_tree_zip"]
 
 
 def export_mask(hierarchy: Hierarchy, node: NodeLike, path: str | os.PathLike) -> Path:
@@ -101,4 +105,18 @@ def export_coco(hierarchy: Hierarchy, path: str | os.PathLike, file_name: str = 
     }
     path = Path(path)
     path.write_text(json.dumps(document, separators=(",", ":")))
+    return path
+
+
+def export_tree_zip(hierarchy: Hierarchy, path: str | os.PathLike) -> Path:
+    """``Hierarchy.save_pngs``' folder (``tree.json``, ``evidence.npz``, every level's ``level_<l>.png``,
+    lossless, 0 = coarsest) as one zip; returns the path."""
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = hierarchy.save_pngs(tmp)
+        with zipfile.ZipFile(path, "w") as archive:
+            for file in sorted(folder.iterdir()):
+                # The PNGs and evidence.npz are already deflated; compressing them again only costs time.
+                method = zipfile.ZIP_DEFLATED if file.suffix == ".json" else zipfile.ZIP_STORED
+                archive.write(file, file.name, compress_type=method)
     return path

@@ -383,7 +383,7 @@ def test_hover_payload_decodes_to_the_shown_maps(session: sessions.Session) -> N
 
 def test_exports(session: sessions.Session, tmp_path: Path) -> None:
     tree = session.hierarchy
-    archive = downloads.export_zip(tree, tmp_path / "tree.zip")
+    archive = export.export_tree_zip(tree, tmp_path / "tree.zip")
     with zipfile.ZipFile(archive) as zipped:
         assert sorted(zipped.namelist()) == ["evidence.npz", "level_0.png", "level_1.png", "level_2.png", "tree.json"]
         zipped.extractall(tmp_path / "out")
@@ -444,7 +444,7 @@ def test_the_tree_zip_of_a_bsds_sized_photo_is_compact_and_loads_back_exactly(tm
     """481x321, 1000 classes, levels of 4..256 segments: tree.json stays under 1 MB, and the unzipped
     folder loads back to the same tree (every evidence row exact: float32 evidence stays float32)."""
     tree = _bsds_sized_tree(half=False)
-    with zipfile.ZipFile(downloads.export_zip(tree, tmp_path / "tree.zip")) as zipped:
+    with zipfile.ZipFile(export.export_tree_zip(tree, tmp_path / "tree.zip")) as zipped:
         assert zipped.getinfo("tree.json").file_size <= 1_000_000
         zipped.extractall(tmp_path / "out")
     assert _stored_dtypes(tmp_path / "out") == {"float32"}
@@ -461,20 +461,26 @@ def test_the_tree_zip_of_a_bsds_sized_photo_is_compact_and_loads_back_exactly(tm
 
 
 def test_the_tree_zip_holds_float16_evidence_compressed_where_that_is_exact(cut_tree: Hierarchy, tmp_path: Path) -> None:
-    """Evidence of float16 precision (a merge tree's readout) goes into the zip's evidence.npz as float16,
-    compressed: smaller than the library's own write (float32, compressed), which is smaller than the same
-    arrays written plainly (np.savez); it loads back to the same tree, and so does a tree with its merge tree."""
+    """Evidence of float16 precision (a merge tree's readout) is stored as float16, compressed, by the library's
+    one writer (the zip, ``save_pngs`` and ``save`` alike): smaller than the same rows as float32 compressed,
+    which is smaller than the rows written plainly (np.savez); it loads back to the same tree, and so does a
+    tree with its merge tree."""
     tree = _bsds_sized_tree(half=True)
-    with zipfile.ZipFile(downloads.export_zip(tree, tmp_path / "tree.zip")) as zipped:
+    with zipfile.ZipFile(export.export_tree_zip(tree, tmp_path / "tree.zip")) as zipped:
         zipped.extractall(tmp_path / "out")
     assert _stored_dtypes(tmp_path / "out") == {"float16"}
+    assert _stored_dtypes(tree.save_pngs(tmp_path / "library")) == {"float16"}
     assert Hierarchy.load(tmp_path / "out") == tree
     exported = (tmp_path / "out" / "evidence.npz").stat().st_size
-    with open(tmp_path / "plain.npz", "wb") as plain:
-        np.savez(plain, **{f"level_{level}": rows for level, rows in enumerate(tree.evidence)})
-    library = (tree.save_pngs(tmp_path / "library") / "evidence.npz").stat().st_size
-    assert exported < library < (tmp_path / "plain.npz").stat().st_size, (exported, library)
-    with zipfile.ZipFile(downloads.export_zip(cut_tree, tmp_path / "cut.zip")) as zipped:
+    rows = {f"level_{level}": rows for level, rows in enumerate(tree.evidence)}
+    with open(tmp_path / "single.npz", "wb") as single, open(tmp_path / "plain.npz", "wb") as plain:
+        np.savez_compressed(single, **rows)
+        np.savez(plain, **rows)
+    assert exported < (tmp_path / "single.npz").stat().st_size < (tmp_path / "plain.npz").stat().st_size
+    with np.load(tree.save(tmp_path / "tree.npz"), allow_pickle=False) as stored:
+        assert {str(stored[f"evidence_{level}"].dtype) for level in range(tree.n_levels)} == {"float16"}
+    assert Hierarchy.load(tmp_path / "tree.npz") == tree
+    with zipfile.ZipFile(export.export_tree_zip(cut_tree, tmp_path / "cut.zip")) as zipped:
         zipped.extractall(tmp_path / "cut")
     assert _stored_dtypes(tmp_path / "cut") == {"float16"}
     assert Hierarchy.load(tmp_path / "cut") == cut_tree
