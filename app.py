@@ -20,13 +20,14 @@ import gradio as gr
 import plotly
 
 from explorer import STATIC
+from explorer.checkpoint_menu import available_checkpoints, offered_checkpoints, unlisted_note
 from explorer.downloads import Downloads
 from explorer.events import Explorer, Widgets
 from explorer.granularity import STEP as GRANULARITY_STEP
 from explorer.label_panel import LabelPanel
 from explorer.pool import SegmenterPool, load_for_host
 from hierseg import HiersegError
-from hierseg.checkpoints import available_checkpoints, default_checkpoint as env_default_checkpoint, offered_checkpoints
+from hierseg.checkpoints import default_checkpoint as env_default_checkpoint
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p.relative_to(HERE)) for p in (HERE / "examples").glob("*.jpg"))
@@ -67,7 +68,8 @@ def build_demo(
 
     ``checkpoints`` are the names the app accepts (the API takes any of them); the list on the page
     offers those ``offered_checkpoints`` keeps: official releases that need a download say how
-    large it is, and are left out when the Hub cannot be reached at start.
+    large it is, and are left out when the Hub cannot be reached at start (a line under the list says
+    so). A name can also be typed; one that cannot be loaded gets a message, as a picked one does.
     """
     default_checkpoint = default_checkpoint or env_default_checkpoint()
     checkpoints = list(checkpoints if checkpoints is not None else available_checkpoints())
@@ -102,7 +104,8 @@ def build_demo(
                 with gr.Row():
                     checkpoint = gr.Dropdown(
                         [(label, name) for name, label in offered.items()], value=default_checkpoint,
-                        label="Checkpoint", elem_id="checkpoint", scale=3,
+                        label="Checkpoint", elem_id="checkpoint", scale=3, allow_custom_value=True,
+                        info=unlisted_note(checkpoints, offered) or None,
                     )
                     run_button = gr.Button("Run again", elem_id="run-button", scale=1, min_width=100,
                                            interactive=False)

@@ -72,8 +72,12 @@ class RegionMergingConfig(PoolingConfig):
         return GroupingHead(dim, self.grouping_dim) if self.grouping_dim else None
 
 
-def _weighted_standardise(x: torch.Tensor, areas: torch.Tensor) -> torch.Tensor:
-    """Centre on the area-weighted mean and scale to unit area-weighted total variance, per image."""
+def weighted_standardise(x: torch.Tensor, areas: torch.Tensor) -> torch.Tensor:
+    """Centre on the area-weighted mean and scale to unit area-weighted total variance, per image.
+
+    x: (B, N, D); areas: (B, N), each image's summing to 1 (0 for padding). Also the grouping head's
+    training target (``training.train_grouping``), so that it learns distances as the merge metric reads them.
+    """
     mean = (x * areas[..., None]).sum(1, keepdim=True)
     var = ((x - mean).square().sum(-1) * areas).sum(1).clamp(min=1e-12)
     return (x - mean) / var.sqrt()[:, None, None]
@@ -153,7 +157,7 @@ class RegionMerging(Pooling):
     def _descriptor_parts(self, regions: Regions) -> list[torch.Tensor]:
         """The standardised descriptor groups, each times the square root of its weight (0: left out)."""
         groups = regions.descriptors.split(self.descriptor_groups, dim=-1)
-        return [weight**0.5 * _weighted_standardise(group.float(), regions.areas)
+        return [weight**0.5 * weighted_standardise(group.float(), regions.areas)
                 for group, weight in zip(groups, self.descriptor_weights, strict=True) if weight > 0]
 
     def merge_features(self, tokens: torch.Tensor, regions: Regions) -> torch.Tensor:
@@ -161,7 +165,7 @@ class RegionMerging(Pooling):
         parts = self._descriptor_parts(regions)
         if self.token_weight > 0:
             normed = F.layer_norm(tokens.detach().float(), tokens.shape[-1:])
-            parts.append(self.token_weight**0.5 * _weighted_standardise(normed, regions.areas))
+            parts.append(self.token_weight**0.5 * weighted_standardise(normed, regions.areas))
         if not parts:
             raise ValueError("region merging needs at least one descriptor or token weight above 0")
         return torch.cat(parts, dim=-1)
@@ -173,7 +177,7 @@ class RegionMerging(Pooling):
         parts = self._descriptor_parts(regions)
         total = sum(w for w in self.descriptor_weights if w > 0)
         if weight > 0:
-            parts.append(weight**0.5 * _weighted_standardise(embedding.detach().float(), regions.areas))
+            parts.append(weight**0.5 * weighted_standardise(embedding.detach().float(), regions.areas))
             total += weight
         if not parts:
             raise ValueError("the merge tree needs at least one descriptor or embedding weight above 0")
