@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
 
-import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
@@ -25,29 +24,14 @@ from .hierarchy.merge_tree import MergeTree
 from .imageio import ImageSource, load_image
 from .labeller import NO_EVIDENCE, Labeller, PhotoEvidence, build_labeller
 from .model import CAST, CASTOutput
-from .preprocess import View, batch_views, prepare_view
+from .preprocess import PreparedImage, batch_views, prepare_view
 from .readout import build_readout
-from .resize import resize_nearest
 from .refine import Progress, RefineConfig, refine_model
 
 # The readout's numpy algebra (Ward's Gram matrix, pooling evidence) is small. Left to its default pool,
 # OpenBLAS wakes a thread per core and leaves them spinning after each call, on the cores torch's threads
 # need next: on 2 cores that doubled end-to-end time (benchmarks/latency.py). One BLAS thread wakes none.
 _one_blas_thread = threadpool_limits.wrap(limits=1, user_api="blas")
-
-
-@dataclass
-class PreparedImage:
-    """One image ready for the model: the decoded photo and the model's view of it."""
-
-    rgb: np.ndarray  # (H, W, 3) uint8, the photo at its working size (label maps come back at this size)
-    view: View  # what the model sees (hierseg.preprocess), superpixels computed on it
-    timings_ms: dict[str, float]
-
-    @property
-    def superpixels(self) -> np.ndarray:
-        """(H, W) int32 superpixel ids at the photo's size."""
-        return resize_nearest(self.view.superpixels, *self.rgb.shape[:2])
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -11,14 +11,18 @@ without a labeller: every node gets an empty (n, 0) row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
 from ..model.lite0 import LITE0_STRIDE
 
-if TYPE_CHECKING:
-    from .base import LabellerConfig
+
+class Temperatures(Protocol):
+    """What evidence reads of a labeller's config (``LabellerConfig``)."""
+
+    node_temperature: float
+    image_temperature: float
 
 
 @dataclass
@@ -77,7 +81,7 @@ class PhotoEvidence:
 
     fields: list[tuple[LogitField, float]]
     image_logits: np.ndarray
-    config: LabellerConfig  # its temperatures
+    config: Temperatures  # the labeller config it calibrates by
 
     @property
     def prediction(self) -> np.ndarray:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..hierarchy.merge_tree import MergeTree
     from ..labeller import PhotoEvidence
     from ..model import CAST, CASTOutput
-    from ..segmenter import PreparedImage
+    from ..preprocess import PreparedImage
 
 
 class Grouping(ABC):

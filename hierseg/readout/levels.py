@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ..checkpoints import CheckpointConfig
     from ..labeller import PhotoEvidence
     from ..model import CAST, CASTOutput
-    from ..segmenter import PreparedImage
+    from ..preprocess import PreparedImage
 
 
 class LevelsReadout(Readout):
