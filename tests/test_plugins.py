@@ -169,3 +169,13 @@ def test_cast_and_the_segmenter_name_no_concrete_part():
     segmenter = texts["hierseg/segmenter.py"]
     assert not re.search(r"\.kind\s*[!=]=|config\.tree\b", segmenter)
     assert not [path for path, text in _sources("hierseg", "training").items() if re.search(r"\bhead\[", text)]
+
+
+def test_a_labeller_setting_may_name_another_kind():
+    from hierseg.labeller import PypiLite0Config, TeacherHeadConfig
+    from training.evaluation.labels import parse_setting, setting_name
+
+    shipped = TeacherHeadConfig()
+    assert parse_setting("token_weight=0.25", shipped) == TeacherHeadConfig(token_weight=0.25)
+    other = parse_setting("kind=pypi-lite0", shipped)
+    assert other == PypiLite0Config() and setting_name(other, shipped) == "kind=pypi-lite0, view_size=320"
