@@ -45,7 +45,7 @@ def centre_crop(rgb: np.ndarray, size: int, resize: int) -> np.ndarray:
 class RecognizerLabeller(Labeller):
     """Lite0's head on the cells of a last map of the photo, plus the centre crop for the photo.
 
-    ``body`` maps (B, 3, H, W) in Lite0's scaling to its maps, the last (B, 320, H/32, W/32) last
+    ``body`` maps (B, 3, H, W) in Lite0's scaling to its maps, the last one (B, 320, H/32, W/32)
     (``Lite0Body``); ``head`` is Lite0's head. A kind says which map of which view the cells come from.
     """
 
