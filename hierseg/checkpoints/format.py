@@ -15,7 +15,6 @@ import torch
 from ..errors import CheckpointError
 from ..hierarchy.merge_tree import TreeConfig
 from ..model import CASTConfig
-from ..model.hybrid import LiteStemConfig, RegionMergingConfig
 from ..preprocess import InputConfig
 from ..superpixels import SuperpixelConfig
 
@@ -58,7 +57,7 @@ class CheckpointConfig:
             raise CheckpointError(
                 f"{len(self.class_names)} class names for a {self.model.num_classes}-way classifier"
             )
-        if self.tree is not None and not isinstance(self.model.pooling, RegionMergingConfig):
+        if self.tree is not None and not self.model.pooling.gives_tree:
             raise CheckpointError(f"a merge tree needs region merging (pooling 'merge'), not {self.model.pooling.kind!r}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,14 +124,12 @@ def upgrade_state(state: dict[str, torch.Tensor], version: int, config: CASTConf
     """
     if version >= 2:
         return state
-    lite = isinstance(config.stem, LiteStemConfig)
     renamed = {}
     for key, value in state.items():
-        if lite and key == "cls_pos_embed":
+        key = config.stem.format1_key(key)  # the stem's own renames first (StemConfig.format1_key)
+        if key is None:
             continue
         if key in ("pos_embed", "cls_pos_embed") or key.startswith("token_embed."):
             key = "stem." + key
-        elif lite and key.startswith("stem."):
-            key = "stem.body." + key[len("stem."):]
         renamed[key] = value
     return renamed
