@@ -20,13 +20,14 @@ import gradio as gr
 import plotly
 
 from explorer import STATIC
+from explorer.checkpoint_menu import available_checkpoints, offered_checkpoints, unlisted_note
 from explorer.downloads import Downloads
 from explorer.events import Explorer, Widgets
 from explorer.granularity import STEP as GRANULARITY_STEP
 from explorer.label_panel import LabelPanel
-from explorer.pool import SegmenterPool
-from hierseg import HiersegError, load_segmenter
-from hierseg.checkpoints import available_checkpoints, default_checkpoint as env_default_checkpoint, offered_checkpoints
+from explorer.pool import SegmenterPool, load_for_host
+from hierseg import HiersegError
+from hierseg.checkpoints import default_checkpoint as env_default_checkpoint
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p.relative_to(HERE)) for p in (HERE / "examples").glob("*.jpg"))
@@ -56,17 +57,19 @@ def script(name: str) -> str:
 
 
 def build_demo(
-    loader: Callable[[str], Any] = load_segmenter,
+    loader: Callable[[str], Any] = load_for_host,
     default_checkpoint: str | None = None,
     checkpoints: list[str] | None = None,
     preload: bool = False,
 ) -> gr.Blocks:
-    """The app. ``loader`` maps a checkpoint name to a segmenter (tests pass their own); nothing is
-    loaded unless ``preload``, which loads the default at once and shows a notice if that fails.
+    """The app. ``loader`` maps a checkpoint name to a segmenter (tests pass their own; the default puts
+    it where this machine runs it, ``explorer.pool``); nothing is loaded unless ``preload``, which loads
+    the default at once (on ZeroGPU this must precede ``launch()``) and shows a notice if that fails.
 
     ``checkpoints`` are the names the app accepts (the API takes any of them); the list on the page
     offers those ``offered_checkpoints`` keeps: official releases that need a download say how
-    large it is, and are left out when the Hub cannot be reached at start.
+    large it is, and are left out when the Hub cannot be reached at start (a line under the list says
+    so). A name can also be typed; one that cannot be loaded gets a message, as a picked one does.
     """
     default_checkpoint = default_checkpoint or env_default_checkpoint()
     checkpoints = list(checkpoints if checkpoints is not None else available_checkpoints())
@@ -101,7 +104,8 @@ def build_demo(
                 with gr.Row():
                     checkpoint = gr.Dropdown(
                         [(label, name) for name, label in offered.items()], value=default_checkpoint,
-                        label="Checkpoint", elem_id="checkpoint", scale=3,
+                        label="Checkpoint", elem_id="checkpoint", scale=3, allow_custom_value=True,
+                        info=unlisted_note(checkpoints, offered) or None,
                     )
                     run_button = gr.Button("Run again", elem_id="run-button", scale=1, min_width=100,
                                            interactive=False)

@@ -123,12 +123,12 @@ def export_bytes(checkpoint: str | None, photo: Path) -> tuple[int, int, int]:
     import zipfile
 
     sys.path.insert(0, str(REPO))
-    from explorer.downloads import export_zip
     from hierseg import load_segmenter
+    from hierseg.export import export_tree_zip
     from hierseg.imageio import load_image
 
     with tempfile.TemporaryDirectory() as tmp:
-        archive = export_zip(load_segmenter(checkpoint)(load_image(photo)), Path(tmp) / "tree.zip")
+        archive = export_tree_zip(load_segmenter(checkpoint)(load_image(photo)), Path(tmp) / "tree.zip")
         with zipfile.ZipFile(archive) as zipped:
             return (archive.stat().st_size, zipped.getinfo("tree.json").file_size,
                     zipped.getinfo("evidence.npz").file_size)

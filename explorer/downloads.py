@@ -2,9 +2,9 @@
 
 * the photo as shown (``chelsea-0-1.png``, the overlay's own download);
 * the selection's bundle: its mask (``-mask.png``), its RGBA cut-out (``-cutout.png``), the whole
-  tree as COCO RLE (``chelsea-coco.json``) and ``chelsea-tree.zip``;
-* ``export_zip``: ``tree.json``, ``evidence.npz`` and one lossless PNG label map per level; unzipped,
-  it loads back exactly with ``Hierarchy.load(folder)`` (the API's ``/export``).
+  tree as COCO RLE (``chelsea-coco.json``) and ``chelsea-tree.zip`` (the API's ``/export``).
+
+The files are the library's (``hierseg.export``), which decides what they hold; this module names them.
 
 Each file is written into a folder of its own under ``Downloads.root``, so two sessions' files of
 the same name never collide.
@@ -12,21 +12,18 @@ the same name never collide.
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
-import zipfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from hierseg.export import export_coco, export_cutout, export_mask
-from hierseg.hierarchy import ROOT, Hierarchy, Node, NodeLike
-from hierseg.hierarchy.io import EVIDENCE_NPZ
+from hierseg.export import export_coco, export_cutout, export_mask, export_tree_zip
+from hierseg.hierarchy import ROOT, Node, NodeLike
 
 from .session import Session
 
-__all__ = ["Downloads", "download_name", "export_zip", "halve_evidence"]
+__all__ = ["Downloads", "download_name"]
 
 
 def download_name(photo: str, node: NodeLike | None = None, suffix: str = "", ext: str = "png") -> str:
@@ -43,43 +40,6 @@ def download_name(photo: str, node: NodeLike | None = None, suffix: str = "", ex
     if suffix:
         parts.append(suffix)
     return "-".join(parts) + "." + ext
-
-
-def export_zip(hierarchy: Hierarchy, path: str | os.PathLike) -> Path:
-    """Write ``Hierarchy.save_pngs``'s folder (``tree.json``, ``evidence.npz``, every level's ``level_<l>.png``,
-    lossless, 0 = coarsest) into one zip, its evidence made smaller where that loses nothing (``halve_evidence``)."""
-    path = Path(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = hierarchy.save_pngs(tmp)
-        halve_evidence(folder / EVIDENCE_NPZ)
-        with zipfile.ZipFile(path, "w") as archive:
-            for file in sorted(folder.iterdir()):
-                # The PNGs and evidence.npz are already deflated; compressing them again only costs time.
-                method = zipfile.ZIP_DEFLATED if file.suffix == ".json" else zipfile.ZIP_STORED
-                archive.write(file, file.name, compress_type=method)
-    return path
-
-
-def halve_evidence(path: str | os.PathLike) -> Path:
-    """Rewrite an ``evidence.npz`` (``save_pngs``') compressed, with each level's evidence (``level_<l>``) as float16
-    wherever float16 holds that level exactly; returns the path.
-
-    A tree read out of a merge tree holds its evidence at float16 precision (its rows are merge-tree rows,
-    which ``Hierarchy`` keeps at float16), so for it this halves the evidence's raw bytes and loses nothing
-    (a 481x321 photo's ``evidence.npz``: 803 KB to 724 KB); any other level's evidence stays float32. The reader casts level evidence to float32 (``hierseg.hierarchy.io.read_pngs``,
-    format version 2 and before), so the file loads back to the same tree and keeps its format version.
-    """
-    path = Path(path)
-    with np.load(path, allow_pickle=False) as stored:
-        arrays = {name: stored[name] for name in stored.files}
-    for name, array in arrays.items():
-        if name.startswith("level_") and array.dtype == np.float32:
-            half = array.astype(np.float16)
-            if np.array_equal(half.astype(np.float32), array):
-                arrays[name] = half
-    with open(path, "wb") as file:  # a file object keeps numpy from appending ".npz"
-        np.savez_compressed(file, **arrays)
-    return path
 
 
 class Downloads:
@@ -102,8 +62,8 @@ class Downloads:
         return path
 
     def tree_zip(self, session: Session) -> Path:
-        """``<photo>-tree.zip`` of the session's tree (``export_zip``)."""
-        return export_zip(session.hierarchy, self.path(download_name(session.name, None, "tree", "zip")))
+        """``<photo>-tree.zip`` of the session's tree (``hierseg.export.export_tree_zip``)."""
+        return export_tree_zip(session.hierarchy, self.path(download_name(session.name, None, "tree", "zip")))
 
     def selection_bundle(self, session: Session) -> list[Path]:
         """The selection's mask and cut-out, the tree as COCO RLE and the label-map zip.

@@ -15,9 +15,9 @@ from typing import Any, Callable
 import gradio as gr
 
 from hierseg import HiersegError
-from hierseg.checkpoints import checkpoint_label
 
 from . import describe, granularity as cuts, hover, session as sessions, views
+from .checkpoint_menu import checkpoint_label
 from .downloads import Downloads
 from .pool import SegmenterPool, run_model
 from .session import Display, Session
@@ -202,15 +202,16 @@ class Explorer:
         return self._segment_input(image, checkpoint, state)
 
     def on_checkpoint(self, checkpoint: str, image: dict | None, state: Session | None) -> Updates:
-        """Load (or download) a picked checkpoint and re-segment the photo with it.
+        """Load (or download) a picked or typed checkpoint and re-segment the photo with it.
 
-        When it cannot be loaded (offline), say so once and put the dropdown back on the checkpoint
-        that produced what is on screen.
+        When it cannot be loaded (an unknown name, or a release while offline), say why once and put
+        the dropdown back on the checkpoint that produced what is on screen.
         """
         in_use = state.checkpoint if state is not None else self.default_checkpoint
         try:
             if checkpoint not in self.checkpoints:
-                raise gr.Error(f"Unknown checkpoint {checkpoint!r}.", title="Checkpoint")
+                raise gr.Error(f"Unknown checkpoint {checkpoint!r}: pick one of the list or type an official "
+                               "release's name (official/...).", title="Checkpoint")
             self.pool.get(checkpoint)
         except (gr.Error, HiersegError) as exc:
             gr.Warning(f"{exc} Still using {checkpoint_label(in_use)}.", title="Cannot load this checkpoint")

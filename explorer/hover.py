@@ -12,29 +12,26 @@ import json
 
 import numpy as np
 
+from hierseg.labels import run_lengths
 from hierseg.resize import fit_long_side, resize_nearest
 
 from .display import canvas
 from .session import Session
 
-__all__ = ["HOVER_MAX_SIDE", "hover_payload", "run_lengths"]
+__all__ = ["HOVER_MAX_SIDE", "hover_payload"]
 
 HOVER_MAX_SIDE = 512
 
 
-def run_lengths(label_map: np.ndarray) -> list[int]:
+def _raster_runs(label_map: np.ndarray) -> list[int]:
     """``[id, count, id, count, ...]`` of ``label_map`` flattened row by row."""
-    flat = np.ascontiguousarray(label_map).ravel()
-    if flat.size == 0:
-        return []
-    starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]])
-    counts = np.diff(np.r_[starts, flat.size])
-    return np.stack([flat[starts], counts], axis=1).ravel().tolist()
+    ids, counts = run_lengths(np.ascontiguousarray(label_map).ravel())
+    return np.stack([ids, counts], axis=1).ravel().tolist()
 
 
 def hover_payload(session: Session, max_side: int = HOVER_MAX_SIDE) -> str:
     """JSON ``{"width", "height", "maps": [[id, count, ...] per level]}`` for the page's hover bridge."""
     shown_maps = canvas(session.chains, session.rgb).label_maps
     small_h, small_w = fit_long_side(*shown_maps[0].shape, max_side)
-    maps = [run_lengths(resize_nearest(label_map, small_h, small_w)) for label_map in shown_maps]
+    maps = [_raster_runs(resize_nearest(label_map, small_h, small_w)) for label_map in shown_maps]
     return json.dumps({"width": small_w, "height": small_h, "maps": maps}, separators=(",", ":"))

@@ -1,17 +1,21 @@
-"""One segment's mask and cut-out, and the whole tree as COCO RLE, written from a ``Hierarchy``.
+"""One segment's mask and cut-out, and the whole tree as COCO RLE or as one zip, written from a ``Hierarchy``.
 
-(The tree itself is saved by ``Hierarchy.save`` / ``save_pngs``.)
+(The tree itself is saved by ``Hierarchy.save`` / ``save_pngs``, which decide the files' dtypes.)
 
 * ``export_mask`` / ``export_cutout``: the selected segment as a black-and-white PNG and as an RGBA
   PNG of the photo cropped to its box, transparent outside it (full working resolution).
 * ``export_coco``: every node of every level as a COCO-style annotation with an uncompressed RLE
   (``{"size": [h, w], "counts": [...]}``, column-major, starting with a background run: what
   ``pycocotools.mask.frPyObjects`` reads).
+* ``export_tree_zip``: ``save_pngs``' folder (``tree.json``, ``evidence.npz``, one lossless PNG label
+  map per level) as one zip; unzipped, it loads back exactly with ``Hierarchy.load(folder)``.
 """
 from __future__ import annotations
 
 import json
 import os
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +23,10 @@ import numpy as np
 from PIL import Image
 
 from .hierarchy import Hierarchy, NodeLike
+from .labels import run_lengths
 from .naming import node_label
 
-__all__ = ["coco_rle", "decode_coco_rle", "export_coco", "export_cutout", "export_mask"]
+__all__ = ["coco_rle", "decode_coco_rle", "export_coco", "export_cutout", "export_mask", "export_tree_zip"]
 
 
 def export_mask(hierarchy: Hierarchy, node: NodeLike, path: str | os.PathLike) -> Path:
@@ -45,11 +50,9 @@ def export_cutout(hierarchy: Hierarchy, rgb: np.ndarray, node: NodeLike, path: s
 
 def coco_rle(mask: np.ndarray) -> dict[str, Any]:
     """Uncompressed COCO RLE of a bool mask: run lengths in column-major order, first run background."""
-    flat = np.asarray(mask, bool).ravel(order="F")
-    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    bounds = np.r_[0, changes, flat.size]
-    counts = np.diff(bounds).tolist()
-    if flat.size and flat[0]:
+    inside, lengths = run_lengths(np.asarray(mask, bool).ravel(order="F"))
+    counts = lengths.tolist()
+    if inside.size and inside[0]:
         counts = [0, *counts]  # COCO runs start with background
     return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts}
 
@@ -74,18 +77,15 @@ def export_coco(hierarchy: Hierarchy, path: str | os.PathLike, file_name: str = 
     width, height = hierarchy.image_size
     annotations = []
     for level in range(hierarchy.n_levels):
-        label_map = hierarchy.label_maps[level]
         for node in hierarchy.nodes(level):
             x0, y0, x1, y1 = hierarchy.bbox(node)
             top = hierarchy.top_classes(node, top_k)
             # The named class's index (names can repeat: ImageNet has two "crane"s), -1 when none.
             stated = node_label(hierarchy, node)
-            mask = np.zeros(label_map.shape, bool)
-            np.equal(label_map[y0:y1, x0:x1], node.index, out=mask[y0:y1, x0:x1])
             annotations.append({
                 "id": len(annotations) + 1,
                 "image_id": 1,
-                "segmentation": coco_rle(mask),
+                "segmentation": coco_rle(hierarchy.mask(node)),
                 "area": hierarchy.area(node),
                 "bbox": [x0, y0, x1 - x0, y1 - y0],
                 "iscrowd": 0,
@@ -105,4 +105,18 @@ def export_coco(hierarchy: Hierarchy, path: str | os.PathLike, file_name: str = 
     }
     path = Path(path)
     path.write_text(json.dumps(document, separators=(",", ":")))
+    return path
+
+
+def export_tree_zip(hierarchy: Hierarchy, path: str | os.PathLike) -> Path:
+    """``Hierarchy.save_pngs``' folder (``tree.json``, ``evidence.npz``, every level's ``level_<l>.png``,
+    lossless, 0 = coarsest) as one zip; returns the path."""
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = hierarchy.save_pngs(tmp)
+        with zipfile.ZipFile(path, "w") as archive:
+            for file in sorted(folder.iterdir()):
+                # The PNGs and evidence.npz are already deflated; compressing them again only costs time.
+                method = zipfile.ZIP_DEFLATED if file.suffix == ".json" else zipfile.ZIP_STORED
+                archive.write(file, file.name, compress_type=method)
     return path

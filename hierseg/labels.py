@@ -1,6 +1,8 @@
-"""Integer label maps: compact renumbering and per-id statistics read from horizontal runs.
+"""Integer label maps: compact renumbering, run lengths, and per-id statistics read from horizontal runs.
 
-Shared by the superpixels, the readout, the tree and the baselines (numpy only). Statistics are
+Shared by the superpixels, the readout, the tree, the exports and the baselines (numpy only). Runs of
+equal values are found in one place (``run_starts``): the exports' run-length encodings
+(``run_lengths``) and the statistics below are read from them. Statistics are
 reduced over runs of equal ids instead of pixels: every per-id extreme (first pixel, leftmost or
 rightmost column, top or bottom row) lies at a run end, and a label map has far fewer runs than
 pixels, so they stay cheap on large photos.
@@ -9,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["areas_and_boxes", "contiguous_labels", "count_compact_ids", "first_pixels", "row_runs"]
+__all__ = ["areas_and_boxes", "contiguous_labels", "count_compact_ids", "first_pixels", "row_runs", "run_lengths",
+           "run_starts"]
 
 
 def contiguous_labels(labels: np.ndarray) -> np.ndarray:
@@ -25,14 +28,31 @@ def contiguous_labels(labels: np.ndarray) -> np.ndarray:
     return new_ids[labels]
 
 
+def run_starts(values: np.ndarray) -> np.ndarray:
+    """Bool array shaped like ``values``: True where a run of equal values begins along the last axis.
+
+    The first element of every row (of the array, for 1-D) begins a run, so runs never cross rows.
+    """
+    starts = np.ones(values.shape, bool)
+    np.not_equal(values[..., 1:], values[..., :-1], out=starts[..., 1:])
+    return starts
+
+
+def run_lengths(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run-length encoding of a 1-D array: the value of every run of equal values and its length, in order."""
+    if values.ndim != 1:
+        raise ValueError(f"run_lengths encodes a 1-D array, not one of shape {values.shape}")
+    starts = np.flatnonzero(run_starts(values))
+    return values[starts], np.diff(np.r_[starts, values.size])
+
+
 def row_runs(label_map: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flat indices of the first and last pixel of every horizontal run of equal ids.
 
     Runs never cross rows, and the k-th start pairs with the k-th end.
     """
     height, width = label_map.shape
-    starts = np.ones((height, width), bool)
-    np.not_equal(label_map[:, 1:], label_map[:, :-1], out=starts[:, 1:])
+    starts = run_starts(label_map)
     ends = np.ones((height, width), bool)
     ends[:, :-1] = starts[:, 1:]
     return np.flatnonzero(starts), np.flatnonzero(ends)

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .resize import fit_long_side, resize_rgb
+from .resize import fit_long_side, resize_nearest, resize_rgb
 from .superpixels import SuperpixelConfig, compute_superpixels
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -59,6 +59,20 @@ class InputConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "InputConfig":
         return cls(**d)
+
+
+@dataclass
+class PreparedImage:
+    """One image ready for the model: the decoded photo and the model's view of it (``Segmenter.prepare``)."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8, the photo at its working size (label maps come back at this size)
+    view: View  # what the model sees, superpixels computed on it
+    timings_ms: dict[str, float]
+
+    @property
+    def superpixels(self) -> np.ndarray:
+        """(H, W) int32 superpixel ids at the photo's size."""
+        return resize_nearest(self.view.superpixels, *self.rgb.shape[:2])
 
 
 @dataclass

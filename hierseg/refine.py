@@ -36,7 +36,7 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class RefineConfig:
-    """How refinement runs; the defaults were chosen on held-out images (README, "Refine on this photo")."""
+    """How refinement runs; the defaults were chosen on held-out images (docs/evaluation.md, "Refinement on one photo")."""
 
     steps: int = 6
     views_per_step: int = 8

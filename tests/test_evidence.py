@@ -9,7 +9,7 @@ from conftest import REPO, shared_data
 from hierseg import Hierarchy, Segmenter, load_segmenter
 from hierseg.checkpoints import CheckpointConfig
 from hierseg.errors import MissingDependencyError
-from hierseg.labeller import LabellerConfig, LogitField, PhotoEvidence, pypi_labeller, softmax
+from hierseg.labeller import LogitField, PhotoEvidence, TeacherHeadConfig, pypi_labeller, softmax
 from hierseg.model import build_cast
 from hierseg.superpixels import SuperpixelConfig
 
@@ -30,7 +30,7 @@ def _halves_field(height=64, width=64) -> LogitField:
 
 
 def test_a_node_is_named_from_its_own_pixels():
-    photo = PhotoEvidence([(_halves_field(), 1.0)], np.zeros(3, np.float32), LabellerConfig(node_temperature=1.0))
+    photo = PhotoEvidence([(_halves_field(), 1.0)], np.zeros(3, np.float32), TeacherHeadConfig(node_temperature=1.0))
     label_map = np.zeros((64, 64), np.int64)
     label_map[:, 32:] = 1
     label_map[:, 24:40] = 2  # straddles both columns: half its pixels in each
@@ -43,7 +43,7 @@ def test_a_node_is_named_from_its_own_pixels():
 
 def test_the_geometric_mean_and_temperature_act_on_logits():
     cells, tokens = _halves_field(), LogitField(np.zeros((64, 64), np.int64), np.array([[0.0, 6.0, 0.0]], np.float32))
-    config = LabellerConfig(token_weight=0.25, node_temperature=0.5)
+    config = TeacherHeadConfig(token_weight=0.25, node_temperature=0.5)
     photo = PhotoEvidence([(cells, 0.75), (tokens, 0.25)], np.zeros(3, np.float32), config)
     left = np.zeros((64, 64), np.int64)
     left[:, 32:] = 1
@@ -166,7 +166,6 @@ def _segment_groups(segmenter, items, level: int):
     return true, control
 
 
-@pytest.mark.skipif(not (REPO / "checkpoints" / "default" / "config.json").exists(), reason="no trained default")
 @pytest.mark.slow
 def test_object_segments_support_the_true_class_more_than_background_segments():
     """Held-out photos with object masks or boxes (Weizmann horses, Tiny-ImageNet val). Per-image permutation

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer import classes, describe, display, downloads, granularity, hover, session as sessions, uploads, views
+from explorer import (
+    checkpoint_menu, classes, describe, display, downloads, granularity, hover, session as sessions, uploads, views,
+)
 from explorer.chains import ChainTree
 from explorer.pool import SegmenterPool
 from hierseg import Hierarchy, ImageLoadError, Node, export
 from hierseg import naming
-from hierseg.checkpoints import available_checkpoints
 from hierseg.hierarchy.build import cut_merge_tree
 from hierseg.hierarchy.merge_tree import TreeConfig, ward_tree
 
@@ -382,7 +383,7 @@ def test_hover_payload_decodes_to_the_shown_maps(session: sessions.Session) -> N
 
 def test_exports(session: sessions.Session, tmp_path: Path) -> None:
     tree = session.hierarchy
-    archive = downloads.export_zip(tree, tmp_path / "tree.zip")
+    archive = export.export_tree_zip(tree, tmp_path / "tree.zip")
     with zipfile.ZipFile(archive) as zipped:
         assert sorted(zipped.namelist()) == ["evidence.npz", "level_0.png", "level_1.png", "level_2.png", "tree.json"]
         zipped.extractall(tmp_path / "out")
@@ -443,7 +444,7 @@ def test_the_tree_zip_of_a_bsds_sized_photo_is_compact_and_loads_back_exactly(tm
     """481x321, 1000 classes, levels of 4..256 segments: tree.json stays under 1 MB, and the unzipped
     folder loads back to the same tree (every evidence row exact: float32 evidence stays float32)."""
     tree = _bsds_sized_tree(half=False)
-    with zipfile.ZipFile(downloads.export_zip(tree, tmp_path / "tree.zip")) as zipped:
+    with zipfile.ZipFile(export.export_tree_zip(tree, tmp_path / "tree.zip")) as zipped:
         assert zipped.getinfo("tree.json").file_size <= 1_000_000
         zipped.extractall(tmp_path / "out")
     assert _stored_dtypes(tmp_path / "out") == {"float32"}
@@ -460,20 +461,26 @@ def test_the_tree_zip_of_a_bsds_sized_photo_is_compact_and_loads_back_exactly(tm
 
 
 def test_the_tree_zip_holds_float16_evidence_compressed_where_that_is_exact(cut_tree: Hierarchy, tmp_path: Path) -> None:
-    """Evidence of float16 precision (a merge tree's readout) goes into the zip's evidence.npz as float16,
-    compressed: smaller than the library's own write (float32, compressed), which is smaller than the same
-    arrays written plainly (np.savez); it loads back to the same tree, and so does a tree with its merge tree."""
+    """Evidence of float16 precision (a merge tree's readout) is stored as float16, compressed, by the library's
+    one writer (the zip, ``save_pngs`` and ``save`` alike): smaller than the same rows as float32 compressed,
+    which is smaller than the rows written plainly (np.savez); it loads back to the same tree, and so does a
+    tree with its merge tree."""
     tree = _bsds_sized_tree(half=True)
-    with zipfile.ZipFile(downloads.export_zip(tree, tmp_path / "tree.zip")) as zipped:
+    with zipfile.ZipFile(export.export_tree_zip(tree, tmp_path / "tree.zip")) as zipped:
         zipped.extractall(tmp_path / "out")
     assert _stored_dtypes(tmp_path / "out") == {"float16"}
+    assert _stored_dtypes(tree.save_pngs(tmp_path / "library")) == {"float16"}
     assert Hierarchy.load(tmp_path / "out") == tree
     exported = (tmp_path / "out" / "evidence.npz").stat().st_size
-    with open(tmp_path / "plain.npz", "wb") as plain:
-        np.savez(plain, **{f"level_{level}": rows for level, rows in enumerate(tree.evidence)})
-    library = (tree.save_pngs(tmp_path / "library") / "evidence.npz").stat().st_size
-    assert exported < library < (tmp_path / "plain.npz").stat().st_size, (exported, library)
-    with zipfile.ZipFile(downloads.export_zip(cut_tree, tmp_path / "cut.zip")) as zipped:
+    rows = {f"level_{level}": rows for level, rows in enumerate(tree.evidence)}
+    with open(tmp_path / "single.npz", "wb") as single, open(tmp_path / "plain.npz", "wb") as plain:
+        np.savez_compressed(single, **rows)
+        np.savez(plain, **rows)
+    assert exported < (tmp_path / "single.npz").stat().st_size < (tmp_path / "plain.npz").stat().st_size
+    with np.load(tree.save(tmp_path / "tree.npz"), allow_pickle=False) as stored:
+        assert {str(stored[f"evidence_{level}"].dtype) for level in range(tree.n_levels)} == {"float16"}
+    assert Hierarchy.load(tmp_path / "tree.npz") == tree
+    with zipfile.ZipFile(export.export_tree_zip(cut_tree, tmp_path / "cut.zip")) as zipped:
         zipped.extractall(tmp_path / "cut")
     assert _stored_dtypes(tmp_path / "cut") == {"float16"}
     assert Hierarchy.load(tmp_path / "cut") == cut_tree
@@ -481,21 +488,21 @@ def test_the_tree_zip_holds_float16_evidence_compressed_where_that_is_exact(cut_
 
 def test_the_checkpoint_list_offers_downloads_with_their_size_and_leaves_them_out_offline(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from hierseg import checkpoints
+    from hierseg.checkpoints import OFFICIAL_RELEASES, hub
 
     monkeypatch.setenv("HIERSEG_CACHE", str(tmp_path))
-    monkeypatch.setattr(checkpoints, "_in_hub_cache", lambda repo, filename: False)
+    monkeypatch.setattr(hub, "in_hub_cache", lambda repo, filename: False)
     downloaded = "official/deit-in1k-cast_small"  # converted once: on this machine
-    folder = tmp_path / checkpoints._release_key(*checkpoints.OFFICIAL_RELEASES[downloaded])
+    folder = tmp_path / hub.release_key(*OFFICIAL_RELEASES[downloaded])
     folder.mkdir()
     (folder / "config.json").write_text("{}")
-    names = ["mine", *checkpoints.OFFICIAL_RELEASES]
-    monkeypatch.setattr(checkpoints, "hub_reachable", lambda timeout=3.0: False)
-    assert checkpoints.offered_checkpoints(names) == {"mine": "mine", downloaded: downloaded}
-    monkeypatch.setattr(checkpoints, "hub_reachable", lambda timeout=3.0: True)
-    monkeypatch.setattr(checkpoints, "release_download_size",
+    names = ["mine", *OFFICIAL_RELEASES]
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
+    assert checkpoint_menu.offered_checkpoints(names) == {"mine": "mine", downloaded: downloaded}
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr(checkpoint_menu, "release_download_size",
                         lambda name, timeout=3.0: 88_400_000 if name.endswith("cast_small") else None)
-    offered = checkpoints.offered_checkpoints(names)
+    offered = checkpoint_menu.offered_checkpoints(names)
     assert list(offered) == names
     assert offered["official/moco-in1k-cast_small"] == "official/moco-in1k-cast_small (download, 88 MB)"
     assert offered["official/moco-in1k-cast_base"] == "official/moco-in1k-cast_base (download)"
@@ -572,6 +579,6 @@ def test_available_checkpoints(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     (tmp_path / "not-a-checkpoint").mkdir()
     monkeypatch.setenv("HIERSEG_CHECKPOINTS", str(tmp_path))
     monkeypatch.setenv("HIERSEG_CHECKPOINT", "/some/folder")
-    names = available_checkpoints()
+    names = checkpoint_menu.available_checkpoints()
     assert names[:2] == ["/some/folder", "mine"] and "not-a-checkpoint" not in names
     assert "official/moco-in1k-cast_small" in names and len(names) == len(set(names))

@@ -35,7 +35,7 @@ def model(teacher: Teacher) -> torch.nn.Module:
     torch.manual_seed(0)
     m = build_cast("cast_hybrid_micro", num_classes=1000)
     m.stem.backbone.load_state_dict(teacher.body_state_dict())
-    m.head[1].load_state_dict(teacher.net.classifier.state_dict())
+    m.head.classifier.load_state_dict(teacher.net.classifier.state_dict())
     return m.eval()
 
 
@@ -187,8 +187,8 @@ def test_hybrid_distillation_steps_lower_the_loss(teacher: Teacher):
     torch.manual_seed(0)
     model = build_cast("cast_hybrid_micro", num_classes=1000)
     model.stem.backbone.load_state_dict(teacher.body_state_dict())
-    model.head[1].load_state_dict(teacher.net.classifier.state_dict())
-    model.head[1].requires_grad_(False)
+    model.head.classifier.load_state_dict(teacher.net.classifier.state_dict())
+    model.head.classifier.requires_grad_(False)
     objective = HybridDistill(model, teacher).train()
     views = [prepare_view(p, dataclasses.replace(INPUT, size=64), SP)
              for p in (data.astronaut(), data.coffee(), data.chelsea(), data.rocket())]
@@ -206,7 +206,7 @@ def test_hybrid_distillation_steps_lower_the_loss(teacher: Teacher):
     assert set(logs) == {"loss_image", "loss_feature", "loss_dense", "agree_top1"}
     assert losses[-1] < 0.7 * losses[0], losses
     # The frozen parts did not move: the stem still reproduces the teacher, the classifier is the teacher's.
-    assert torch.equal(model.head[1].weight, teacher.net.classifier.weight)
+    assert torch.equal(model.head.classifier.weight, teacher.net.classifier.weight)
 
 
 @pytest.mark.slow

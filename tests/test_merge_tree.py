@@ -412,7 +412,7 @@ def test_the_readout_wakes_no_blas_threads(micro_segmenter: Segmenter, monkeypat
     (on 2 cores that doubled end-to-end time): the Segmenter's readout runs on one BLAS thread."""
     from threadpoolctl import threadpool_info
 
-    import hierseg.segmenter as segmenter_module
+    import hierseg.readout.merge_tree as readout_module
 
     def blas_threads() -> dict[str, int]:
         return {pool["filepath"]: pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
@@ -428,7 +428,7 @@ def test_the_readout_wakes_no_blas_threads(micro_segmenter: Segmenter, monkeypat
         seen.append(max(blas_threads().values()))
         return real_merge_nodes(*args, **kwargs)
 
-    monkeypatch.setattr(segmenter_module, "ward_tree", recording_ward_tree)
+    monkeypatch.setattr(readout_module, "ward_tree", recording_ward_tree)
     monkeypatch.setattr(PhotoEvidence, "merge_nodes", recording_merge_nodes)
     before = blas_threads()
     micro_segmenter(data.coffee())

@@ -13,7 +13,7 @@ from skimage import data as skdata
 import hierseg.superpixels as sp
 from conftest import shared_data
 from hierseg.errors import MissingDependencyError
-from hierseg.labels import contiguous_labels
+from hierseg.labels import contiguous_labels, run_lengths, run_starts
 from hierseg.superpixels import PRESETS, SEEDS_DEIT, SEEDS_MOCO, SLIC, SuperpixelConfig, compute_superpixels
 
 BOTH = [SEEDS_MOCO, SLIC]
@@ -229,3 +229,18 @@ def test_from_dict_rejects_bad_configs(changes, message):
 def test_config_is_frozen():
     with pytest.raises(AttributeError):
         SEEDS_MOCO.n_segments = 10
+
+
+def test_run_lengths_decode_back_and_runs_never_cross_rows():
+    """The one run-length primitive (hover maps, COCO RLE and the label-map statistics use it)."""
+    rng = np.random.default_rng(0)
+    values = np.repeat(rng.integers(0, 3, 40), rng.integers(1, 5, 40))
+    ids, lengths = run_lengths(values)
+    np.testing.assert_array_equal(np.repeat(ids, lengths), values)
+    assert (ids[1:] != ids[:-1]).all() and (lengths > 0).all(), "maximal runs"
+    assert [a.tolist() for a in run_lengths(np.array([True, True, False]))] == [[True, False], [2, 1]]
+    assert all(a.size == 0 for a in run_lengths(np.zeros(0, np.int32)))
+    grid = np.zeros((3, 4), np.int32)  # one value everywhere: still one run per row
+    np.testing.assert_array_equal(run_starts(grid).sum(1), [1, 1, 1])
+    with pytest.raises(ValueError, match="1-D"):
+        run_lengths(grid)

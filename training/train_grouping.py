@@ -44,6 +44,7 @@ from hierseg.hierarchy.merge_tree import TreeConfig
 from hierseg.imageio import load_image
 from hierseg.model import CAST
 from hierseg.model.hybrid.lite_stem import LITE0_STRIDES
+from hierseg.model.hybrid.region_merge import weighted_standardise
 from hierseg.model.segment_tokens import region_cells
 from hierseg.preprocess import batch_views, normalise
 from hierseg.resize import resize_rgb
@@ -86,16 +87,11 @@ class GroupingConfig:
         return dataclasses.replace(self, **parsed)
 
 
-def standardise(x: torch.Tensor, areas: torch.Tensor) -> torch.Tensor:
-    """Per photo: centre on the area-weighted mean, unit area-weighted total variance (as the merge metric)."""
-    w = areas / areas.sum()
-    mean = (x * w[:, None]).sum(0)
-    return (x - mean) / (((x - mean) ** 2).sum(1) * w).sum().clamp(min=1e-12).sqrt()
-
-
 def weighted_gram(x: torch.Tensor, areas: torch.Tensor) -> torch.Tensor:
-    """(S, S) Gram matrix of the standardised rows, each scaled by the square root of its area share."""
-    rows = standardise(x, areas) * (areas / areas.sum()).sqrt()[:, None]
+    """(S, S) Gram matrix of the rows standardised as the merge metric does (``weighted_standardise``), each
+    scaled by the square root of its area share."""
+    share = areas / areas.sum()
+    rows = weighted_standardise(x[None], share[None])[0] * share.sqrt()[:, None]
     return rows @ rows.T
 
 

@@ -1,15 +1,19 @@
 """A tree's fields on disk: one NPZ file, or ``tree.json`` plus one lossless PNG label map per level
-and the class evidence as ``evidence.npz`` (float32 arrays: a JSON list of every node's probability
-of every class would be megabytes).
+and the class evidence as ``evidence.npz`` (a JSON list of every node's probability of every class
+would be megabytes).
 
 Both formats round-trip exactly (``Hierarchy.load(path)`` after ``h.save(path)`` or
-``h.save_pngs(path)`` equals ``h``). This module reads and writes plain fields (``TreeFields``);
-``Hierarchy``'s ``save``/``save_pngs``/``load``/``from_pngs`` turn them into a checked tree.
+``h.save_pngs(path)`` equals ``h``). This module reads and writes plain fields (``TreeFields``), the
+arrays as they are; ``Hierarchy``'s ``save``/``save_pngs``/``load``/``from_pngs`` turn them into a
+checked tree. The stored dtype of every evidence array is decided here, once (``stored_evidence``):
+float16 where float16 holds the rows exactly (a tree read out of a merge tree, whose evidence a
+``Hierarchy`` keeps at float16 precision: half the bytes, nothing lost), float32 otherwise; the
+readers give float32 back.
 
 A merge tree (``hierseg.hierarchy.merge_tree``) rides along as optional entries, so files without one
 (older ones included) read as before and readers that do not know it skip it: its arrays (merges,
-heights, costs) and the evidence of every merge-tree node (float16, the precision a ``Hierarchy`` holds
-it at) go into the NPZ file or ``evidence.npz``; ``tree.json`` keeps only ``n_leaves`` and the config.
+heights, costs) and the evidence of every merge-tree node go into the NPZ file or ``evidence.npz``;
+``tree.json`` keeps only ``n_leaves`` and the config.
 """
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ from PIL import Image
 
 from .merge_tree import MergeTree, TreeConfig
 
-__all__ = ["EVIDENCE_NPZ", "FORMAT_NAME", "FORMAT_VERSION", "TREE_JSON", "TreeFields", "read", "read_pngs", "write_npz", "write_pngs"]
+__all__ = ["EVIDENCE_NPZ", "FORMAT_NAME", "FORMAT_VERSION", "TREE_JSON", "TreeFields", "read", "read_pngs", "stored_evidence",
+           "write_npz", "write_pngs"]
 
 FORMAT_NAME = "hierseg-hierarchy"
 # Version 2 moved the evidence out of tree.json into EVIDENCE_NPZ; version 1 is still read.
@@ -54,6 +59,13 @@ def format_tag() -> dict[str, Any]:
     return {"format": FORMAT_NAME, "version": FORMAT_VERSION}
 
 
+def stored_evidence(rows: np.ndarray) -> np.ndarray:
+    """Evidence rows as a file holds them: float16 when float16 holds every value exactly, else float32."""
+    rows = np.asarray(rows, np.float32)
+    half = rows.astype(np.float16)
+    return half if np.array_equal(half, rows) else rows
+
+
 def write_npz(fields: TreeFields, path: str | Path) -> Path:
     """Write everything to one compressed NPZ file; returns the path."""
     arrays: dict[str, np.ndarray] = {
@@ -69,7 +81,7 @@ def write_npz(fields: TreeFields, path: str | Path) -> Path:
     ):
         arrays[f"label_map_{level}"] = label_map
         arrays[f"parents_{level}"] = parents
-        arrays[f"evidence_{level}"] = evidence
+        arrays[f"evidence_{level}"] = stored_evidence(evidence)
     if fields.superpixel_ids is not None:
         arrays["superpixel_ids"] = fields.superpixel_ids
     if fields.merge_tree is not None:
@@ -106,33 +118,28 @@ def read(path: str | Path) -> TreeFields:
         )
 
 
-def write_pngs(label_maps: list[np.ndarray], summary: dict[str, Any], directory: str | Path,
-               merge_evidence: np.ndarray | None = None) -> Path:
+def write_pngs(fields: TreeFields, summary: dict[str, Any], directory: str | Path) -> Path:
     """Write ``level_<l>.png`` per level, ``evidence.npz`` and ``tree.json`` into ``directory``; returns it.
 
-    ``summary`` is the tree's JSON summary with the full evidence (``Hierarchy.to_json_dict(...,
-    include_evidence=True)``). Each level's evidence rows go to ``evidence.npz`` (``level_<l>``,
-    float32: exact, as the rows came from float32) and the file names replace them in
-    ``tree.json``; so do the merge tree's arrays and ``merge_evidence`` when the summary has a
-    ``merge_tree``. Each PNG holds the node ids losslessly: 8-bit grayscale when every id fits in a
-    byte, 16-bit grayscale (``I;16``) otherwise.
+    ``summary`` is the tree's JSON summary (``Hierarchy.to_json_dict``, without evidence); the arrays
+    come from ``fields``. Each level's evidence goes to ``evidence.npz`` (``level_<l>``,
+    ``stored_evidence``), and so do the merge tree's arrays and evidence when there is one; ``tree.json``
+    names the file instead. Each PNG holds the node ids losslessly: 8-bit grayscale when every id fits
+    in a byte, 16-bit grayscale (``I;16``) otherwise.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    class_count = len(summary["class_names"])
-    evidence = {
-        f"level_{entry['level']}": np.array(entry.pop("evidence"), np.float32).reshape(entry["n_nodes"], class_count)
-        for entry in summary["levels"]
-    }
-    if "merge_tree" in summary:
-        stored = summary["merge_tree"]
-        tree = MergeTree(stored["n_leaves"], stored.pop("merges"), stored.pop("heights"), stored.pop("costs"))
-        evidence.update(_merge_arrays(tree, merge_evidence))
-        stored["arrays"] = EVIDENCE_NPZ
-    with open(directory / EVIDENCE_NPZ, "wb") as file:
-        np.savez_compressed(file, **evidence)
+    summary = {**summary, "levels": [dict(entry) for entry in summary["levels"]]}  # the caller's stays as it is
+    arrays = {f"level_{level}": stored_evidence(rows) for level, rows in enumerate(fields.evidence)}
+    if fields.merge_tree is not None:
+        arrays.update(_merge_arrays(fields.merge_tree, fields.merge_evidence))
+        summary["merge_tree"] = {"n_leaves": fields.merge_tree.n_leaves, "config": fields.tree_config.to_dict(),
+                                 "arrays": EVIDENCE_NPZ}
+    with open(directory / EVIDENCE_NPZ, "wb") as file:  # a file object keeps numpy from appending ".npz"
+        np.savez_compressed(file, **arrays)
     summary["evidence"] = EVIDENCE_NPZ
-    for level, (label_map, entry) in enumerate(zip(label_maps, summary["levels"], strict=True)):
+    for level, (label_map, entry) in enumerate(zip(fields.label_maps, summary["levels"], strict=True)):
+        entry.pop("evidence", None)
         top_id = entry["n_nodes"] - 1
         if top_id > _MAX_PNG_ID:
             raise ValueError(f"level {level} has {top_id + 1} nodes; a 16-bit PNG holds at most {_MAX_PNG_ID + 1}")
@@ -180,7 +187,7 @@ def _merge_arrays(tree: MergeTree, merge_evidence: np.ndarray) -> dict[str, np.n
     """The arrays of a merge tree and its per-node evidence, as stored."""
     return {"merge_tree_n_leaves": np.array(tree.n_leaves), "merge_tree_merges": tree.merges.astype(np.int32),
             "merge_tree_heights": tree.heights, "merge_tree_costs": tree.costs,
-            "merge_evidence": np.asarray(merge_evidence).astype(np.float16)}
+            "merge_evidence": stored_evidence(merge_evidence)}
 
 
 def _read_merge_arrays(arrays: Any, config: dict[str, Any]) -> dict[str, Any]:

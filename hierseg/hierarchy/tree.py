@@ -379,8 +379,8 @@ class Hierarchy:
         Per level: ``level``, ``n_nodes`` and ``nodes``, each node with ``id``, ``node`` ("l:i"),
         ``parent`` (id at the level above; null at level 0, whose parent is the root), ``area``,
         ``bbox`` ``[x0, y0, x1, y1]`` (end-exclusive) and ``top_classes`` ``[[name, prob], ...]``.
-        With ``include_evidence`` each level also carries its full ``evidence`` rows, which
-        ``from_pngs`` needs for an exact round trip. A hierarchy with a merge tree adds ``merge_tree``
+        With ``include_evidence`` each level also carries its full ``evidence`` rows (as JSON; files keep
+        them as arrays, ``save_pngs``). A hierarchy with a merge tree adds ``merge_tree``
         (``n_leaves``, ``merges``, ``heights``, ``costs``, ``config``) and each node its ``merge_node``.
         """
         levels = []
@@ -427,8 +427,7 @@ class Hierarchy:
     def save_pngs(self, directory: str | Path, top_k: int = 5) -> Path:
         """Write ``tree.json`` (``to_json_dict``), the evidence (and the merge tree's arrays) as
         ``evidence.npz`` and one lossless ``level_<l>.png`` per level into ``directory``; returns it."""
-        return io.write_pngs(self.label_maps, self.to_json_dict(top_k, include_evidence=True), directory,
-                             self._merge_evidence)
+        return io.write_pngs(self._fields(), self.to_json_dict(top_k), directory)
 
     @classmethod
     def load(cls, path: str | Path) -> Hierarchy:

@@ -1,7 +1,8 @@
 """CAST model: one nn.Module per file, assembled in ``cast.py``; variants in ``registry.py``.
 
 Stems and poolings are plug-ins (``parts.py``): the official ones in ``official/``, the hybrid ones
-in ``hybrid/``, listed by kind in ``config.py``.
+in ``hybrid/``, listed by kind in ``config.py``. EfficientNet-Lite0 (the hybrid stem's body, the
+labeller's recognizer, the distillation teacher) is built in ``lite0.py`` alone.
 """
 from .cast import CAST, CASTOutput
 from .config import FLAT_NAMES, POOLINGS, STEMS, CASTConfig

@@ -10,13 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
 
 from .config import CASTConfig
-from .heads import mlp_bn
-from .hybrid.region_merge import RegionMerging
+from .heads import classifier_head, mlp_bn
 from .init import resolve_init, timm_vit_init, xavier_init
 from .norm import LayerNorm
 from .parts import Regions
@@ -79,12 +77,8 @@ class CAST(nn.Module):
         # The merge tree's learned metric (``tree_features``), for poolings that have one.
         self.grouping_head = config.pooling.build_grouping_head(dim)
         self.norm = LayerNorm(dim)
-        if not config.num_classes:
-            self.head = None
-        elif config.head_width:
-            self.head = nn.Sequential(nn.Linear(dim, config.head_width), nn.Linear(config.head_width, config.num_classes))
-        else:
-            self.head = nn.Linear(dim, config.num_classes)
+        # ``head.classifier`` gives the logits; ``head.feature`` is the head_width-wide layer before it (or None).
+        self.head = classifier_head(dim, config.num_classes, config.head_width) if config.num_classes else None
         self.projector = mlp_bn(dim, config.proj_hidden_dim, config.proj_dim, 3) if config.proj_dim else None
         self.predictor = (
             mlp_bn(config.proj_dim, config.proj_hidden_dim, config.proj_dim, 2)
@@ -113,16 +107,14 @@ class CAST(nn.Module):
         else:
             timm_vit_init(self.modules())
         self.stem.init_weights()
-        if self.config.stem.official_family == "moco":
-            nn.init.normal_(self.cls_token, std=1e-6)
-        else:
-            trunc_normal_(self.cls_token, std=0.02)
+        self.stem.init_cls_token(self.cls_token)
         for pool in self.pools:
             pool.init_weights()
 
     def no_weight_decay(self) -> set[str]:
-        """Names of the parameters that weight decay leaves alone: the cls token and position tables."""
-        return {"cls_token", "stem.pos_embed", "stem.cls_pos_embed"}
+        """Names of the parameters that weight decay leaves alone: the cls token and the stem's own
+        (``Stem.no_weight_decay``: position tables)."""
+        return {"cls_token", *(f"stem.{name}" for name in self.stem.no_weight_decay())}
 
     def classify_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """The classifier applied to segment tokens (B, N, C) -> (B, N, num_classes), as it is to the cls token."""
@@ -139,22 +131,21 @@ class CAST(nn.Module):
         return [*output.stage_tokens, output.pooled_tokens[-1]]
 
     def tree_features(self, output: CASTOutput) -> torch.Tensor:
-        """(B, S, D) the merge tree's metric on the superpixels (``RegionMerging.tree_features``): colour
-        and stem descriptors as the first pooling weighs them, plus ``merge_tokens`` x the grouping head's
-        embedding of the stage-0 tokens (the layer-normalised tokens themselves without a grouping head).
+        """(B, S, D) the merge tree's metric on the superpixels, as the first pooling defines it
+        (``Pooling.tree_features``) from the regions and an embedding of the stage-0 tokens: the grouping
+        head's, or the layer-normalised tokens themselves without a grouping head.
 
         Raises:
-            ValueError: for a model without region merging.
+            ValueError: for a pooling that gives no tree (``PoolingConfig.gives_tree``) or an output without regions.
         """
-        pool = self.pools[0]
-        if not isinstance(pool, RegionMerging) or output.regions is None:
-            raise ValueError("the merge tree needs region merging (pooling 'merge')")
+        if output.regions is None:
+            raise ValueError("the merge tree needs the superpixels' regions, which this model's stem does not give")
         tokens = output.stage_tokens[0]
         if self.grouping_head is not None:
             embedding = self.grouping_head(tokens)
         else:
             embedding = nn.functional.layer_norm(tokens.float(), tokens.shape[-1:])
-        return pool.tree_features(embedding, output.regions, self.config.pooling.merge_tokens)
+        return self.pools[0].tree_features(embedding, output.regions)
 
     def forward(self, image: torch.Tensor, superpixels: torch.Tensor, clusters: tuple[int, ...] | None = None,
                 stages: int | None = None) -> CASTOutput:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 import torch
+from timm.layers import trunc_normal_
 from torch import nn
 
 __all__ = ["Nodes", "PoolOutput", "Pooling", "PoolingConfig", "Regions", "Stem", "StemConfig", "StemOutput"]
@@ -108,6 +109,11 @@ class StemConfig(_PartConfig, ABC):
         """``"moco"`` or ``"deit"`` when this is an official CAST stem, with that family's position table."""
         return None
 
+    def format1_key(self, key: str) -> str | None:
+        """The current name of a weight that checkpoint format 1 saved as ``key``, for the renames this stem
+        needs besides the shared ones (``hierseg.checkpoints.upgrade_state``); None: the weight is dropped."""
+        return key
+
     @abstractmethod
     def build(self, embed_dim: int) -> Stem:
         """The stem module this config describes."""
@@ -118,6 +124,9 @@ class PoolingConfig(_PartConfig, ABC):
 
     dropout: float
     official: ClassVar[bool] = False  # the official CAST pooling
+    # Whether the pooling defines a merge tree's metric (``Pooling.tree_features``), so that a checkpoint
+    # may read out a merge tree (``hierseg.readout.merge_tree``).
+    gives_tree: ClassVar[bool] = False
 
     def check(self, stem: StemConfig) -> None:
         """Raise ``ValueError`` naming both parts if this pooling cannot run on what ``stem`` provides."""
@@ -142,6 +151,14 @@ class Stem(nn.Module, ABC):
     def init_weights(self) -> None:
         """Initialise learned position tables (trunc-normal 0.02, as timm); stems without one do nothing."""
 
+    def init_cls_token(self, cls_token: nn.Parameter) -> None:
+        """Initialise the cls token that enters beside this stem's tokens: trunc-normal 0.02, as timm."""
+        trunc_normal_(cls_token, std=0.02)
+
+    def no_weight_decay(self) -> set[str]:
+        """Names (under the stem) of parameters weight decay leaves alone, e.g. position tables; default none."""
+        return set()
+
     @abstractmethod
     def forward(self, image: torch.Tensor, superpixels: torch.Tensor) -> StemOutput:
         """image: (B, 3, H, W) normalised; superpixels: (B, H', W') int64 ids, -1 on batch padding."""
@@ -152,6 +169,11 @@ class Pooling(nn.Module, ABC):
 
     def init_weights(self) -> None:
         """Draw the parameters every initialisation scheme gives this pooling its own way; default: none."""
+
+    def tree_features(self, embedding: torch.Tensor, regions: Regions) -> torch.Tensor:
+        """(B, N, D') the merge tree's metric on N nodes: their ``regions`` and a learned ``embedding``
+        (B, N, E) of their tokens. Poolings that give no tree (``PoolingConfig.gives_tree``) raise ValueError."""
+        raise ValueError(f"the merge tree needs a pooling that gives one (pooling 'merge'), not {type(self).__name__}")
 
     @abstractmethod
     def forward(self, tokens: torch.Tensor, cls: torch.Tensor, nodes: Nodes, num_clusters: int) -> PoolOutput:

@@ -1,9 +1,12 @@
-"""The evaluation sets: where their photos and ground truth are under the data folder, and how each is scored.
+"""The evaluation sets: where their photos and ground truth are under the data folder, how each is scored,
+and how the report shows it.
 
 Segmentation sets (BSDS500 val and test, Pascal-Part person val, Weizmann horses) pair each photo
-with its ground truth and name the scorers that apply. A BSDS500 split whose photos are present
-without their ``groundTruth/<split>`` folder (the shared data has the 200 test photos only) is still a
-set: it is scored for what needs no ground truth (segment counts, the shape of the tree) and says so. Recognition sets are photos with an ImageNet-1k class,
+with its ground truth and name the scorers that apply; each is one entry of :data:`EVALUATION_SETS`,
+which ``python -m training.evaluate`` (``--only``, the run, ``results.md``, ``results.png``) reads. A
+BSDS500 split whose photos are present without their ``groundTruth/<split>`` folder (the shared data
+has the 200 test photos only) is still a set: it is scored for what needs no ground truth (segment
+counts, the shape of the tree) and says so. Recognition sets are photos with an ImageNet-1k class,
 or none (Caltech-101, scored by agreement with the teacher only).
 """
 from __future__ import annotations
@@ -37,10 +40,10 @@ class SegmentationSet:
     has_ground_truth: bool = True
 
 
-def bsds_split(root: Path, split: str) -> SegmentationSet:
+def bsds_split(root: Path, split: str, key: str | None = None) -> SegmentationSet:
     """A BSDS500 split: region, ultrametric and boundary metrics and the tree's shape; the shape only when
     the split's ground truth is absent (every photo needs its ``.mat``, or none may have one)."""
-    key = "bsds" if split == "val" else f"bsds_{split}"  # "bsds" is val, as in every earlier results file
+    key = key or ("bsds" if split == "val" else f"bsds_{split}")  # "bsds" is val, as in every earlier results file
     images = sorted((root / "images" / split).glob("*.jpg"))
     truth = [root / "groundTruth" / split / f"{i.stem}.mat" for i in images]
     present = sum(t.exists() for t in truth)
@@ -54,35 +57,68 @@ def bsds_split(root: Path, split: str) -> SegmentationSet:
                            [(i, None) for i in images], lambda _: None, lambda: [TreeScorer()], has_ground_truth=False)
 
 
-def bsds_val(root: Path) -> SegmentationSet:
-    return bsds_split(root, "val")
-
-
-def bsds_test(root: Path) -> SegmentationSet:
-    return bsds_split(root, "test")
-
-
-def pascal_part_val(root: Path) -> SegmentationSet:
+def pascal_part_val(root: Path, key: str) -> SegmentationSet:
     ids = (root / "val_id.txt").read_text().split()
     items = [(root / "JPEGImages" / f"{i}.jpg", root / "gt_masks" / f"{i}.png") for i in ids
              if (root / "JPEGImages" / f"{i}.jpg").exists()]
-    return SegmentationSet("pascal_part", "Pascal-Part person val", items, load_pascal_part_levels,
+    return SegmentationSet(key, "Pascal-Part person val", items, load_pascal_part_levels,
                            lambda: [MiouScorer(PASCAL_PART_N_CLASSES), TreeScorer()], ["body", "upper/lower", "parts"])
 
 
-def weizmann_horses(root: Path) -> SegmentationSet:
+def weizmann_horses(root: Path, key: str) -> SegmentationSet:
     items = [(i, root / "mask" / f"{i.stem}.png") for i in sorted((root / "horse").glob("*.jpg"))]
-    return SegmentationSet("horse", "Weizmann horses", items, lambda p: [load_weizmann_mask(p)],
+    return SegmentationSet(key, "Weizmann horses", items, lambda p: [load_weizmann_mask(p)],
                            lambda: [MiouScorer((WEIZMANN_N_CLASSES,)), TreeScorer()], ["mIoU"])
 
 
-# The command line's name of each set -> (its folder under the data folder, how to read it).
-SEGMENTATION_SETS: dict[str, tuple[str, Callable[[Path], SegmentationSet]]] = {
-    "bsds": ("bsds500", bsds_val),
-    "bsds_test": ("bsds500", bsds_test),
-    "pascal": ("pascal_part_person", pascal_part_val),
-    "horse": ("weizmann_horse", weizmann_horses),
-}
+@dataclass(frozen=True)
+class PlotPanel:
+    """One panel of ``results.png``: a per-level score against the mean number of segments."""
+
+    metric: str  # a per-level entry of the set's results, e.g. "covering_per_level"
+    title: str
+    column: int | None = None  # which ground-truth level, where the metric has one value per level of the truth
+
+
+@dataclass(frozen=True)
+class EvaluationSet:
+    """A segmentation set as the evaluation knows it. Adding a set is one loader and one entry of
+    :data:`EVALUATION_SETS` (:func:`register_evaluation_set`): the command line, the run, the report and the plot all read it from there."""
+
+    name: str  # its ``--only`` name
+    key: str  # its key in results.json
+    folder: str  # its folder under ``--data``
+    load: Callable[[Path, str], SegmentationSet]  # (its folder, key) -> photos, ground truth and scorers
+    table: str  # the report's table layout, a key of ``training.evaluation.report.TABLES``
+    title: str  # the report's heading
+    note: str = ""  # what the table shows, after the heading
+    plot: PlotPanel | None = None  # its panel in results.png, if it has one
+
+    def open(self, data: Path) -> SegmentationSet:
+        return self.load(data / self.folder, self.key)
+
+
+# The segmentation sets by ``--only`` name, in the order the run, the report and the plot take them.
+EVALUATION_SETS: dict[str, EvaluationSet] = {}
+
+
+def register_evaluation_set(evaluation_set: EvaluationSet) -> EvaluationSet:
+    if evaluation_set.name in EVALUATION_SETS or evaluation_set.name == "recognition":
+        raise ValueError(f"an evaluation set named {evaluation_set.name!r} is already registered")
+    EVALUATION_SETS[evaluation_set.name] = evaluation_set
+    return evaluation_set
+
+
+register_evaluation_set(EvaluationSet("bsds", "bsds", "bsds500", lambda root, key: bsds_split(root, "val", key), "bsds",
+                                      "BSDS500 val", plot=PlotPanel("covering_per_level", "BSDS500 val: covering")))
+register_evaluation_set(EvaluationSet("bsds_test", "bsds_test", "bsds500", lambda root, key: bsds_split(root, "test", key),
+                                      "bsds", "BSDS500 test"))
+register_evaluation_set(EvaluationSet("pascal", "pascal_part", "pascal_part_person", pascal_part_val, "miou",
+                                      "Pascal-Part person val", "majority-label mIoU per level",
+                                      PlotPanel("miou_per_level", "Pascal-Part: parts mIoU", 2)))
+register_evaluation_set(EvaluationSet("horse", "horse", "weizmann_horse", weizmann_horses, "miou", "Weizmann horses",
+                                      "majority-label mIoU per level, horse / background",
+                                      PlotPanel("miou_per_level", "Weizmann horses: mIoU", 0)))
 
 
 def recognition_sets(data: Path, photos_dir: Path | None, class_names: Sequence[str],

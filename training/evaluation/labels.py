@@ -23,7 +23,6 @@ import argparse
 import json
 import time
 from pathlib import Path
-from dataclasses import replace
 from typing import Any, Iterator
 
 import numpy as np
@@ -31,7 +30,7 @@ from PIL import Image
 
 from hierseg import load_segmenter
 from hierseg.imageio import load_image
-from hierseg.labeller import LabellerConfig
+from hierseg.labeller import LabellerConfig, labeller_config
 
 LEVELS = (0, 1)
 
@@ -113,7 +112,7 @@ def score_horses(segmenter, folder: Path, settings: list[LabellerConfig], every:
 def setting_name(config: LabellerConfig, shipped: LabellerConfig) -> str:
     """What differs from the shipped setting, e.g. ``token_weight=0, node_temperature=0.948``."""
     changed = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-               for k, v in config.to_dict().items() if v != shipped.to_dict()[k]]
+               for k, v in config.to_dict().items() if v != shipped.to_dict().get(k)]
     return ", ".join(changed) or "shipped"
 
 
@@ -125,7 +124,7 @@ def parse_setting(text: str, base: LabellerConfig) -> LabellerConfig:
         if key.strip() not in base.to_dict():
             raise SystemExit(f"unknown labeller setting {key!r}; known: {', '.join(base.to_dict())}")
         values[key.strip()] = value.strip() if key.strip() == "kind" else float(value)
-    return replace(base, **values)
+    return labeller_config({**base.to_dict(), **values})  # a kind is a class: rebuild, not replace
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from training.metrics.scorers import COARSE_LEVELS
 
+from .datasets import EVALUATION_SETS, EvaluationSet
 from .recognition import TEACHER_SIZE
 
 
@@ -40,16 +41,14 @@ def _level_rows(methods: dict[str, Any], key: str, cells: Callable[[dict[str, An
     return rows
 
 
-BSDS_SETS = (("bsds", "BSDS500 val"), ("bsds_test", "BSDS500 test"))
-
-
 def _coarsest(entry: dict[str, Any]) -> str:
     low, median, high = entry.get("coarsest_segments_min_median_max", (None, None, None))
     return "—" if low is None else f"{low} / {median:g} / {high}"
 
 
-def _bsds_section(methods: dict[str, Any], key: str, title: str) -> list[str]:
+def _bsds_table(results: dict[str, Any], evaluation_set: EvaluationSet) -> list[str]:
     """Region metrics over the levels, the merge tree as an ultrametric, per level, and the tree's shape."""
+    methods, key, title = results["methods"], evaluation_set.key, evaluation_set.title
     present = {name: m[key] for name, m in methods.items() if key in m}
     if not present:
         return []
@@ -99,30 +98,36 @@ def _bsds_section(methods: dict[str, Any], key: str, title: str) -> list[str]:
     return lines + [""]
 
 
+def _miou_table(results: dict[str, Any], evaluation_set: EvaluationSet) -> list[str]:
+    """Majority-label mIoU per level against each ground-truth level, then the tree's shape."""
+    methods, key = results["methods"], evaluation_set.key
+    if not any(key in m for m in methods.values()):
+        return []
+    columns = results["gt_columns"][key]
+    n = next(m[key]["images"] for m in methods.values() if key in m)
+    lines = [f"**{evaluation_set.title}** ({evaluation_set.note}), {n} images", "",
+             "| method | level | segments | " + " | ".join(columns) + " |", "|---" * (3 + len(columns)) + "|"]
+    lines += _level_rows(methods, key, lambda e, l: [_fmt(v) for v in e["miou_per_level"][l]])
+    shaped = {name: m[key] for name, m in methods.items() if key in m and "tree" in m[key]}
+    if shaped:
+        lines += ["", "| method | coarsest segments min / median / max | one piece, coarse levels | single-child parents |",
+                  "|---|---|---|---|"]
+        for name, e in shaped.items():
+            t = e["tree"]
+            lines.append(f"| {name} | {_coarsest(e)} | {_fmt(t['one_piece_coarse'])} of {t['coarse_segments']} | "
+                         + (f"{_fmt(t['single_child'])} of {t['parent_nodes']}" if "single_child" in t else "—") + " |")
+    return lines + [""]
+
+
+# The report's table layouts, by the name an evaluation set gives in its ``table``.
+TABLES: dict[str, Callable[[dict[str, Any], EvaluationSet], list[str]]] = {"bsds": _bsds_table, "miou": _miou_table}
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results dict of ``training.evaluate.run`` as Markdown tables, one per data set present."""
-    methods = results["methods"]
     lines = [f"Checkpoint `{results['checkpoint']}`; images per set: {results['limit'] or 'full split'}.", ""]
-    for key, title in BSDS_SETS:
-        lines += _bsds_section(methods, key, title)
-    for key, title in (("pascal_part", "**Pascal-Part person val** (majority-label mIoU per level)"),
-                       ("horse", "**Weizmann horses** (majority-label mIoU per level, horse / background)")):
-        if not any(key in m for m in methods.values()):
-            continue
-        columns = results["gt_columns"][key]
-        n = next(m[key]["images"] for m in methods.values() if key in m)
-        lines += [f"{title}, {n} images", "", "| method | level | segments | " + " | ".join(columns) + " |",
-                  "|---" * (3 + len(columns)) + "|"]
-        lines += _level_rows(methods, key, lambda e, l: [_fmt(v) for v in e["miou_per_level"][l]])
-        shaped = {name: m[key] for name, m in methods.items() if key in m and "tree" in m[key]}
-        if shaped:
-            lines += ["", "| method | coarsest segments min / median / max | one piece, coarse levels | single-child parents |",
-                      "|---|---|---|---|"]
-            for name, e in shaped.items():
-                t = e["tree"]
-                lines.append(f"| {name} | {_coarsest(e)} | {_fmt(t['one_piece_coarse'])} of {t['coarse_segments']} | "
-                             + (f"{_fmt(t['single_child'])} of {t['parent_nodes']}" if "single_child" in t else "—") + " |")
-        lines.append("")
+    for evaluation_set in EVALUATION_SETS.values():
+        lines += TABLES[evaluation_set.table](results, evaluation_set)
     recognition = results.get("recognition")
     if recognition:
         lines += ["**Recognition** through the segmenter (`h.prediction`), the teacher (EfficientNet-Lite0, whole image "
@@ -155,11 +160,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(key, metric, title, column) for key, metric, title, column in
-              [("bsds", "covering_per_level", "BSDS500 val: covering", None),
-               ("pascal_part", "miou_per_level", "Pascal-Part: parts mIoU", 2),
-               ("horse", "miou_per_level", "Weizmann horses: mIoU", 0)]
-              if any(key in m for m in results["methods"].values())]
+    panels = [(s.key, s.plot.metric, s.plot.title, s.plot.column) for s in EVALUATION_SETS.values()
+              if s.plot is not None and any(s.key in m for m in results["methods"].values())]
     if not panels:
         return
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)

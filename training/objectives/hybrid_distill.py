@@ -15,13 +15,13 @@ class HybridDistill(Objective):
     """Distillation for the hybrid-stem model, with the teacher seeing exactly the student's view.
 
     Setting up copies the teacher's body into the student's stem and the teacher's classifier into the
-    classifier behind the student's 1280-d feature layer (``head[1]``), frozen. So the teacher's output
+    classifier behind the student's 1280-d feature layer (``head.classifier``), frozen. So the teacher's output
     on the same view costs only its head: ``teacher.head_map`` turns the body's last map into the
     1280-d penultimate map T, whose mean is the teacher's image feature and whose classifier gives
     its logits. Three terms:
 
     * KL(teacher || student) on the image logits (the cls token), at ``temperature``;
-    * the cls token's 1280-d feature (``head[0]``) regresses the teacher's image feature;
+    * the cls token's 1280-d feature (``head.feature``) regresses the teacher's image feature;
     * dense: every node's token at every level regresses the area-weighted mean of T over the node's
       pixels, so a segment's evidence (the teacher's classifier on its feature) says what the teacher
       sees in that segment alone, for all 1000 classes.
@@ -35,12 +35,12 @@ class HybridDistill(Objective):
     def __init__(self, model: nn.Module, teacher: Teacher, temperature: float = 1.0, feature_weight: float = 1.0,
                  dense_weight: float = 1.0) -> None:
         super().__init__()
-        if not isinstance(model.head, nn.Sequential):
+        if model.head is None or model.head.feature is None:
             raise ValueError("hybrid distillation needs a model with head_width > 0 (a feature layer and a classifier)")
         # On --resume the saved state overwrites both with the same tensors.
         model.stem.backbone.load_state_dict(teacher.body_state_dict())
-        model.head[1].load_state_dict(teacher.net.classifier.state_dict())
-        model.head[1].requires_grad_(False)
+        model.head.classifier.load_state_dict(teacher.net.classifier.state_dict())
+        model.head.classifier.requires_grad_(False)
         self.model = model
         self.teacher = teacher
         self.temperature = temperature
@@ -63,7 +63,7 @@ class HybridDistill(Objective):
         teacher_map = self.teacher.head_map(out.stem_map)  # (B, 1280, h/32, w/32)
         teacher_feature = teacher_map.mean((2, 3))
         teacher_logits = self.teacher.net.classifier(teacher_feature)
-        student_feature = self.model.head[0](out.features)
+        student_feature = self.model.head.feature(out.features)
         loss_image = distillation_loss(out.logits, teacher_logits, self.temperature)
         loss_feature = relative_mse(student_feature, teacher_feature)
         loss_dense = self.dense_loss(out, teacher_map)
@@ -77,7 +77,7 @@ class HybridDistill(Objective):
         losses = []
         for tokens, target, area in zip(self.model.level_tokens(out), targets, areas, strict=True):
             real = area > 0
-            predicted = self.model.head[0](self.model.norm(tokens))
+            predicted = self.model.head.feature(self.model.norm(tokens))
             losses.append(relative_mse(predicted[real], target[real]))
         return torch.stack(losses).mean()
 

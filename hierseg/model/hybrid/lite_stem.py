@@ -1,10 +1,9 @@
 """Hybrid stem: the pretrained body of EfficientNet-Lite0 (ImageNet-1k), frozen, as CAST's patch embedding.
 
 The ViT paper's hybrids feed a ViT with a CNN's intermediate feature maps; here they feed the superpixel
-tokens. The network is timm's ``tf_efficientnet_lite0`` (TF "same" padding, so any input shape works),
-built without weights: the weights come from the hierseg checkpoint, or at training start from the
-distillation teacher (``training/teacher.py``). Only the body is kept (conv stem and the 7 block
-groups); the teacher's 1x1 head conv and classifier are not part of the student.
+tokens. The body (``hierseg.model.lite0.Lite0Body``: conv stem and the 7 block groups) is built without
+weights: they come from the hierseg checkpoint, or at training start from the distillation teacher
+(``training/teacher.py``). The teacher's 1x1 head conv and classifier are not part of the student.
 """
 from __future__ import annotations
 
@@ -14,14 +13,12 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ..lite0 import LITE0_CHANNELS, LITE0_STRIDES, Lite0Body
 from ..norm import LayerNorm
 from ..parts import Nodes, Regions, Stem, StemConfig, StemOutput
 from ..pos_embed import sincos_points
 from ..segment_tokens import region_adjacency, region_cells
 
-# Output channels and stride of each of the 7 block groups of EfficientNet-Lite0.
-LITE0_CHANNELS = (16, 24, 40, 80, 112, 192, 320)
-LITE0_STRIDES = (2, 4, 8, 16, 16, 32, 32)
 # Token positions: the sin-cos code of stride-8 cells, on the official table's 28-cell scale along the long side.
 POSITION_STRIDE = 8
 POSITION_GRID = 28
@@ -55,37 +52,12 @@ class LiteStemConfig(StemConfig):
     def build(self, embed_dim: int) -> LiteStem:
         return LiteStem(self, embed_dim)
 
-
-class Lite0Body(nn.Module):
-    """Image (B, 3, H, W) in the *teacher's* normalisation -> the maps of the tapped block groups.
-
-    Never trains: its parameters have no gradient and its BatchNorms stay in eval mode.
-    """
-
-    def __init__(self, taps: tuple[int, ...]) -> None:
-        super().__init__()
-        import timm
-
-        net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-        self.conv_stem, self.bn1 = net.conv_stem, net.bn1
-        # All 7 groups always run: the last one is also the distillation teacher's input to its head.
-        self.blocks = net.blocks
-        self.taps = tuple(taps)
-        self.requires_grad_(False)
-        self.eval()
-
-    def train(self, mode: bool = True) -> Lite0Body:
-        return super().train(False)
-
-    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
-        """Returns the tapped maps, finest first, then the last group's map (B, 320, H/32, W/32)."""
-        x = self.bn1(self.conv_stem(image))
-        maps = []
-        for i, group in enumerate(self.blocks):
-            x = group(x)
-            if i in self.taps:
-                maps.append(x)
-        return [*maps, x]
+    def format1_key(self, key: str) -> str | None:
+        """Format 1 kept the Lite0 body under ``stem.`` (now ``stem.body.``) and a ``cls_pos_embed`` that
+        was always zero (this stem gives the cls token no position): dropped."""
+        if key == "cls_pos_embed":
+            return None
+        return "stem.body." + key[len("stem."):] if key.startswith("stem.") else key
 
 
 class LiteStem(Stem):

@@ -39,6 +39,7 @@ class RegionMergingConfig(PoolingConfig):
     """
 
     kind: ClassVar[str] = "merge"
+    gives_tree: ClassVar[bool] = True
     dropout: float = 0.1
     merge_colour: float = 1.0
     merge_taps: tuple[float, ...] = (1.0, 1.0, 0.0)
@@ -66,14 +67,18 @@ class RegionMergingConfig(PoolingConfig):
     def build(self, dim: int, num_heads: int, mlp_ratio: float, stem: StemConfig) -> RegionMerging:
         token_weight = 0.0 if self.grouping_dim else self.merge_tokens  # with a head, merge_tokens weighs the tree's
         return RegionMerging(dim, mlp_ratio, self.dropout, stem.region_descriptors,
-                             (self.merge_colour, *self.merge_taps), token_weight)
+                             (self.merge_colour, *self.merge_taps), token_weight, self.merge_tokens)
 
     def build_grouping_head(self, dim: int) -> GroupingHead | None:
         return GroupingHead(dim, self.grouping_dim) if self.grouping_dim else None
 
 
-def _weighted_standardise(x: torch.Tensor, areas: torch.Tensor) -> torch.Tensor:
-    """Centre on the area-weighted mean and scale to unit area-weighted total variance, per image."""
+def weighted_standardise(x: torch.Tensor, areas: torch.Tensor) -> torch.Tensor:
+    """Centre on the area-weighted mean and scale to unit area-weighted total variance, per image.
+
+    x: (B, N, D); areas: (B, N), each image's summing to 1 (0 for padding). Also the grouping head's
+    training target (``training.train_grouping``), so that it learns distances as the merge metric reads them.
+    """
     mean = (x * areas[..., None]).sum(1, keepdim=True)
     var = ((x - mean).square().sum(-1) * areas).sum(1).clamp(min=1e-12)
     return (x - mean) / var.sqrt()[:, None, None]
@@ -136,10 +141,11 @@ class RegionMerging(Pooling):
     Pooling, as the official module: Z_k = area-weighted mean of fc1(X) over cluster k; next token k =
     fc2(Z_k) + the area-weighted mean of X over cluster k; cls += fc2(fc1(cls)). The logits are the
     one-hot assignment; each cluster's centroid is one of its members (the highest index).
+    ``tree_weight`` weighs the grouping embedding in the merge tree's metric (``tree_features``).
     """
 
     def __init__(self, dim: int, mlp_ratio: float, dropout: float, descriptor_groups: tuple[int, ...],
-                 descriptor_weights: tuple[float, ...], token_weight: float) -> None:
+                 descriptor_weights: tuple[float, ...], token_weight: float, tree_weight: float = 0.0) -> None:
         super().__init__()
         if len(descriptor_groups) != len(descriptor_weights):
             raise ValueError(f"{len(descriptor_groups)} descriptor groups but {len(descriptor_weights)} weights")
@@ -149,11 +155,12 @@ class RegionMerging(Pooling):
         self.descriptor_groups = tuple(descriptor_groups)
         self.descriptor_weights = tuple(descriptor_weights)
         self.token_weight = token_weight
+        self.tree_weight = tree_weight
 
     def _descriptor_parts(self, regions: Regions) -> list[torch.Tensor]:
         """The standardised descriptor groups, each times the square root of its weight (0: left out)."""
         groups = regions.descriptors.split(self.descriptor_groups, dim=-1)
-        return [weight**0.5 * _weighted_standardise(group.float(), regions.areas)
+        return [weight**0.5 * weighted_standardise(group.float(), regions.areas)
                 for group, weight in zip(groups, self.descriptor_weights, strict=True) if weight > 0]
 
     def merge_features(self, tokens: torch.Tensor, regions: Regions) -> torch.Tensor:
@@ -161,19 +168,20 @@ class RegionMerging(Pooling):
         parts = self._descriptor_parts(regions)
         if self.token_weight > 0:
             normed = F.layer_norm(tokens.detach().float(), tokens.shape[-1:])
-            parts.append(self.token_weight**0.5 * _weighted_standardise(normed, regions.areas))
+            parts.append(self.token_weight**0.5 * weighted_standardise(normed, regions.areas))
         if not parts:
             raise ValueError("region merging needs at least one descriptor or token weight above 0")
         return torch.cat(parts, dim=-1)
 
-    def tree_features(self, embedding: torch.Tensor, regions: Regions, weight: float) -> torch.Tensor:
+    def tree_features(self, embedding: torch.Tensor, regions: Regions) -> torch.Tensor:
         """(B, N, D') the merge tree's metric: the descriptors as in ``merge_features`` and, weighted by
-        ``weight``, the standardised ``embedding`` (B, N, E); scaled to unit total variance per image, so
+        ``tree_weight`` (``merge_tokens``), the standardised ``embedding`` (B, N, E); scaled to unit total variance per image, so
         that merge costs are fractions of the image's variance and cut heights mean the same on every photo."""
         parts = self._descriptor_parts(regions)
         total = sum(w for w in self.descriptor_weights if w > 0)
+        weight = self.tree_weight
         if weight > 0:
-            parts.append(weight**0.5 * _weighted_standardise(embedding.detach().float(), regions.areas))
+            parts.append(weight**0.5 * weighted_standardise(embedding.detach().float(), regions.areas))
             total += weight
         if not parts:
             raise ValueError("the merge tree needs at least one descriptor or embedding weight above 0")

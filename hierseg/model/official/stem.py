@@ -92,6 +92,16 @@ class ConvStem(Stem):
             trunc_normal_(self.pos_embed, std=0.02)
             trunc_normal_(self.cls_pos_embed, std=0.02)
 
+    def init_cls_token(self, cls_token: nn.Parameter) -> None:
+        """N(0, 1e-6) beside the fixed sin-cos table, as the official MoCo classes; timm's rule beside a learned one."""
+        if self.config.official_family == "moco":
+            nn.init.normal_(cls_token, std=1e-6)
+        else:
+            super().init_cls_token(cls_token)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed", "cls_pos_embed"}
+
     def forward(self, image: torch.Tensor, superpixels: torch.Tensor) -> StemOutput:
         """image: (B, 3, img_size, img_size) normalised; superpixels: (B, H', W') int64 at any resolution."""
         feature_map = self.proj(image)

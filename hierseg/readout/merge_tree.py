@@ -1,0 +1,81 @@
+"""The merge tree: Ward merging of neighbouring superpixels in the model's learned metric, down to one
+segment (``hierseg.hierarchy.merge_tree``), cut to display levels. Set by the checkpoint config's
+``tree`` entry (``TreeConfig``); it needs a pooling that gives a tree (``CAST.tree_features``).
+
+The ``Hierarchy`` carries the tree and the evidence of every merge-tree node, so ``Hierarchy.recut``
+reads any granularity without the model.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..hierarchy import Hierarchy
+from ..hierarchy.build import cut_merge_tree
+from ..hierarchy.merge_tree import MergeTree, TreeConfig, ward_tree
+from .base import Grouping, Readout
+
+if TYPE_CHECKING:
+    from ..checkpoints import CheckpointConfig
+    from ..labeller import PhotoEvidence
+    from ..model import CAST, CASTOutput
+    from ..preprocess import PreparedImage
+
+
+class MergeTreeReadout(Readout):
+    """The photo's merge tree, cut by ``config`` into display levels. It reads the stage-0 tokens, the
+    regions and the stem's map only, so the model's pass stops after stage 0."""
+
+    stages = 1
+
+    def __init__(self, config: TreeConfig) -> None:
+        self.config = config
+
+    @classmethod
+    def from_checkpoint(cls, config: CheckpointConfig) -> MergeTreeReadout | None:
+        return cls(config.tree) if config.tree is not None else None
+
+    @torch.inference_mode()
+    def merge_tree(self, model: CAST, prepared: PreparedImage, output: CASTOutput, index: int) -> MergeTree:
+        """Leaf ``i`` = superpixel id ``i`` of the view: Ward merging of neighbours in
+        ``CAST.tree_features``' metric, shaped by ``size_power`` and ``small_area``."""
+        n = prepared.view.num_superpixels
+        regions = output.regions
+        areas = regions.areas[index, :n].double().cpu().numpy()
+        edges = np.argwhere(np.triu(regions.adjacency[index, :n, :n].cpu().numpy(), 1))
+        features = model.tree_features(output)[index, :n].double().cpu().numpy()
+        return ward_tree(features, areas / areas.sum(), edges, self.config.size_power, self.config.small_area)
+
+    def group(self, model: CAST, prepared: PreparedImage, output: CASTOutput, index: int) -> MergeTreeGrouping:
+        tree = self.merge_tree(model, prepared, output, index)
+        superpixels = prepared.superpixels
+        # A photo smaller than the view can lose superpixels in the nearest resize back: their leaves go.
+        kept = np.bincount(superpixels.ravel(), minlength=tree.n_leaves) > 0
+        kept_ids = np.flatnonzero(kept)
+        if not kept.all():
+            superpixels = (np.cumsum(kept) - 1)[superpixels].astype(np.int32)
+            tree = tree.restrict(kept)
+        return MergeTreeGrouping(self.config, tree, superpixels, kept_ids)
+
+
+class MergeTreeGrouping(Grouping):
+    """A merge tree over the photo's kept superpixels: ``leaf_map`` (H, W) its leaf ids, ``kept_ids`` the
+    view's superpixel id of each leaf."""
+
+    def __init__(self, config: TreeConfig, tree: MergeTree, leaf_map: np.ndarray, kept_ids: np.ndarray) -> None:
+        self.config, self.tree, self.leaf_map, self.kept_ids = config, tree, leaf_map, kept_ids
+
+    def hierarchy(self, photo: PhotoEvidence, class_names: Sequence[str], meta: Callable[[], dict[str, Any]]) -> Hierarchy:
+        config, tree = self.config, self.tree
+        rows, prediction = photo.merge_nodes(self.leaf_map, tree.merges), photo.prediction
+        # The precision the Hierarchy keeps merge-node evidence at, so display rows equal their merge nodes'.
+        rows = torch.from_numpy(np.ascontiguousarray(rows, np.float32)).half().float().numpy()  # numpy's float16 cast is ~10x slower
+        cut = cut_merge_tree(self.leaf_map, tree, config.thresholds, config.min_segments, config.split_chains, rows)
+        # The hierarchy numbers its leaves canonically (cut.superpixel_ids: the tree's leaf of each); the tree follows.
+        order = cut.superpixel_ids
+        tree = tree.relabel_leaves(order)
+        rows = np.concatenate([rows[order], rows[tree.n_leaves:]])
+        return Hierarchy(cut.label_maps, cut.parents, cut.evidence, class_names, prediction, meta(),
+                         superpixel_ids=self.kept_ids[order], merge_tree=tree, tree_config=config, merge_evidence=rows)
