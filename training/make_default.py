@@ -42,7 +42,7 @@ import torch
 
 from hierseg import load_segmenter
 from hierseg.checkpoints import CONFIG, save_checkpoint
-from hierseg.labeller import LabellerConfig
+from hierseg.labeller import labeller_config
 from hierseg.model import CAST
 
 CONFIG_PATH = Path(__file__).resolve().parent / "configs" / "default.json"
@@ -162,7 +162,7 @@ def labeller_step(run: Run) -> dict[str, Any]:
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     shutil.copytree(run.step_dir("merge"), partial)
-    write_labeller(partial, LabellerConfig.from_dict(run.recipe["labeller"]))
+    write_labeller(partial, labeller_config(run.recipe["labeller"]))
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
     return {"output": str(folder)}
