@@ -161,6 +161,9 @@ def test_the_default_config_is_the_shipped_recipe():
     assert recipe["train"]["schedule"][-1]["epochs"] == trained["epochs"]
     assert shipped["provenance"]["grouping"]["config"] == recipe["grouping"]
     assert labeller_config(shipped["labeller"]) == labeller_config(recipe["labeller"])
+    from training.evaluate import parse_only
+
+    assert parse_only(",".join(recipe["evaluate"]["only"])) == ["bsds", "pascal", "horse", "recognition"]
     chosen = shipped["provenance"]["merge_weights_chosen_after_training"]
     assert {"colour": chosen["merge_colour"], "taps": chosen["merge_taps"], "tokens": chosen["merge_tokens"]} in \
         recipe["merge"]["candidates"]
