@@ -157,7 +157,8 @@ def train_head(model: CAST, files: list[Path], config: GroupingConfig, work: Pat
     while step < config.steps:
         warmup = min(1.0, (step + 1) / 100)
         for group in optimiser.param_groups:
-            group["lr"] = config.lr * warmup * 0.5 * (1 + np.cos(np.pi * step / config.steps))  # cosine
+            # float(): a numpy scalar in the optimiser state would make head.pt unreadable with weights_only
+            group["lr"] = float(config.lr * warmup * 0.5 * (1 + np.cos(np.pi * step / config.steps)))  # cosine
         chosen = rng.choice(len(photos), min(config.batch, len(photos)), replace=False)
         loss = torch.stack([gram_loss(head(photos[i][0]).double(), photos[i][2], photos[i][1]) for i in chosen]).mean()
         optimiser.zero_grad()
