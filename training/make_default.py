@@ -1,6 +1,6 @@
 """The shipped default in one command: every step of its recipe from one config file, resumable.
 
-    python -m training.make_default OUT --data ../shared/data [--config training/configs/default.json]
+    python -m training.make_default OUT --data ../shared/data [--config training/make_default.json]
         [--only STEP] [--budget tiny]
 
 Steps, in order, each reading the previous one's output (``OUT.work/`` holds everything but the result):
@@ -45,7 +45,7 @@ from hierseg.checkpoints import CONFIG, save_checkpoint
 from hierseg.labeller import labeller_config
 from hierseg.model import CAST
 
-CONFIG_PATH = Path(__file__).resolve().parent / "configs" / "default.json"
+CONFIG_PATH = Path(__file__).resolve().parent / "make_default.json"  # beside its command: configs/ holds training recipes
 RECORD = "make_default.json"
 SECTIONS = ("train", "merge", "labeller", "grouping", "evaluate")
 
