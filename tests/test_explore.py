@@ -311,7 +311,7 @@ def test_the_tree_shows_every_level_the_selection_and_its_path(session: sessions
 def test_tree_figure_colours_values_and_labels(session: sessions.Session) -> None:
     figure = views.tree_figure(session)
     trace = figure["data"][0]
-    assert figure["layout"]["meta"] == {"selected": "-1:0", "level": 0, "centre": "-1:0"}
+    assert figure["layout"]["meta"] == {"selected": "-1:0", "level": 0, "centre": "-1:0", "columns": 4}
     assert figure["layout"]["uniformtext"]["mode"] == "hide", "names that do not fit are hidden, not shrunk"
     values = dict(zip(trace["ids"], trace["values"], strict=True))
     assert values["-1:0"] == 128 and values["-1:0"] == values["0:0"] + values["0:1"]
