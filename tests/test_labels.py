@@ -138,7 +138,7 @@ def test_percentages_never_contradict_the_threshold() -> None:
     assert flat.text == "uncertain" and "0%" not in flat.text
     # Float32 evidence near the threshold: stated exactly when the percentage shown reaches it.
     for p in np.float32([0.49, 0.4999, 0.49999, 0.4999995, 0.5, 0.50001, 0.9, 0.89999]):
-        stated = label(np.array([p, 1 - p], np.float32), ["a", "b"])
+        stated = label(np.array([p, (1 - p) / 2, (1 - p) / 2], np.float32), ["a", "b", "c"])
         assert bool(stated.name) == (naming.percent(p) >= 50), p
         assert stated.text.endswith(f"{naming.percent(p)}%" if stated.name else f"{naming.percent(p)}%)"), p
 
