@@ -157,7 +157,9 @@ def tree_figure(session: Session) -> dict[str, Any]:
         parents.append("" if node == ROOT else str(hierarchy.parent(node)))
         stated = node_label(hierarchy, head)
         # The root's column is drawn half wide: the breadcrumb and the tooltip name it.
-        texts.append("" if node == ROOT or node != head else name if stated.certain else UNCERTAIN_MARK)
+        # The whole image's and the superpixels' columns are drawn half wide (tree.js): no room for a name.
+        narrow = node == ROOT or node.level == hierarchy.leaf_level
+        texts.append("" if narrow or node != head else name if stated.certain else UNCERTAIN_MARK)
         values.append(area)
         colors.append(colour if focused else _faded(colour))
         custom.append([name, hover_detail(stated, node == ROOT), round(area / total, 4)])
