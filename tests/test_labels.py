@@ -103,9 +103,12 @@ def test_a_named_family_shows_the_classes_that_make_up_its_number() -> None:
     stated = label(dogs(0.85), NAMES)
     assert stated.family and {name for name, _ in stated.members} == set(BREEDS)
     assert sum(prob for _, prob in stated.members) == pytest.approx(0.85, abs=0.01)
-    shown = classes.heading(Hierarchy([np.zeros((2, 2), np.int32)], [np.zeros(0, np.int32)], [dogs(0.85)[None]],
-                                      NAMES, dogs(0.85)), Node(0, 0))
-    assert shown["label"] == stated.text and {bar["label"] for bar in shown["confidences"]} <= set(BREEDS)
+    # Breeds sharing 60% beside a tabby at 20%: the best single class is no dog, but the bars under "dog 6x%"
+    # are the breeds that make up the number.
+    mixed = distribution({**{breed: 0.6 / len(BREEDS) for breed in BREEDS}, "tabby": 0.2})
+    assert label(mixed, NAMES).name == "dog" and label(mixed, NAMES).guess == "tabby"
+    shown = classes.heading(one_node(mixed), Node(0, 0))
+    assert shown["label"] == label(mixed, NAMES).text and {bar["label"] for bar in shown["confidences"]} <= set(BREEDS)
     assert len(shown["confidences"]) == classes.TOP_K
     # A named class shows the best classes, as before.
     assert not label(distribution({"tabby": 0.7}), NAMES).members
