@@ -29,7 +29,7 @@ from .hierarchy import Hierarchy, NodeLike
 __all__ = ["MIN_SHOWN", "NAME_THRESHOLD", "UNCERTAIN", "Label", "family_tree", "label", "node_label", "percent",
            "short_name", "shown_classes"]
 
-NAME_THRESHOLD = 0.5
+NAME_THRESHOLD = 0.7
 UNCERTAIN = "uncertain"
 # Classes under this probability are left out of every list (the panel's bars, the API's top classes).
 MIN_SHOWN = 0.005

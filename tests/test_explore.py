@@ -378,7 +378,7 @@ def test_panels_bundle_consistent_data(session: sessions.Session) -> None:
     shown = views.panels(sessions.drill_to(session, "0:1"))
     assert shown.overlay.shape == (8, 16, 3) and shown.can_go_up
     assert json.loads(shown.tree)["layout"]["meta"]["selected"] == "0:1"
-    assert shown.evidence["label"] == "grass 90%" and shown.prediction["label"] == "tabby 50%"
+    assert shown.evidence["label"] == "grass 90%" and shown.prediction["label"] == "uncertain (tabby 50%)"
     assert shown.level == 1 and 'data-node="1:1"' in shown.table and "swatch" in shown.table
     assert not views.panels(session).can_go_up, "Up at the root is disabled"
     strip = views.level_strip_html(session)
