@@ -106,6 +106,11 @@ def build_demo(
                     )
                     run_button = gr.Button("Run again", elem_id="run-button", scale=1, min_width=100,
                                            interactive=False)
+                # On a phone app.css puts it first in this column, before the photo input and the examples.
+                with gr.Accordion("Display", open=False, elem_id="display"):
+                    opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Colour opacity", elem_id="opacity")
+                    outlines_only = gr.Checkbox(False, label="Outlines only", elem_id="outlines-only")
+                    dim = gr.Checkbox(True, label="Dim outside the selection", elem_id="dim")
                 examples = gr.Examples(
                     [[path] for path in EXAMPLES], inputs=[input_image], cache_examples=False,
                     example_labels=[Path(path).stem for path in EXAMPLES], label="Examples",
@@ -122,11 +127,6 @@ def build_demo(
                 with gr.Row():
                     up_button = gr.Button("Up", size="sm", scale=0, min_width=90, elem_id="up-button", interactive=False)
                     level = gr.Radio([], label="Level: colour the segments of", elem_id="level", scale=5)
-                # Under the photo it changes: on a phone it comes with the result, not after the input.
-                with gr.Accordion("Display", open=False, elem_id="display"):
-                    opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Colour opacity", elem_id="opacity")
-                    outlines_only = gr.Checkbox(False, label="Outlines only", elem_id="outlines-only")
-                    dim = gr.Checkbox(True, label="Dim outside the selection", elem_id="dim")
             with gr.Column(scale=4, min_width=300, elem_id="tree-col"):
                 # Above the tree it re-cuts; only for trees cut from a merge tree (explorer.granularity):
                 # 0 is the coarsest cut, 1 the finest (app.css names the two ends).

@@ -511,6 +511,9 @@ def test_phone_shows_the_result_first(browser, server: str) -> None:
         overlay = page.locator("#overlay img").bounding_box()
         photo_input = page.locator("#input-image").bounding_box()
         assert overlay["y"] < photo_input["y"], "the result comes before the input"
+        assert page.locator("#display").bounding_box()["y"] < photo_input["y"], "Display before the input"
+        photo_name = page.locator("#breadcrumb .photo-name").bounding_box()
+        assert photo_name["y"] < overlay["y"], "the photo's name at the top of the result"
         assert overlay["y"] + 0.5 * overlay["height"] < 844, "the photo is on screen"
         width = page.evaluate("() => document.querySelector('#segments .table-scroll').clientWidth")
         assert width <= 390, "the table scrolls inside the screen instead of being cut off"
