@@ -21,9 +21,8 @@ __all__ = ["NAME_THRESHOLD", "TOP_K", "VOCABULARY_NOTE", "confident_name", "head
            "segment_name", "segment_names", "top_classes"]
 
 TOP_K = 5
-VOCABULARY_NOTE = ("Names come from ImageNet's 1000 classes and everyday families of them (dog, bird, car, "
-                   f"clothing...), named when they reach {NAME_THRESHOLD:.0%}. There is no \"person\": people "
-                   "come out as what they wear (\"lab coat\", \"clothing\").")
+VOCABULARY_NOTE = (f"Names: ImageNet's classes and everyday families (dog, car, clothing...) at {NAME_THRESHOLD:.0%} "
+                   "or more. There is no \"person\": people come out as what they wear (\"lab coat\").")
 
 
 # Labels by id of their owner (a Hierarchy, or the MergeTree its cuts share), dropped with it (neither is hashable).

@@ -235,7 +235,7 @@ def test_a_breadcrumb_does_not_repeat_the_word_before_it(session: sessions.Sessi
 def test_the_page_states_the_vocabulary(session: sessions.Session) -> None:
     table = views.table_html(session)
     assert "no &quot;person&quot;" in table and "lab coat" in table and f"{NAME_THRESHOLD:.0%}" in table
-    assert "everyday families" in table
+    assert "everyday families" in table and "clothing" in table
 
 
 def test_the_cli_states_the_photo_label_by_the_same_rule(session: sessions.Session, tmp_path: Path,
