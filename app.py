@@ -32,7 +32,8 @@ from hierseg.checkpoints import default_checkpoint as env_default_checkpoint
 HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p.relative_to(HERE)) for p in (HERE / "examples").glob("*.jpg"))
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-MAX_FILE_SIZE = "25mb"
+MAX_FILE_MB = 25
+MAX_FILE_SIZE = f"{MAX_FILE_MB}mb"
 # Sessions keep their segmentation (a few MB of label maps) for an hour after their last event.
 STATE_TTL_S = 3600
 gr.set_static_paths([str(PLOTLY_JS)])
@@ -109,6 +110,7 @@ def build_demo(
                     )
                     run_button = gr.Button("Run again", elem_id="run-button", scale=1, min_width=100,
                                            interactive=False)
+                # On a phone app.css puts it first in this column, before the photo input and the examples.
                 with gr.Accordion("Display", open=False, elem_id="display"):
                     opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Colour opacity", elem_id="opacity")
                     outlines_only = gr.Checkbox(False, label="Outlines only", elem_id="outlines-only")
@@ -132,20 +134,27 @@ def build_demo(
             with gr.Column(scale=4, min_width=300, elem_id="tree-col"):
                 # Above the tree it re-cuts; only for trees cut from a merge tree (explorer.granularity):
                 # 0 is the coarsest cut, 1 the finest (app.css names the two ends).
-                granularity = gr.Slider(0.0, 1.0, value=0.0, step=GRANULARITY_STEP, label="Granularity",
-                                        elem_id="granularity", visible=False)
+                with gr.Row(elem_id="granularity-row"):
+                    granularity = gr.Slider(0.0, 1.0, value=0.0, step=GRANULARITY_STEP, label="Granularity",
+                                            elem_id="granularity", visible=False, scale=5)
+                    granularity_reset = gr.Button("Reset", size="sm", scale=0, min_width=70, visible=False,
+                                                  elem_id="granularity-reset")
+                # tree.js draws the whole image's and the superpixels' columns half wide by clipping the plot.
                 tree = gr.HTML(
-                    None, html_template="<div class='tree-plot'></div>", js_on_load=script("tree.js"), elem_id="tree",
+                    None, html_template="<div class='tree-clip'><div class='tree-plot'></div></div>",
+                    js_on_load=script("tree.js"), elem_id="tree",
                     head=f'<script src="/gradio_api/file={PLOTLY_JS}"></script>',
                 )
-                # The table and the export beside the photo, so a 1440x1000 screen shows them without scrolling.
+                # The selected segment's evidence, the table and the export beside the photo, so a 1440x1000
+                # screen shows them without scrolling.
+                evidence = LabelPanel(num_top_classes=5, label="Selected segment", elem_id="evidence")
                 table = gr.HTML("", js_on_load=script("node_click.js"), elem_id="segments")
                 export_button = gr.Button("Export selected segment + tree", elem_id="export", interactive=False)
                 downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads",
                                     visible=False)
-                evidence = LabelPanel(num_top_classes=5, label="Selected segment", elem_id="evidence")
-        hover_bridge = gr.HTML(None, html_template="<div class='hover-bridge'></div>", js_on_load=script("bridge.js"),
-                               elem_id="hover-bridge")
+        # bridge.js also refuses a photo over the size limit before gradio sees it (gradio would empty the input).
+        hover_bridge = gr.HTML(None, html_template=f"<div class='hover-bridge' data-max-mb='{MAX_FILE_MB}'></div>",
+                               js_on_load=script("bridge.js"), elem_id="hover-bridge")
         click_targets = gr.HTML(None, html_template="<div class='click-targets'></div>", js_on_load=script("targets.js"),
                                 elem_id="click-targets", visible="hidden")
 
@@ -165,8 +174,8 @@ def build_demo(
             state=state, photo=input_image, run=run_button, overlay=overlay, tree=tree, click_targets=click_targets,
             evidence=evidence, prediction=prediction, table=table, breadcrumb=breadcrumb, caption=caption, level=level,
             up=up_button, export=export_button, hover_bridge=hover_bridge, level_strip=level_strip,
-            granularity=granularity, checkpoint=checkpoint, downloads=downloads, summary=summary,
-            node_info=node_info, tree_zip=tree_zip,
+            granularity=granularity, granularity_reset=granularity_reset, checkpoint=checkpoint, downloads=downloads,
+            summary=summary, node_info=node_info, tree_zip=tree_zip,
         )
         # Downloads live in gradio's cache: served in place, swept by delete_cache.
         explorer = demo.explorer = Explorer(pool, default_checkpoint, checkpoints, ui,
@@ -196,11 +205,13 @@ def build_demo(
         table.node_click(explorer.on_node_click, state, ui.view_outputs, **light)
         level_strip.level_click(explorer.on_strip_click, state, ui.view_outputs, **light)
         hover_bridge.keyboard(explorer.on_key, state, ui.view_outputs, **light)
+        hover_bridge.too_large(explorer.on_too_large, None, None, **light)
         up_button.click(explorer.on_up, state, ui.view_outputs, **light)
         level.input(explorer.on_level, [state, level], ui.view_outputs, **light)
         # Every drag step re-cuts the tree; always_last drops the steps a redraw fell behind on.
         granularity.input(explorer.on_granularity, [state, granularity], ui.cut_outputs, trigger_mode="always_last",
                           **light)
+        granularity_reset.click(explorer.on_granularity_reset, state, ui.cut_outputs, **light)
         display_inputs = [state, opacity, outlines_only, dim]
         # input: every drag step, arrow key and typed digit (release would wait for the pointer or a blur);
         # always_last keeps only the newest of a burst.

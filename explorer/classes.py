@@ -1,8 +1,10 @@
 """How the explorer states a node's classes and calls a segment, in the page and in the API alike.
 
-Labels follow the library's one rule (``hierseg.naming``): the most specific class or WordNet family
-whose calibrated probability reaches ``NAME_THRESHOLD``, "uncertain" otherwise. A segment is called by
-its label's word, numbered when earlier siblings share it ("dog", "dog (2)"); ids are for the API only.
+Labels follow the library's one rule (``hierseg.naming``): the most specific class, or basic-level
+family, whose calibrated probability reaches ``NAME_THRESHOLD``, "uncertain" otherwise. A segment is
+called by its label's word, numbered across the whole tree when others share it ("dog", "dog (2)"),
+so a name is unique wherever segments are listed together (the table, a column of the tree, the
+breadcrumb) and the same segment has the same name in every view; ids are for the API only.
 """
 from __future__ import annotations
 
@@ -16,12 +18,11 @@ from hierseg.naming import NAME_THRESHOLD, Label
 from .chains import ChainTree
 
 __all__ = ["NAME_THRESHOLD", "TOP_K", "VOCABULARY_NOTE", "confident_name", "heading", "node_label",
-           "segment_name", "top_classes"]
+           "segment_name", "segment_names", "top_classes"]
 
 TOP_K = 5
-VOCABULARY_NOTE = ("Names come from ImageNet's 1000 classes and their WordNet families, named when "
-                   f"they reach {NAME_THRESHOLD:.0%}. There is no \"person\": people come out as what they "
-                   "wear (\"lab coat\", \"suit\").")
+VOCABULARY_NOTE = (f"Names: ImageNet's classes and everyday families (dog, car, clothing...) at {NAME_THRESHOLD:.0%} "
+                   "or more. There is no \"person\": people come out as what they wear (\"lab coat\").")
 
 
 # Labels by id of their owner (a Hierarchy, or the MergeTree its cuts share), dropped with it (neither is hashable).
@@ -47,8 +48,12 @@ def node_label(hierarchy: Hierarchy, node: Node) -> Label:
 
 
 def top_classes(hierarchy: Hierarchy, node: Node, k: int = TOP_K) -> list[tuple[str, float]]:
-    """The ``k`` best classes with probabilities rounded to 4 digits, best first."""
-    return [(name, round(prob, 4)) for name, prob in hierarchy.top_classes(node, k)]
+    """Up to ``k`` best classes at ``naming.MIN_SHOWN`` or more (fewer when fewer are), probabilities rounded
+    to 4 digits, best first."""
+    if not hierarchy.n_classes:
+        return []
+    shown = naming.shown_classes(hierarchy.evidence_of(node), hierarchy.class_names, k)
+    return [(name, round(prob, 4)) for name, prob in shown]
 
 
 def confident_name(hierarchy: Hierarchy, node: Node) -> str:
@@ -58,17 +63,39 @@ def confident_name(hierarchy: Hierarchy, node: Node) -> str:
 
 def heading(hierarchy: Hierarchy, node: Node, k: int = TOP_K) -> dict[str, Any]:
     """A ``gr.Label`` value whose heading is the node's label (never a class the rule does not state),
-    above its ``k`` best classes."""
+    above the classes that make up its number: a named family's member classes, else the ``k`` best.
+
+    Bars carry their percentage rounded down (the panel shows a whole percent), as the heading does.
+    """
     stated: Label = node_label(hierarchy, node)
+    bars = list(stated.members[:k]) if stated.family else top_classes(hierarchy, node, k)
     return {"label": stated.text,
-            "confidences": [{"label": name, "confidence": prob} for name, prob in top_classes(hierarchy, node, k)]}
+            "confidences": [{"label": name, "confidence": naming.percent(prob) / 100} for name, prob in bars]}
+
+
+# Names by id of their ChainTree (one per cut), dropped with it.
+_NAMES: dict[int, dict[Node, str]] = {}
+
+
+def segment_names(hierarchy: Hierarchy, chains: ChainTree) -> dict[Node, str]:
+    """What the page calls every chain head: its label's word, numbered " (n)" across the whole tree in
+    order of level then index (coarse segments keep the bare word); the root is "whole image"."""
+    names = _NAMES.get(id(chains))
+    if names is None:
+        heads = sorted({chains.head(node) for level in range(hierarchy.n_levels) for node in hierarchy.nodes(level)})
+        seen: dict[str, int] = {}
+        names = {ROOT: "whole image"}
+        for head in heads:
+            if head == ROOT:
+                continue
+            word = node_label(hierarchy, head).word
+            seen[word] = seen.get(word, 0) + 1
+            names[head] = word if seen[word] == 1 else f"{word} ({seen[word]})"
+        _NAMES[id(chains)] = names
+        weakref.finalize(chains, _NAMES.pop, id(chains), None)
+    return names
 
 
 def segment_name(hierarchy: Hierarchy, chains: ChainTree, node: Node) -> str:
-    """What the page calls ``node``: its label's word, with " (n)" for the n-th sibling sharing it."""
-    if node == ROOT:
-        return "whole image"
-    word = node_label(hierarchy, node).word
-    same = [sibling for sibling in chains.siblings(node) if node_label(hierarchy, sibling).word == word]
-    rank = same.index(node) + 1
-    return word if rank == 1 else f"{word} ({rank})"
+    """What the page calls ``node`` (a chain head): ``segment_names``'s entry."""
+    return segment_names(hierarchy, chains)[chains.head(node)]

@@ -27,6 +27,8 @@ def _describe(session: Session, node: Node, colours: list[np.ndarray]) -> dict[s
         "node": str(node),
         "name": segment_name(hierarchy, session.chains, node),  # what the page calls it
         "label": stated.text,  # the page's label: the named class or family, or "uncertain (...)"
+        # A named family's classes that make up its number (the panel's bars); [] when a class or nothing is named.
+        "members": [[name, round(prob, 4)] for name, prob in stated.members],
         "top_class": stated.guess,
         "probability": round(stated.guess_probability, 4),
         "share": round(hierarchy.area(node) / hierarchy.area(ROOT), 4),

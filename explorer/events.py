@@ -3,10 +3,12 @@
 Each handler names the components it updates; any output it leaves out keeps its value. UI handlers
 never raise: a problem is one warning toast and nothing on screen changes (``gr.skip()``), so no
 panel turns red; only a photo that cannot be segmented is taken back out of the photo input. API
-handlers raise ``gr.Error`` (``AppError`` for clients).
+handlers raise ``gr.Error`` (``AppError`` for clients). An expected mistake (a bad file, an unknown
+node, a height out of range) is one line in the server log (``user_error``), never a traceback.
 """
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +25,21 @@ from .pool import SegmenterPool, run_model
 from .session import Display, Session
 from .uploads import Upload, read_upload
 
-__all__ = ["Explorer", "Updates", "Widgets"]
+__all__ = ["Explorer", "Updates", "Widgets", "user_error"]
+
+LOG = logging.getLogger("hierseg.app")
 
 # What a handler returns: new values by component (or gr.skip(): nothing changes).
 Updates = dict[Any, Any]
 # Enough for every session alive at once on one Space; a forgotten file only means an emptied input.
 PHOTO_FILES_KEPT = 256
+
+
+def user_error(message: str, title: str) -> gr.Error:
+    """The error for a mistake the person or client made: one warning line in the log, no traceback (gradio
+    prints one for every other exception)."""
+    LOG.warning("%s: %s", title, message)
+    return gr.Error(message, title=title, print_exception=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,6 +65,7 @@ class Widgets:
     hover_bridge: gr.HTML
     level_strip: gr.HTML
     granularity: gr.Slider
+    granularity_reset: gr.Button
     # sent once per segmentation
     checkpoint: gr.Dropdown
     # one handler's each
@@ -76,7 +88,7 @@ class Widgets:
     @property
     def segment_outputs(self) -> list[Any]:
         """What a new segmentation may change."""
-        return [*self.cut_outputs, self.checkpoint, self.run]
+        return [*self.cut_outputs, self.granularity_reset, self.checkpoint, self.run]
 
     @property
     def photo_outputs(self) -> list[Any]:
@@ -105,17 +117,17 @@ class Explorer:
             gr.Error: no image, an unknown checkpoint, an unreadable file or a failed segmentation.
         """
         if upload is None:
-            raise gr.Error("Upload, paste or drop a photo first.", title="No image")
+            raise user_error("Upload, paste or drop a photo first.", title="No image")
         if checkpoint not in self.checkpoints:
-            raise gr.Error(f"Unknown checkpoint {checkpoint!r}; pick one of the list.", title="Checkpoint")
+            raise user_error(f"Unknown checkpoint {checkpoint!r}; pick one of the list.", title="Checkpoint")
         try:
             rgb = upload.decode()
         except HiersegError as exc:
-            raise gr.Error(str(exc), title="Cannot read this image") from exc
+            raise user_error(str(exc), title="Cannot read this image") from exc
         try:
             hierarchy = run_model(self.pool, checkpoint, rgb)
         except HiersegError as exc:
-            raise gr.Error(str(exc), title="Segmentation failed") from exc
+            raise user_error(str(exc), title="Segmentation failed") from exc
         self.photo_files[upload.key] = upload.path
         self.photo_files.move_to_end(upload.key)
         while len(self.photo_files) > PHOTO_FILES_KEPT:
@@ -160,10 +172,12 @@ class Explorer:
             session = sessions.set_display(session, previous.display)
         ui = self.ui
         offered = cuts.has_granularity(session.source)
-        position = cuts.position_of(session.source, session.height) if offered and session.height is not None else 0.0
+        position = (cuts.on_grid(cuts.position_of(session.source, session.height))
+                    if offered and session.height is not None else 0.0)
         return {
             **self.shown_cut(session),
             ui.granularity: gr.Slider(value=position, label=views.granularity_label(session), visible=offered),
+            ui.granularity_reset: gr.Button(visible=offered),
             ui.checkpoint: gr.Dropdown(value=session.checkpoint),
             ui.run: gr.Button(interactive=True),
         }
@@ -210,8 +224,8 @@ class Explorer:
         in_use = state.checkpoint if state is not None else self.default_checkpoint
         try:
             if checkpoint not in self.checkpoints:
-                raise gr.Error(f"Unknown checkpoint {checkpoint!r}: pick one of the list or type an official "
-                               "release's name (official/...).", title="Checkpoint")
+                raise user_error(f"Unknown checkpoint {checkpoint!r}: pick one of the list or type an official "
+                                 "release's name (official/...).", title="Checkpoint")
             self.pool.get(checkpoint)
         except (gr.Error, HiersegError) as exc:
             gr.Warning(f"{exc} Still using {checkpoint_label(in_use)}.", title="Cannot load this checkpoint")
@@ -266,6 +280,17 @@ class Explorer:
         except ValueError as exc:
             return self.warn(exc)
 
+    def on_granularity_reset(self, state: Session | None) -> Updates:
+        """Back to the photo's first cut (the slider's grid position nearest the model's own), the selection carried."""
+        if state is None or not cuts.has_granularity(state.source):
+            return gr.skip()
+        position = cuts.default_position(state.source)
+        try:
+            shown = self.shown_cut(sessions.set_granularity(state, cuts.height_at(state.source, position)))
+        except ValueError as exc:
+            return self.warn(exc)
+        return {**shown, self.ui.granularity: gr.Slider(value=position, label=views.granularity_label(shown[self.ui.state]))}
+
     def on_strip_click(self, state: Session | None, evt: gr.EventData) -> Updates:
         return self._then(state, lambda s: sessions.set_level(s, int(evt.level)))
 
@@ -275,6 +300,13 @@ class Explorer:
         if evt.key not in actions:
             return gr.skip()
         return self._then(state, actions[evt.key])
+
+    def on_too_large(self, evt: gr.EventData) -> Any:
+        """The page refused a file over the size limit before uploading it (bridge.js): say so; the input and the
+        result on screen stay as they are."""
+        gr.Warning(f"{evt.name} is {evt.mb:.0f} MB; photos up to {evt.limit} MB are accepted.", title="File too large")
+        LOG.warning("File too large: %s (%.0f MB)", evt.name, evt.mb)
+        return gr.skip()
 
     def on_display(self, state: Session | None, opacity: float, outlines_only: bool, dim: bool) -> Updates:
         return self._then(state, lambda s: sessions.set_display(s, Display(float(opacity), bool(outlines_only), bool(dim))))
@@ -297,27 +329,27 @@ class Explorer:
         """Re-cut the last segmented photo's tree with its coarsest level at merge height ``height`` (in
         ``granularity.height_range`` of the summary), the selection carried over; answers the tree summary."""
         if state is None:
-            raise gr.Error("Segment a photo first.", title="Nothing to explore")
+            raise user_error("Segment a photo first.", title="Nothing to explore")
         if height is None:
-            raise gr.Error("Give a merge height (the summary's granularity.height_range).", title="Granularity")
+            raise user_error("Give a merge height (the summary's granularity.height_range).", title="Granularity")
         try:
             state = sessions.set_granularity(state, float(height))
         except ValueError as exc:
-            raise gr.Error(str(exc), title="Granularity") from exc
+            raise user_error(str(exc), title="Granularity") from exc
         return {self.ui.state: state, self.ui.summary: describe.summary(state)}
 
     def drill(self, node_id: str, state: Session | None) -> Updates:
         """Select a node ("level:index", "-1:0" for the whole image); answers it, its chain and its children."""
         if state is None:
-            raise gr.Error("Segment a photo first.", title="Nothing to explore")
+            raise user_error("Segment a photo first.", title="Nothing to explore")
         try:
             state = sessions.drill_to(state, node_id)
         except ValueError as exc:
-            raise gr.Error(str(exc), title="No such segment") from exc
+            raise user_error(str(exc), title="No such segment") from exc
         return {self.ui.state: state, self.ui.node_info: describe.drill_info(state, state.selected)}
 
     def export(self, state: Session | None) -> Updates:
         """Zip of tree.json and level_<l>.png label maps of the last segmentation."""
         if state is None:
-            raise gr.Error("Segment a photo first.", title="Nothing to export")
+            raise user_error("Segment a photo first.", title="Nothing to export")
         return {self.ui.tree_zip: str(self.downloads.tree_zip(state))}

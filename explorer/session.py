@@ -18,6 +18,7 @@ import numpy as np
 
 from hierseg.hierarchy import ROOT, Hierarchy, Node, NodeLike
 
+from . import granularity as cuts
 from .chains import ChainTree
 from .display import canvas
 
@@ -98,13 +99,22 @@ class Session:
 
 
 def new_session(hierarchy: Hierarchy, rgb: np.ndarray, checkpoint: str = "", name: str = "photo", key: str = "") -> Session:
-    """A fresh session: the whole image selected, its coarsest split shown."""
+    """A fresh session: the whole image selected, its coarsest split shown.
+
+    A tree with a granularity control is shown cut on the control's grid (``granularity.default_position``,
+    next to the model's own cut), so the control returns to exactly this tree.
+    """
     if rgb.shape[:2] != hierarchy.shape:
         raise ValueError(f"image is {rgb.shape[1]}x{rgb.shape[0]}, hierarchy is {hierarchy.image_size}")
-    chains = ChainTree(hierarchy)
+    shown, height = hierarchy, None
+    if hierarchy.merge_tree is not None:
+        height = hierarchy.cut_heights[0]
+        if cuts.has_granularity(hierarchy):
+            height = cuts.height_at(hierarchy, cuts.default_position(hierarchy))
+            shown = hierarchy.recut(height)
+    chains = ChainTree(shown)
     root = chains.head(ROOT)
-    height = hierarchy.cut_heights[0] if hierarchy.merge_tree is not None else None
-    return Session(hierarchy, rgb, chains, hierarchy, height, selected=root, level=chains.parts_level(root),
+    return Session(shown, rgb, chains, hierarchy, height, selected=root, level=chains.parts_level(root),
                    checkpoint=checkpoint, name=name, key=key)
 
 
@@ -160,11 +170,17 @@ def set_granularity(session: Session, height: float) -> Session:
     level if one was shown.
 
     Raises:
-        ValueError: the tree has fixed levels (no merge tree), or ``height`` is not a positive number.
+        ValueError: the tree has fixed levels (no merge tree), or ``height`` is outside the source's
+            ``height_range()`` (a float's last digits of slack allowed).
     """
     if session.source.merge_tree is None:
         raise ValueError("this tree has fixed levels: its checkpoint keeps no merge tree to re-cut")
-    tree = session.source.recut(float(height))
+    low, high = session.source.height_range()
+    height = float(height)
+    if not low * (1 - 1e-9) <= height <= high * (1 + 1e-9):
+        raise ValueError(f"merge height {height:g} is outside this photo's range [{low:.6g}, {high:.6g}] "
+                         "(granularity.height_range)")
+    tree = session.source.recut(height)
     carried = session.carried
     if carried is None or carried.shown != session.selected:  # a selection made since the last move
         carried = Carried(_superpixels(session.hierarchy, session.selected), session.selected)
@@ -173,7 +189,7 @@ def set_granularity(session: Session, height: float) -> Session:
     parts = chains.parts_level(head)
     finer = session.level > session.chains.parts_level(session.selected)
     level = min(max(session.level, parts), tree.leaf_level) if finer else parts
-    return replace(session, hierarchy=tree, chains=chains, height=float(height), selected=head, level=level,
+    return replace(session, hierarchy=tree, chains=chains, height=height, selected=head, level=level,
                    carried=replace(carried, shown=head))
 
 

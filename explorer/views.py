@@ -21,6 +21,8 @@ from hierseg.hierarchy import ROOT, Node
 from hierseg.render import hex_color, render_view
 from hierseg.resize import fit_long_side, resize_nearest
 
+from hierseg.naming import Label, percent
+
 from .classes import TOP_K, VOCABULARY_NOTE, heading, node_label, segment_name
 from .display import Canvas, canvas, node_hex
 from .session import Session, click_targets
@@ -31,6 +33,7 @@ __all__ = [
     "caption_html",
     "click_targets_json",
     "granularity_label",
+    "hover_detail",
     "level_choices",
     "level_strip_html",
     "overlay",
@@ -48,6 +51,7 @@ __all__ = [
 THUMBNAIL_SIDE = 128  # shown 64 px high: twice that for sharp screens
 THUMBNAIL_OPACITY = 0.7  # flat colours with a little photo showing
 TREE_FADE = 0.6  # how far a tree cell outside the selection and its path is mixed with white
+UNCERTAIN_MARK = "?"  # what an uncertain cell of the tree shows: quieter than the word, which would fill the tree
 
 
 def plural(n: int, word: str) -> str:
@@ -123,10 +127,14 @@ def tree_figure(session: Session) -> dict[str, Any]:
     Every node of every level is a cell sized by its pixel area and coloured as on the photo, so a
     column is that level's segmentation and the segments the photo colours are the selection's
     cells in the column of the level shown. A chain (a segment that does not split) runs on as one
-    colour, named in its first cell only. The selection and its path from the root are outlined;
+    colour, named in its first cell only; an uncertain segment shows a quiet "?" rather than the word
+    (tree.js fits every name to its column: wrapped or shortened, never hidden while a "?" shows).
+    The selection and its path from the root are outlined;
     cells outside them are faded, as the photo is dimmed outside the selection. Cell ids are node
     ids (a click on any cell of a chain selects the chain); ``layout.meta`` tells the page what is
-    shown (``selected``, ``level``, ``centre``).
+    shown (``selected``, ``level``, ``centre``) and how many columns the tree has (``columns``: the
+    page draws the whole image's and the superpixels' half as wide). The tooltip gives the name once,
+    then the number or the guess (``hover_detail``).
     """
     hierarchy, chains, colours = session.hierarchy, session.chains, _canvas(session).colours
     total = float(hierarchy.area(ROOT))
@@ -147,11 +155,14 @@ def tree_figure(session: Session) -> dict[str, Any]:
         focused = node == ROOT or node in path or bool(inside[node.level][node.index])
         ids.append(str(node))
         parents.append("" if node == ROOT else str(hierarchy.parent(node)))
-        # The root's column is narrow: its name on two lines fits where one line would be hidden.
-        texts.append("whole<br>image" if node == ROOT else name if node == head else "")
+        stated = node_label(hierarchy, head)
+        # The root's column is drawn half wide: the breadcrumb and the tooltip name it.
+        # The whole image's and the superpixels' columns are drawn half wide (tree.js): no room for a name.
+        narrow = node == ROOT or node.level == hierarchy.leaf_level
+        texts.append("" if narrow or node != head else name if stated.certain else UNCERTAIN_MARK)
         values.append(area)
         colors.append(colour if focused else _faded(colour))
-        custom.append([name, node_label(hierarchy, head).text, round(area / total, 4)])
+        custom.append([name, hover_detail(stated, node == ROOT), round(area / total, 4)])
         if node in selected:
             widths.append(3)
             lines.append("#111111")
@@ -183,9 +194,22 @@ def tree_figure(session: Session) -> dict[str, Any]:
         # A name that does not fit is hidden, never shrunk to an unreadable size.
         "uniformtext": {"minsize": 10, "mode": "hide"},
         "font": {"size": 12},
-        "meta": {"selected": str(session.selected), "level": session.level, "centre": str(tree_centre(session))},
+        "meta": {"selected": str(session.selected), "level": session.level, "centre": str(tree_centre(session)),
+                 "columns": hierarchy.n_levels + 1},
     }
     return {"data": [trace], "layout": layout}
+
+
+def hover_detail(stated: Label, whole_image: bool = False) -> str:
+    """What the tree's tooltip adds after a segment's name, without repeating it: "81%" for a named
+    segment, "(best guess zebra 4%)" for an uncertain one; the photo's label for the whole image."""
+    if whole_image:
+        return stated.text
+    if stated.certain:
+        return f"{percent(stated.probability)}%"
+    if stated.guess and percent(stated.guess_probability) >= 1:
+        return f"(best guess {stated.guess} {percent(stated.guess_probability)}%)"
+    return ""
 
 
 def tree_json(session: Session) -> str:
@@ -203,18 +227,29 @@ def _swatch(colour: str) -> str:
 
 
 def breadcrumb_html(session: Session) -> str:
-    """Root-to-selection path over the collapsed tree; every ancestor is a button carrying ``data-node``."""
+    """The photo's name, then the root-to-selection path over the collapsed tree; every ancestor is a button
+    carrying ``data-node``.
+
+    A crumb whose word is the one before it ("dog" inside "dog") shows only its number, "(3)": the
+    word is on screen already (the full name is its tooltip).
+    """
     colours = _canvas(session).colours
     path = session.chains.path(session.selected)
     parts = []
+    previous_word = ""
     for node in path:
-        text = html.escape(_name(session, node))
+        name = _name(session, node)
+        word = name if node == ROOT else node_label(session.hierarchy, node).word
+        shown = name[len(word):].strip() if word == previous_word and name != word else name
+        previous_word = word
+        text = html.escape(shown) if shown == name else f'<span title="{html.escape(name)}">{html.escape(shown)}</span>'
         swatch = "" if node == ROOT else _swatch(node_hex(colours, node))
         if node == path[-1]:
             parts.append(f'<span class="crumb current" data-current="{node}">{swatch}{text}</span>')
         else:
             parts.append(f'<button class="crumb" data-node="{node}">{swatch}{text}</button>')
-    return '<nav class="crumbs">' + ' <span class="sep">›</span> '.join(parts) + "</nav>"
+    title = f'<div class="photo-name">{html.escape(session.name)}</div>'
+    return title + '<nav class="crumbs">' + ' <span class="sep">›</span> '.join(parts) + "</nav>"
 
 
 def shown_nodes(session: Session) -> list[Node]:
@@ -264,11 +299,15 @@ def caption_html(session: Session) -> str:
     chains, node = session.chains, session.selected
     n = len(shown_nodes(session))
     where = "the whole image" if node == ROOT else f"<b>{html.escape(_name(session, node))}</b>"
+    # Pointing and keys exist only with a mouse: a touch screen reads the words for tapping (app.css picks one).
     if node != ROOT and chains.is_leaf(node):
-        text = f"{where} is the finest part (a superpixel): nothing smaller to reveal. Up (Esc) goes back."
+        text = (f"{where} is the finest part (a superpixel): nothing smaller to reveal. "
+                '<span class="pointer-only">Up (Esc) goes back.</span><span class="touch-only">Up goes back.</span>')
     else:
         word = "superpixel" if session.level == session.hierarchy.leaf_level else "part"
-        text = f"{where}: {plural(n, word)} at level {session.level}. Click one to open it; Esc goes up, arrows step."
+        text = (f"{where}: {plural(n, word)} at level {session.level}. "
+                '<span class="pointer-only">Click one to open it; Esc goes up, arrows step.</span>'
+                '<span class="touch-only">Tap one to open it; Up goes back.</span>')
     return f'<p class="caption">{text}</p>'
 
 

@@ -4,6 +4,11 @@ ImageNet's 1000 classes are leaves of WordNet. When no leaf is likely but a fami
 sharing 85%), the honest name is the family's: "dog". ``hierseg/data/imagenet_hierarchy.json`` (made by
 ``tools/imagenet_wordnet.py`` from WordNet 3.0) gives each class its chain of first hypernyms up to
 'entity', so the ancestry is a tree and a synset's probability is the sum of its classes' probabilities.
+
+Only the families listed in ``hierseg/data/name_families.json`` may name anything: basic-level
+categories a person would call a thing by ("dog", "car", "musical instrument"), each with the reason
+it is listed. Upper categories ("implement", "device", "placental", "structure") gather unrelated
+classes until they pass any threshold, and never name anything.
 """
 from __future__ import annotations
 
@@ -16,8 +21,10 @@ from typing import NamedTuple
 import numpy as np
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "imagenet_hierarchy.json"
-# A synset over at least this share of the vocabulary says too little to show ("artifact", "instrumentality", "animal").
-MAX_NAMEABLE_SHARE = 0.25
+FAMILIES_FILE = Path(__file__).resolve().parent / "data" / "name_families.json"
+# Evidence is float32 (0.9 is stored as 0.89999998): a probability this close under a threshold reaches it,
+# and hierseg.naming.percent rounds with the same slack, so a stated name and its percentage agree.
+SLACK = 1e-6
 
 
 class Name(NamedTuple):
@@ -34,15 +41,20 @@ class ClassHierarchy:
 
     ``parent[s]`` is the index of synset s's hypernym (-1 for the root, 'entity'); ``depth[s]`` counts
     the steps from the root; ``size[s]`` is how many classes lie under s (1 for a class).
+    ``families`` maps the synsets that may name a distribution to the word they are named by
+    (``name_families.json``; empty: only classes are named).
     """
 
     wnids: tuple[str, ...]
     names: tuple[str, ...]
     parent: np.ndarray
     num_classes: int
+    families: dict[int, str] = field(default_factory=dict)
     depth: np.ndarray = field(init=False, repr=False)
     size: np.ndarray = field(init=False, repr=False)
-    nameable: np.ndarray = field(init=False, repr=False)
+    _family_ids: np.ndarray = field(init=False, repr=False)
+    _under: np.ndarray = field(init=False, repr=False)  # (num_classes, synsets) bool
+    _family_members: np.ndarray = field(init=False, repr=False)  # (num_classes, families) 0/1
     root: int = field(init=False, repr=False)
     _by_depth: list[np.ndarray] = field(init=False, repr=False)  # synsets per depth, deepest first
     _children: np.ndarray = field(init=False, repr=False)  # child ids grouped by parent (CSR)
@@ -54,9 +66,12 @@ class ClassHierarchy:
             depth[s] = 0 if self.parent[s] < 0 else depth[self.parent[s]] + 1
         object.__setattr__(self, "depth", depth)
         object.__setattr__(self, "_by_depth", [np.flatnonzero(depth == d) for d in range(int(depth.max()), 0, -1)])
-        size = np.rint(self.mass(np.eye(self.num_classes, dtype=np.float32)).sum(0)).astype(np.int64)
-        object.__setattr__(self, "size", size)
-        object.__setattr__(self, "nameable", size < MAX_NAMEABLE_SHARE * self.num_classes)
+        under = self.mass(np.eye(self.num_classes, dtype=np.float32)) > 0.5  # (classes, synsets): class under synset
+        object.__setattr__(self, "_under", under)
+        object.__setattr__(self, "size", under.sum(0).astype(np.int64))
+        ids = np.array(sorted(self.families), np.int64)
+        object.__setattr__(self, "_family_ids", ids)
+        object.__setattr__(self, "_family_members", under[:, ids].astype(np.float64))
         object.__setattr__(self, "root", int(np.flatnonzero(self.parent < 0)[0]))
         has_parent = np.flatnonzero(self.parent >= 0)
         order = has_parent[np.argsort(self.parent[has_parent], kind="stable")]
@@ -65,8 +80,13 @@ class ClassHierarchy:
         object.__setattr__(self, "_child_start", np.concatenate([[0], np.cumsum(counts)]))
 
     @classmethod
-    def from_json(cls, path: str | Path = DATA_FILE) -> ClassHierarchy:
-        """Read the data file ``tools/imagenet_wordnet.py`` writes."""
+    def from_json(cls, path: str | Path = DATA_FILE, families: str | Path | None = FAMILIES_FILE) -> ClassHierarchy:
+        """Read the data file ``tools/imagenet_wordnet.py`` writes, and the families that may name (none when
+        ``families`` is None).
+
+        Raises:
+            ValueError: a listed family is not an ancestor in the tree, or a class.
+        """
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         classes = data["classes"]
         wnids = [c["wnid"] for c in classes] + sorted(data["synsets"])
@@ -77,7 +97,13 @@ class ClassHierarchy:
             chain = [c["wnid"], *c["chain"]]
             for child, up in zip(chain, chain[1:]):
                 parent[index[child]] = index[up]
-        return cls(tuple(wnids), tuple(names), parent, len(classes))
+        named: dict[int, str] = {}
+        for entry in json.loads(Path(families).read_text(encoding="utf-8"))["families"] if families else []:
+            synset = index.get(entry["wnid"], -1)
+            if synset < len(classes):
+                raise ValueError(f"family {entry['wnid']} ({entry['name']}) is not a family of ImageNet classes")
+            named[synset] = entry["name"]
+        return cls(tuple(wnids), tuple(names), parent, len(classes), named)
 
     def _top_down(self) -> list[int]:
         order, seen = [], np.zeros(len(self.parent), bool)
@@ -108,36 +134,35 @@ class ClassHierarchy:
             np.add.at(flat, self.parent[level], flat[level])
         return out
 
-    def name(self, probs: np.ndarray, threshold: float) -> Name:
-        """The most specific synset whose probability clears ``threshold``.
+    def members(self, synset: int) -> np.ndarray:
+        """The classes under ``synset`` (itself for a class), in class order."""
+        return np.flatnonzero(self._under[:, synset])
 
-        From the root, step to the child with the largest mass while that mass is at least
-        ``threshold``; the synset reached is named if it covers under ``MAX_NAMEABLE_SHARE`` of the
-        classes. (For a threshold above 0.5 this is simply the deepest synset that clears it.)
-        Otherwise ``Name(-1, top class probability)``: the label reads 'uncertain'.
+    def name(self, probs: np.ndarray, threshold: float) -> Name:
+        """The most specific class or listed family whose probability reaches ``threshold``.
+
+        The top class when it reaches it; else the deepest of ``families`` that does (for a threshold
+        of 0.5 or more the families that reach it are nested, so that one is unique). Otherwise
+        ``Name(-1, top class probability)``: the label reads 'uncertain'.
         """
         probs = np.asarray(probs, dtype=np.float64)
-        mass = self.mass(probs)
-        node = self.root
-        while True:
-            start, stop = self._child_start[node], self._child_start[node + 1]
-            if start == stop:
-                break
-            children = self._children[start:stop]
-            best = children[np.argmax(mass[children])]
-            if mass[best] < threshold:
-                break
-            node = int(best)
-        if mass[node] < threshold or not self.nameable[node]:
-            return Name(-1, float(probs.max()))
-        return Name(node, float(mass[node]))
+        best = int(probs.argmax())
+        if probs[best] >= threshold - SLACK:
+            return Name(best, float(probs[best]))
+        mass = probs @ self._family_members
+        reached = np.flatnonzero(mass >= threshold - SLACK)
+        if len(reached) == 0:
+            return Name(-1, float(probs[best]))
+        deepest = reached[np.argmax(self.depth[self._family_ids[reached]])]
+        return Name(int(self._family_ids[deepest]), float(mass[deepest]))
 
     def is_under(self, synset: int, cls: int) -> bool:
         """True when class ``cls`` lies under ``synset`` (or is it)."""
-        return synset in self.ancestors(cls)
+        return bool(self._under[cls, synset])
 
 
 @lru_cache(maxsize=1)
 def imagenet_hierarchy() -> ClassHierarchy:
-    """The shipped WordNet ancestry of the ImageNet-1k classes (``hierseg.class_names`` order)."""
+    """The shipped WordNet ancestry of the ImageNet-1k classes (``hierseg.class_names`` order), with the
+    shipped families that may name."""
     return ClassHierarchy.from_json(DATA_FILE)

@@ -1,6 +1,7 @@
 """The app's API through gradio_client against an in-process launch (``app_url`` in conftest): segment, drill, export, bad input."""
 from __future__ import annotations
 
+import importlib.util
 import io
 import zipfile
 from pathlib import Path
@@ -8,7 +9,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from conftest import EXAMPLE
+from conftest import EXAMPLE, REPO
 from gradio_client import Client, handle_file
 from PIL import Image
 
@@ -197,6 +198,41 @@ def test_unknown_nodes_and_checkpoints_are_refused(client: Client) -> None:
     with pytest.raises(Exception, match="Unknown checkpoint"):
         client.predict(handle_file(str(EXAMPLE)), "/etc", api_name="/segment")
     assert client.predict("-1:0", api_name="/drill")["node"] == "-1:0", "the session survives errors"
+
+
+def test_expected_errors_are_one_log_line_and_heights_out_of_range_are_refused(client: Client, capfd, caplog) -> None:
+    """/granularity(99) was accepted though the published range is [0.015, 0.259]; every expected error printed
+    a full traceback in the server log."""
+    summary = client.predict(handle_file(str(EXAMPLE)), api_name="/segment")
+    if summary["granularity"] is None:
+        pytest.skip("this checkpoint has fixed levels: no granularity")
+    low, high = summary["granularity"]["height_range"]
+    capfd.readouterr()
+    caplog.clear()
+    for height in (99, high * 1.5, low / 2, 0):
+        with pytest.raises(Exception, match=r"outside this photo's range \["):
+            client.predict(height, api_name="/granularity")
+    with pytest.raises(Exception, match="no node 9:9"):
+        client.predict("9:9", api_name="/drill")
+    assert client.predict(low, api_name="/granularity")["granularity"]["coarsest_height"] == low, "the range's ends"
+    assert "Traceback" not in capfd.readouterr().err, "an expected error printed a traceback"
+    lines = [record.getMessage() for record in caplog.records if record.name == "hierseg.app"]
+    assert len(lines) == 5 and all("\n" not in line for line in lines), lines
+    assert sum(line.startswith("Granularity: merge height") for line in lines) == 4 and "no node 9:9" in lines[-1]
+
+
+def test_the_readmes_api_example_states_what_the_app_answers(app_url: str, app_checkpoint: str) -> None:
+    """The block between the api-example markers in README.md, run against the app, prints exactly the
+    lines it states (``tools/api_example.py --write`` rewrites them)."""
+    if app_checkpoint != "default":
+        pytest.skip("the README's example is of the shipped default checkpoint, which does not load here")
+    spec = importlib.util.spec_from_file_location("api_example", REPO / "tools" / "api_example.py")
+    api_example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(api_example)
+    block = api_example.example_block((REPO / "README.md").read_text(encoding="utf-8"))
+    assert len(api_example.stated(block)) >= 5
+    printed = api_example.run(block, app_url)
+    assert printed == api_example.stated(block), "README.md's API example is stale: python tools/api_example.py --write"
 
 
 def test_official_release_offline_says_so_quickly(client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

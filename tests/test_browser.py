@@ -320,6 +320,67 @@ def test_the_granularity_slider_keeps_the_selection(page, app_checkpoint: str) -
     escape_to_the_whole_image(page)
 
 
+def tree_cells(page) -> list[str]:
+    return page.evaluate("() => Array.from(document.querySelector('#tree .js-plotly-plot').data[0].ids)")
+
+
+def test_the_slider_returns_to_the_first_cut_and_resets(page, app_checkpoint: str) -> None:
+    """One step of the slider and back changed the tree (11 -> 10 segments) and only "Run again" went back:
+    the first cut is on the slider's grid, one step and back gives it exactly, and Reset returns to it."""
+    from hierseg import load_segmenter
+
+    if load_segmenter(app_checkpoint).config.tree is None:
+        pytest.skip("this checkpoint reads out fixed levels")
+    page.mouse.click(10, 10)
+    escape_to_the_whole_image(page)
+    slider = page.locator("#granularity input[type=range]")
+    start, cells, label = slider.input_value(), tree_cells(page), slider_count(page)
+    for steps in (1, 12):
+        slider.focus()
+        for _ in range(steps):
+            page.keyboard.press("ArrowRight")
+        wait_for(lambda: slider.input_value() != start)
+        page.wait_for_timeout(1500)
+        for _ in range(steps):
+            page.keyboard.press("ArrowLeft")
+        wait_for(lambda: tree_cells(page) == cells and slider_count(page) == label, timeout=30,
+                 what=lambda: f"back to the first cut after {steps} steps: {slider_count(page)} for {label}")
+        assert slider.input_value() == start
+    slider.focus()
+    for _ in range(20):
+        page.keyboard.press("ArrowRight")
+    wait_for(lambda: slider_count(page) != label, timeout=30)
+    page.locator("#granularity-reset").click()
+    wait_for(lambda: tree_cells(page) == cells and slider.input_value() == start, timeout=30,
+             what=lambda: f"Reset: {slider_count(page)}, {slider.input_value()} for {label}, {start}")
+    page.mouse.click(10, 10)
+
+
+def test_keys_keep_working_after_the_level_radio_and_a_checkbox(page) -> None:
+    """Esc and the arrows stopped working after the level radio or a Display checkbox (focus stayed in it)."""
+    page.mouse.click(10, 10)
+    escape_to_the_whole_image(page)
+    page.mouse.click(*photo_point(page, 0.5, 0.4))
+    wait_for(lambda: current(page) not in ("", "-1:0") and consistent(page))
+    selected, level = shown(page)
+    page.locator("#level label").last.click()  # the finest level: the selection stays
+    wait_for(lambda: view(page)["level"] != level and consistent(page))
+    page.keyboard.press("Escape")
+    wait_for(lambda: current(page) != selected, what=lambda: "(Esc after the radio)")
+    if not page.locator("#outlines-only").is_visible():
+        page.locator("#display").click()
+    page.mouse.click(*photo_point(page, 0.5, 0.4))
+    wait_for(lambda: current(page) not in ("", "-1:0") and consistent(page))
+    page.locator("#outlines-only label").click()
+    page.wait_for_timeout(500)
+    before = current(page)
+    page.keyboard.press("Escape")
+    wait_for(lambda: current(page) != before, what=lambda: "(Esc after the checkbox)")
+    page.locator("#outlines-only label").click()  # back as it was
+    page.mouse.click(10, 10)
+    escape_to_the_whole_image(page)
+
+
 def test_hovering_a_tree_cell_outlines_its_region(page) -> None:
     page.wait_for_timeout(1000)  # let the tree's transition finish, or the hover lands mid-animation
     cell = page.locator("#tree g.slice").nth(1)
@@ -480,6 +541,9 @@ def test_phone_shows_the_result_first(browser, server: str) -> None:
         overlay = page.locator("#overlay img").bounding_box()
         photo_input = page.locator("#input-image").bounding_box()
         assert overlay["y"] < photo_input["y"], "the result comes before the input"
+        assert page.locator("#display").bounding_box()["y"] < photo_input["y"], "Display before the input"
+        photo_name = page.locator("#breadcrumb .photo-name").bounding_box()
+        assert photo_name["y"] < overlay["y"], "the photo's name at the top of the result"
         assert overlay["y"] + 0.5 * overlay["height"] < 844, "the photo is on screen"
         width = page.evaluate("() => document.querySelector('#segments .table-scroll').clientWidth")
         assert width <= 390, "the table scrolls inside the screen instead of being cut off"
@@ -522,7 +586,7 @@ def test_layout_at_1440x1000(page) -> None:
     escape_to_the_whole_image(page)
     page.evaluate("() => window.scrollTo(0, 0)")
     page.wait_for_timeout(300)
-    for panel in ("#display", "#export"):
+    for panel in ("#display", "#export", "#evidence"):
         box = page.locator(panel).bounding_box()
         assert box["y"] + box["height"] <= 1000, (panel, box)
     table = page.locator("#segments tr[data-node]").first.bounding_box()

@@ -2,13 +2,14 @@
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import REPO
-from hierseg.class_hierarchy import DATA_FILE, imagenet_hierarchy
+from hierseg.class_hierarchy import DATA_FILE, FAMILIES_FILE, ClassHierarchy, imagenet_hierarchy
 from hierseg.class_names import imagenet_class_names
 
 WORDNET = Path("/usr/share/wordnet")
@@ -59,9 +60,42 @@ def test_name_is_the_deepest_synset_the_evidence_supports():
     # Nothing below a too-broad synset clears it: no name, and the top class's probability.
     flat = np.full(1000, 1 / 1000)
     assert h.name(flat, 0.5) == (-1, pytest.approx(1 / 1000))
-    # Synsets over a quarter of the vocabulary say too little to be a segment's name.
-    assert not h.nameable[h.names.index("artifact")] and not h.nameable[h.names.index("animal")]
-    assert h.nameable[h.names.index("dog")] and h.nameable[h.names.index("placental")]
+    # A family that is not listed never names: 85% over twelve carnivores of different families reads nothing,
+    # although 'carnivore' and 'placental' hold all of it.
+    beasts = ["lion", "brown bear", "red fox", "meerkat", "otter", "tabby", "timber wolf", "giant panda",
+              "mongoose", "skunk", "badger", "weasel"]
+    r = np.full(1000, 0.15 / 988)
+    r[[names.index(b) for b in beasts]] = 0.85 / 12
+    assert h.mass(r)[h.names.index("carnivore")] > 0.85 and h.name(r, 0.5).synset == -1
+    # The most specific listed family wins: beetles inside 'insect'.
+    s = np.full(1000, 0.1 / 992)
+    s[[names.index(b) for b in ["ladybug", "weevil", "dung beetle", "tiger beetle", "leaf beetle", "ground beetle",
+                                "long-horned beetle", "rhinoceros beetle"]]] = 0.9 / 8
+    assert h.families[h.name(s, 0.5).synset] == "beetle"
+
+
+def test_the_family_list_is_data_with_a_reason_for_each_entry():
+    """Every listed family is a WordNet synset over ImageNet classes, named once, with its reason; none of the
+    upper categories the issue found naming things is listed."""
+    data = json.loads(FAMILIES_FILE.read_text())
+    h = imagenet_hierarchy()
+    assert len(h.families) == len(data["families"]) >= 60
+    words = [entry["name"] for entry in data["families"]]
+    assert len(set(words)) == len(words)
+    for entry in data["families"]:
+        synset = h.wnids.index(entry["wnid"])
+        assert synset >= h.num_classes and h.size[synset] >= 2, entry
+        assert len(entry["reason"]) > 15, entry
+    listed = {entry["wnid"] for entry in data["families"]}
+    assert not listed & set(data["never"])
+    for name in ("implement", "device", "structure", "placental", "organism", "artifact", "covering", "container",
+                 "equipment", "ungulate", "bovid"):
+        assert h.wnids[h.names.index(name)] in data["never"], name
+    with pytest.raises(ValueError, match="not a family"):
+        bad = dict(data, families=[{"wnid": h.wnids[0], "name": "tench", "reason": "a class is not a family"}])
+        path = Path(tempfile.mkdtemp()) / "families.json"
+        path.write_text(json.dumps(bad))
+        ClassHierarchy.from_json(DATA_FILE, path)
 
 
 @pytest.mark.skipif(not (WORDNET / "data.noun").exists(), reason="WordNet 3.0 (wordnet-base) is not installed")

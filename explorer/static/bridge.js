@@ -124,6 +124,29 @@ if (!hs.wired) {
     shownLine = line; shownHTML = line.innerHTML;
     toEnd(line); requestAnimationFrame(() => toEnd(line));
   }).observe(document.body, {childList: true, subtree: true, characterData: true});
+  // A control used with the pointer (the level radio, a Display checkbox, a slider, a button) keeps the
+  // focus, and the keys below skip focused inputs: let go of it, so Esc and the arrows keep working.
+  // A control reached with Tab keeps the focus and its own keys.
+  document.addEventListener('pointerup', () => setTimeout(() => {
+    const focused = document.activeElement;
+    if (focused && focused.matches && focused.matches('input[type=radio], input[type=checkbox], input[type=range], button')) focused.blur();
+  }, 0));
+  // A photo over the size limit is refused here, before gradio's upload (which would empty the input and
+  // leave the old result beside it): the input keeps the photo the result is of, and a toast says why.
+  const tooLarge = (files, ev) => {
+    const limit = Number((document.querySelector('.hover-bridge') || {}).dataset?.maxMb || 0);
+    const big = limit && Array.from(files || []).find(file => file.size > limit * 1024 * 1024);
+    if (!big) return false;
+    ev.preventDefault(); ev.stopImmediatePropagation();
+    hs.trigger('too_large', {name: big.name, mb: big.size / 1048576, limit: limit});
+    return true;
+  };
+  document.addEventListener('change', ev => {
+    if (ev.target.matches && ev.target.matches('#input-image input[type=file]') && tooLarge(ev.target.files, ev)) ev.target.value = '';
+  }, true);
+  document.addEventListener('drop', ev => {
+    if (ev.target.closest && ev.target.closest('#input-image') && ev.dataTransfer) tooLarge(ev.dataTransfer.files, ev);
+  }, true);
   document.addEventListener('keydown', ev => {
     const target = ev.target;
     if (!hs.maps || ev.altKey || ev.ctrlKey || ev.metaKey) return;
