@@ -130,6 +130,7 @@ def test_a_rerun_skips_finished_shards_and_other_settings_are_refused(one_proces
         segment_dataset(RunSettings(photos, one_process, device="cpu", shard_size=3, progress=False))
 
 
+@pytest.mark.slow
 def test_two_processes_write_what_one_writes(one_process: Path, photos: Path, tmp_path: Path) -> None:
     out = tmp_path / "two"
     ranks = [subprocess.Popen(_command(photos, out, "--shard-size", "2", "--segments"), env=_env(rank, 2))
@@ -144,6 +145,7 @@ def test_two_processes_write_what_one_writes(one_process: Path, photos: Path, tm
     assert sum(d["photos"] for d in done) == 5
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_trees(one_process: Path, photos: Path, tmp_path: Path) -> None:
     out = tmp_path / "killed"
     ranks = [subprocess.Popen(_command(photos, out, "--shard-size", "1"), env=_env(rank, 2), start_new_session=True)
@@ -217,3 +219,96 @@ def test_cli_reports_bad_input_clearly(tmp_path: Path, capsys: pytest.CaptureFix
     assert "neither a folder of photos nor a text file" in capsys.readouterr().err
     assert main(["segment-dataset", str(tmp_path), str(tmp_path / "out2"), "--evidence", "most", "--quiet"]) == 2
     assert "topK" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- exporters
+def test_compressed_rle_round_trips_and_matches_pycocotools() -> None:
+    from hierseg.dataset.exporters import compress_counts, decompress_counts
+    from hierseg.export import coco_rle
+
+    rng = np.random.default_rng(0)
+    for shape in [(7, 5), (40, 33), (1, 1)]:
+        mask = rng.random(shape) < rng.random()
+        counts = coco_rle(mask)["counts"]
+        assert decompress_counts(compress_counts(counts)) == counts
+    counts = [5, 100000, 3, 1, 70000, 2]  # large and negative differences
+    assert decompress_counts(compress_counts(counts)) == counts
+    mask_api = pytest.importorskip("pycocotools.mask")
+    mask = np.asfortranarray(rng.random((31, 17)) < 0.4)
+    assert mask_api.encode(mask.astype(np.uint8))["counts"].decode() == compress_counts(coco_rle(mask)["counts"])
+
+
+def test_coco_export_masks_are_the_stored_trees(one_process: Path, tmp_path: Path) -> None:
+    from hierseg.dataset.exporters import decompress_counts, export_coco_dataset
+    from hierseg.export import decode_coco_rle
+
+    results = open_results(one_process)
+    document = json.loads(export_coco_dataset(results, tmp_path / "coco.json").read_text())
+    assert len(document["images"]) == 4
+    image = document["images"][1]
+    tree = results.hierarchy(image["hierseg_key"])
+    mine = [a for a in document["annotations"] if a["image_id"] == image["id"]]
+    assert len(mine) == sum(tree.n_nodes(level) for level in range(tree.n_levels))
+    for annotation in mine[:: max(1, len(mine) // 20)]:
+        node = annotation["hierseg"]["node"]
+        rle = {**annotation["segmentation"], "counts": decompress_counts(annotation["segmentation"]["counts"])}
+        np.testing.assert_array_equal(decode_coco_rle(rle), tree.mask(node))
+        assert annotation["hierseg"]["parent"] == str(tree.parent(node))
+
+
+def test_hf_parquet_rows_decode_to_the_stored_trees(one_process: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from hierseg.dataset.exporters import export_hf_parquet
+    from hierseg.dataset.record import SUPERPIXELS, TREE, decode
+
+    results = open_results(one_process)
+    table = pq.read_table(export_hf_parquet(results, tmp_path / "data.parquet"))
+    assert json.loads(table.schema.metadata[b"huggingface"])["info"]["features"]["superpixels"] == {"_type": "Image"}
+    rows = table.to_pylist()
+    assert len(rows) == 4
+    for row in rows:
+        tree = decode({SUPERPIXELS: row["superpixels"]["bytes"], TREE: row["tree"]}, results.class_names)
+        assert tree == results.hierarchy(row["key"])
+
+
+def test_segments_table_answers_part_under_whole_queries(one_process: Path) -> None:
+    results = open_results(one_process)
+    segments = results.segments()
+    key = results.index[results.index["status"] == "ok"]["key"].iloc[0]
+    tree = results.hierarchy(key)
+    mine = segments[segments["key"] == key]
+    assert len(mine) == sum(tree.n_nodes(level) for level in range(tree.n_levels))
+    level1 = mine[mine["level"] == 1].sort_values("node")
+    np.testing.assert_array_equal(level1["parent"], tree.parents[1])
+    np.testing.assert_array_equal(level1["area"], tree.areas(1))
+
+
+# ---------------------------------------------------------------------- hierseg browse
+def test_gallery_filters_opens_drills_and_recuts_without_the_model(one_process: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("gradio")
+    import hierseg.segmenter
+    from explorer.gallery import ALL, Gallery, build_gallery, click, granularity
+    from hierseg.hierarchy import ROOT
+
+    def no_model(*args: object, **kwargs: object) -> None:
+        raise AssertionError("browsing must not load a model")
+
+    monkeypatch.setattr(hierseg.segmenter, "load_segmenter", no_model)
+    gallery = Gallery(one_process)
+    assert gallery.statuses() == [ALL, "error", "ok"]
+    assert [p for p, _ in gallery.page(gallery.rows(), 0)] and len(gallery.page(gallery.rows(), 0)) == 4
+    errors = gallery.rows(status="error")
+    assert errors["path"].tolist() == [BROKEN] and gallery.page(errors, 0) == []
+    label = gallery.labels()[1]
+    assert set(gallery.rows(label=label)["label"]) == {label}
+    key = gallery.rows(status="ok")["key"].iloc[0]
+    session = gallery.open(key)
+    assert session.hierarchy == gallery.results.hierarchy(key) and session.rgb.std() > 0  # the photo, not grey
+    height, width = session.rgb.shape[:2]
+    drilled = click(session, 0, 0)
+    assert drilled.selected != ROOT and drilled.selected.level >= 0
+    finer = granularity(session, 1.0)
+    assert finer.hierarchy.n_nodes(0) >= session.hierarchy.n_nodes(0)
+    assert finer.hierarchy.label_maps[-1].tolist() == session.hierarchy.label_maps[-1].tolist()
+    build_gallery(gallery)  # the page builds

@@ -73,6 +73,14 @@ class DatasetResults:
         Raises:
             KeyError: no such key, or the photo is an error row or not segmented yet.
         """
+        return record.decode(self.members(key), self.class_names)
+
+    def members(self, key: str) -> dict[str, bytes]:
+        """The photo's stored files (extension -> bytes), as in its shard's tar.
+
+        Raises:
+            KeyError: as ``hierarchy``.
+        """
         rows = self.index[self.index["key"] == key]
         if rows.empty:
             raise KeyError(f"no photo with key {key!r}")
@@ -85,7 +93,7 @@ class DatasetResults:
         for extension in (record.SUPERPIXELS, record.TREE):
             with tar.extractfile(members[f"{key}.{extension}"]) as file:
                 data[extension] = file.read()
-        return record.decode(data, self.class_names)
+        return data
 
     def segments(self) -> pd.DataFrame:
         """Every node of every segmented photo (runs made with ``--segments``)."""
