@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import numpy as np
 import pandas as pd
 
@@ -87,8 +88,6 @@ def granularity(session: Session, position: float) -> Session:
 
 def build_gallery(gallery: Gallery) -> Any:
     """The browse app (a ``gr.Blocks``) over a run's ``Gallery``."""
-    import gradio as gr
-
     out = gallery.results.layout.out
     status = gallery.results.status()
     with gr.Blocks(title="hierseg browse") as demo:

@@ -10,6 +10,7 @@ at most two batches. A photo that cannot be read or segmented becomes an error r
 from __future__ import annotations
 
 import queue
+import resource
 import threading
 import time
 from collections import defaultdict
@@ -114,7 +115,7 @@ def process_shard(job: ShardJob, shard: int, heartbeat: Callable[[], None] = lam
     failure: list[BaseException] = []
     thread = threading.Thread(target=_write_loop, args=(pending, writer, job, shard, stage_ms, failure), daemon=True)
     thread.start()
-    started = time.perf_counter()
+    started, wall_start = time.perf_counter(), time.time()
     try:
         wait = time.perf_counter()
         for batch in loader:
@@ -135,8 +136,11 @@ def process_shard(job: ShardJob, shard: int, heartbeat: Callable[[], None] = lam
             thread.join()
         writer.abort()
         raise
-    stats = {"seconds": time.perf_counter() - started, "stage_ms": dict(stage_ms), "batch_size": job.batch_size,
-             "workers": job.workers, "device": str(job.segmenter.device)}
+    stats = {"seconds": time.perf_counter() - started, "started": wall_start, "finished": time.time(),
+             "stage_ms": dict(stage_ms), "batch_size": job.batch_size, "workers": job.workers,
+             "device": str(job.segmenter.device),
+             # Peak memory of this process so far: flat from shard to shard when queues are bounded.
+             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     return writer.commit(stats)
 
 
