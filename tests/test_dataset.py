@@ -312,3 +312,21 @@ def test_gallery_filters_opens_drills_and_recuts_without_the_model(one_process: 
     assert finer.hierarchy.n_nodes(0) >= session.hierarchy.n_nodes(0)
     assert finer.hierarchy.label_maps[-1].tolist() == session.hierarchy.label_maps[-1].tolist()
     build_gallery(gallery)  # the page builds
+
+
+def test_manifest_from_a_list_file_is_sorted_and_keeps_missing_paths(photos: Path, tmp_path: Path) -> None:
+    from hierseg.dataset.manifest import build_manifest, source_root
+
+    listing = tmp_path / "photos.txt"
+    absolute = sorted(photos.rglob("*.jpg"))
+    listing.write_text("# photos\n" + "\n".join([str(absolute[1]), "", str(absolute[0]), "gone/missing.jpg"]))
+    manifest = build_manifest(listing, shard_size=2)
+    assert source_root(listing) == tmp_path and manifest.root == tmp_path
+    assert manifest.rows["path"].tolist() == sorted(manifest.rows["path"].tolist())
+    assert "gone/missing.jpg" in manifest.rows["path"].tolist()
+    assert manifest.rows.set_index("path").loc["gone/missing.jpg", "size"] == -1
+    # Paths outside the list's folder stay absolute; root / absolute is the absolute path.
+    assert all((manifest.root / p).exists() for p in manifest.rows["path"] if p != "gone/missing.jpg")
+    assert manifest.n_shards == 2 and len(manifest.shard(1)) == 1
+    same = build_manifest(listing, shard_size=2)
+    assert same.rows.equals(manifest.rows)

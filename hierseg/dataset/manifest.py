@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import HiersegError
 
-__all__ = ["IMAGE_EXTENSIONS", "Manifest", "build_manifest"]
+__all__ = ["IMAGE_EXTENSIONS", "Manifest", "build_manifest", "source_root"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
@@ -56,6 +56,12 @@ class Manifest:
         return cls(root, pd.read_parquet(path), shard_size)
 
 
+def source_root(source: str | os.PathLike) -> Path:
+    """The folder manifest paths are relative to: SRC itself, or the folder of a list file."""
+    source = Path(source).resolve()
+    return source if source.is_dir() else source.parent
+
+
 def photo_key(relative: str) -> str:
     """A stable webdataset key for a relative path (16 hex digits of its SHA-1)."""
     return hashlib.sha1(relative.encode("utf-8")).hexdigest()[:16]
@@ -70,12 +76,11 @@ def build_manifest(source: str | os.PathLike, shard_size: int) -> Manifest:
     source = Path(source)
     if shard_size < 1:
         raise HiersegError(f"shard size must be at least 1, got {shard_size}")
+    root = source_root(source)
     if source.is_dir():
-        root = source.resolve()
         relative = [p.relative_to(root).as_posix() for p in root.rglob("*")
                     if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
     elif source.is_file():
-        root = source.resolve().parent
         lines = [line.strip() for line in source.read_text().splitlines()]
         relative = [_relative(Path(line), root) for line in lines if line and not line.startswith("#")]
     else:

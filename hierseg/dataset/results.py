@@ -22,6 +22,7 @@ from ..hierarchy import Hierarchy
 from . import record
 from .layout import Layout
 from .manifest import Manifest
+from .shard import INDEX_COLUMNS
 
 __all__ = ["DatasetResults", "open_results"]
 
@@ -39,7 +40,7 @@ class DatasetResults:
         self.run = json.loads(self.layout.run_json.read_text())
         self.class_names: list[str] = self.run["class_names"]
         shard_size = int(self.run["fingerprint"]["shard_size"])
-        self.manifest = Manifest.load(self.layout.manifest, Path(self.run["source"]), shard_size)
+        self.manifest = Manifest.load(self.layout.manifest, Path(self.run["source_root"]), shard_size)
         self._tars: OrderedDict[int, tuple[tarfile.TarFile, dict[str, tarfile.TarInfo]]] = OrderedDict()
 
     @cached_property
@@ -47,7 +48,7 @@ class DatasetResults:
         """One row per input file, manifest order; photos of unfinished shards have ``status="pending"``."""
         done = [s for s in range(self.manifest.n_shards) if self.layout.is_done(s)]
         parts = [pd.read_parquet(self.layout.index(s)) for s in done]
-        stored = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["key", "status"])
+        stored = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=INDEX_COLUMNS)
         rows = self.manifest.rows.copy()
         rows["shard"] = rows.index // self.manifest.shard_size
         merged = rows.merge(stored.drop(columns=["path", "size", "shard"], errors="ignore"), on="key", how="left")

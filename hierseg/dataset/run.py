@@ -18,7 +18,7 @@ from ..errors import HiersegError
 from .fingerprint import check_or_write, run_fingerprint
 from .launch import Rank, rank_from_env
 from .layout import Layout
-from .manifest import Manifest, build_manifest
+from .manifest import Manifest, build_manifest, source_root
 from .record import evidence_mode
 from .runner import ShardJob, run_shards, shard_order
 
@@ -72,7 +72,7 @@ def segment_dataset(settings: RunSettings, rank: Rank | None = None) -> list[dic
     segmenter = load_segmenter(folder, device=_local_device(settings.device))
     fingerprint = run_fingerprint(segmenter, folder, settings.evidence, settings.shard_size)
     run = check_or_write(layout.out, fingerprint, {"class_names": segmenter.class_names,
-                                                   "source": str(Path(settings.source).resolve())})
+                                                   "source_root": str(source_root(settings.source))})
     order = shard_order(manifest.n_shards, rank.rank, rank.world)
     remaining = [s for s in order if not layout.is_done(s)]
     bar = _progress_bar(settings, rank, manifest, remaining)
@@ -95,11 +95,9 @@ def _local_device(device: str) -> str:
 def _manifest(settings: RunSettings, layout: Layout) -> Manifest:
     """The run's manifest: read when OUT has one (SRC is then only its root), else made and saved.
     Ranks starting together each build the same one; saving is an atomic replace of identical content."""
-    source = Path(settings.source)
-    root = source.resolve() if source.is_dir() else source.resolve().parent
     if layout.manifest.exists():
-        return Manifest.load(layout.manifest, root, settings.shard_size)
-    manifest = build_manifest(source, settings.shard_size)
+        return Manifest.load(layout.manifest, source_root(settings.source), settings.shard_size)
+    manifest = build_manifest(settings.source, settings.shard_size)
     manifest.save(layout.manifest)
     return manifest
 
