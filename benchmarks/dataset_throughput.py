@@ -68,7 +68,9 @@ def dataset_run(command: list[str], out: Path, env: dict[str, str]) -> dict:
         for stage, ms in d["stage_ms"].items():
             stages[stage] = stages.get(stage, 0.0) + ms
     return {"photos": photos, "seconds": seconds, "wall": wall, "bytes": sum(d["tar_bytes"] for d in done) / photos,
-            "stages": {k: v / photos for k, v in stages.items()}, "rss_mb": max(d["max_rss_mb"] for d in done)}
+            "stages": {k: v / photos for k, v in stages.items()}, "rss_mb": max(d["max_rss_mb"] for d in done),
+            # Peak RSS of the writing process after each shard, in finishing order: flat when memory is bounded.
+            "rss_by_shard": [d["max_rss_mb"] for d in sorted(done, key=lambda d: d["finished"])]}
 
 
 def main() -> None:
@@ -110,6 +112,9 @@ def main() -> None:
         rate = row["photos"] / row["seconds"]
         rss = "" if row["rss_mb"] is None else f"{row['rss_mb']:.0f}"
         print(f"| {name} | {rate:.2f} | {rate / base:.2f} | {row['wall']:.1f} | {row['bytes'] / 1024:.1f} | {rss} |")
+    for name, row in rows.items():
+        if row.get("rss_by_shard"):
+            print(f"{name}: peak RSS MB after each shard, in finishing order: {row['rss_by_shard']}")
     stages = sorted({s for row in rows.values() for s in row["stages"]})
     print("\nms per photo by stage (summed over processes; in segment-dataset decode/preprocess run in DataLoader workers)")
     print("| run | " + " | ".join(stages) + " |")
