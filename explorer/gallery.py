@@ -20,6 +20,7 @@ from hierseg.errors import ImageLoadError
 from hierseg.imageio import load_image
 
 from .granularity import STEP, has_granularity, height_at, position_of
+from .label_panel import LabelPanel
 from .session import Session, click_to_node, drill_to, go_up, new_session, set_granularity
 from .views import panels
 
@@ -27,6 +28,7 @@ __all__ = ["ALL", "Gallery", "build_gallery", "launch_gallery"]
 
 ALL = "(all)"
 PAGE = 48  # thumbnails per page
+THUMB = 192  # thumbnail long side, px
 _NO_PHOTO_GREY = 160
 
 
@@ -57,11 +59,21 @@ class Gallery:
             keep &= index["path"].str.contains(path_contains, regex=False).to_numpy()
         return index[keep]
 
-    def page(self, rows: pd.DataFrame, page: int) -> list[tuple[str, str]]:
-        """(image path, caption) of a page of segmented photos, for ``gr.Gallery``."""
+    def page(self, rows: pd.DataFrame, page: int) -> list[tuple[np.ndarray, str]]:
+        """(thumbnail, caption) of a page of segmented photos, for ``gr.Gallery``. Thumbnails are decoded
+        here, so the server never has to be allowed to serve the photos' folders."""
         ok = rows[rows["status"] == "ok"]
         chosen = ok.iloc[page * PAGE:(page + 1) * PAGE]
-        return [(str(self.root / path), f"{label} · {path}") for path, label in zip(chosen["path"], chosen["label"])]
+        return [(self.thumbnail(key), f"{label} · {Path(path).name}")
+                for key, path, label in zip(chosen["key"], chosen["path"], chosen["label"])]
+
+    def thumbnail(self, key: str) -> np.ndarray:
+        """The photo at most ``THUMB`` px on its long side; its coarsest segments on grey when it moved."""
+        path = self.results.index.set_index("key").loc[key, "path"]
+        try:
+            return load_image(self.root / path, max_side=THUMB)
+        except ImageLoadError:
+            return self.open(key).rgb[::4, ::4]
 
     def open(self, key: str) -> Session:
         """An explorer session on the photo's stored tree (the photo itself when it is still at its path)."""
@@ -86,6 +98,15 @@ def granularity(session: Session, position: float) -> Session:
     return set_granularity(session, height_at(session.source, position))
 
 
+def shown(session: Session) -> tuple[np.ndarray, dict[str, Any], str, str, dict[str, Any]]:
+    """What the page shows of a session: the coloured photo, the selection's classes (``LabelPanel``), the
+    breadcrumb and parts table (HTML), and the granularity slider's update."""
+    view = panels(session)
+    movable = has_granularity(session.source)
+    position = position_of(session.source, session.height) if movable else 0
+    return view.overlay, view.evidence, view.breadcrumb, view.table, gr.update(value=position, interactive=movable)
+
+
 def build_gallery(gallery: Gallery) -> Any:
     """The browse app (a ``gr.Blocks``) over a run's ``Gallery``."""
     out = gallery.results.layout.out
@@ -108,7 +129,7 @@ def build_gallery(gallery: Gallery) -> Any:
                 slider = gr.Slider(0, 1, value=0, step=STEP, label="granularity (coarse to fine)")
                 up = gr.Button("Up")
             with gr.Column(scale=2):
-                evidence = gr.Label(label="selected segment")
+                evidence = LabelPanel(label="selected segment")
                 breadcrumb = gr.HTML()
                 parts = gr.HTML()
 
@@ -119,12 +140,7 @@ def build_gallery(gallery: Gallery) -> Any:
             return items, rows[["path", "status", "label", "error"]].head(500), ok
 
         def show(current: Session | None) -> tuple:
-            if current is None:
-                return None, None, "", "", gr.update()
-            view = panels(current)
-            position = position_of(current.source, current.height) if has_granularity(current.source) else 0
-            return view.overlay, view.evidence, view.breadcrumb, view.table, gr.update(
-                value=position, interactive=has_granularity(current.source))
+            return shown(current) if current is not None else (None, None, "", "", gr.update())
 
         def pick(keys: list[str], event: gr.SelectData) -> tuple:
             current = gallery.open(keys[event.index])
@@ -158,7 +174,5 @@ def build_gallery(gallery: Gallery) -> Any:
 
 
 def launch_gallery(out: str | os.PathLike, **launch: Any) -> None:
-    """Build the browse app and serve it (``launch`` goes to ``gr.Blocks.launch``); the photos' folder is
-    allowed so the gallery can show them."""
-    gallery = Gallery(out)
-    build_gallery(gallery).launch(allowed_paths=[str(gallery.root)], **launch)
+    """Build the browse app and serve it (``launch`` goes to ``gr.Blocks.launch``)."""
+    build_gallery(Gallery(out)).launch(**launch)

@@ -297,7 +297,8 @@ def test_gallery_filters_opens_drills_and_recuts_without_the_model(one_process: 
     monkeypatch.setattr(hierseg.segmenter, "load_segmenter", no_model)
     gallery = Gallery(one_process)
     assert gallery.statuses() == [ALL, "error", "ok"]
-    assert [p for p, _ in gallery.page(gallery.rows(), 0)] and len(gallery.page(gallery.rows(), 0)) == 4
+    thumbnails = gallery.page(gallery.rows(), 0)
+    assert len(thumbnails) == 4 and all(image.ndim == 3 and max(image.shape) <= 192 for image, _ in thumbnails)
     errors = gallery.rows(status="error")
     assert errors["path"].tolist() == [BROKEN] and gallery.page(errors, 0) == []
     label = gallery.labels()[1]
@@ -311,7 +312,14 @@ def test_gallery_filters_opens_drills_and_recuts_without_the_model(one_process: 
     finer = granularity(session, 1.0)
     assert finer.hierarchy.n_nodes(0) >= session.hierarchy.n_nodes(0)
     assert finer.hierarchy.label_maps[-1].tolist() == session.hierarchy.label_maps[-1].tolist()
-    build_gallery(gallery)  # the page builds
+    from explorer.gallery import shown
+
+    # Every value the page shows goes through the page's own component, as gradio does after a click.
+    overlay, evidence, breadcrumb, table, slider = shown(drilled)
+    page = {getattr(block, "label", None): block for block in build_gallery(gallery).blocks.values()}
+    page["click a segment"].postprocess(overlay)
+    assert page["selected segment"].postprocess(evidence).label == evidence["label"]
+    assert slider["interactive"] is True and 0 <= slider["value"] <= 1
 
 
 def test_manifest_from_a_list_file_is_sorted_and_keeps_missing_paths(photos: Path, tmp_path: Path) -> None:
