@@ -69,7 +69,7 @@ class Gallery:
 
     def thumbnail(self, key: str) -> np.ndarray:
         """The photo at most ``THUMB`` px on its long side; its coarsest segments on grey when it moved."""
-        path = self.results.index.set_index("key").loc[key, "path"]
+        path = self.results.path(key)
         try:
             return load_image(self.root / path, max_side=THUMB)
         except ImageLoadError:
@@ -78,7 +78,7 @@ class Gallery:
     def open(self, key: str) -> Session:
         """An explorer session on the photo's stored tree (the photo itself when it is still at its path)."""
         tree = self.results.hierarchy(key)
-        path = self.results.index.set_index("key").loc[key, "path"]
+        path = self.results.path(key)
         try:
             rgb = load_image(self.root / path)
         except ImageLoadError:

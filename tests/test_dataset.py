@@ -338,3 +338,15 @@ def test_manifest_from_a_list_file_is_sorted_and_keeps_missing_paths(photos: Pat
     assert manifest.n_shards == 2 and len(manifest.shard(1)) == 1
     same = build_manifest(listing, shard_size=2)
     assert same.rows.equals(manifest.rows)
+
+
+def test_status_and_export_commands(one_process: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hierseg.cli import main
+
+    assert main(["dataset-status", str(one_process), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["ok"], status["error"], status["shards_done"], status["working_on"]) == (4, 1, 3, [])
+    assert main(["export-dataset", str(one_process), str(tmp_path / "two.json"), "--format", "coco", "--limit", "2"]) == 0
+    assert len(json.loads((tmp_path / "two.json").read_text())["images"]) == 2
+    assert main(["browse", str(tmp_path / "nothing-here")]) == 2
+    assert "no segment-dataset run" in capsys.readouterr().err

@@ -55,6 +55,10 @@ class DatasetResults:
         merged["status"] = merged["status"].fillna("pending")
         return merged
 
+    @cached_property
+    def _by_key(self) -> pd.DataFrame:
+        return self.index.set_index("key")
+
     def status(self) -> dict[str, Any]:
         """Counts: shards done, photos ok / error / pending, bytes written, shards being worked on."""
         counts = self.index["status"].value_counts()
@@ -76,16 +80,19 @@ class DatasetResults:
         """
         return record.decode(self.members(key), self.class_names)
 
+    def path(self, key: str) -> str:
+        """The photo's path relative to the source folder (absolute when it lies outside it)."""
+        return str(self._by_key.loc[key, "path"])
+
     def members(self, key: str) -> dict[str, bytes]:
         """The photo's stored files (extension -> bytes), as in its shard's tar.
 
         Raises:
             KeyError: as ``hierarchy``.
         """
-        rows = self.index[self.index["key"] == key]
-        if rows.empty:
+        if key not in self._by_key.index:
             raise KeyError(f"no photo with key {key!r}")
-        row = rows.iloc[0]
+        row = self._by_key.loc[key]
         if row["status"] != "ok":
             raise KeyError(f"photo {key!r} ({row['path']}) has status {row['status']}"
                            + (f": {row['error']}" if row["status"] == "error" else ""))
