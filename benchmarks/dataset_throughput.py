@@ -77,7 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "bsds500" / "images" / "val")
     parser.add_argument("--n", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--shard-size", type=int, default=10)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()

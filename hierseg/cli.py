@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("out", help="output folder (run it again to resume; see docs/dataset.md)")
     ds.add_argument("--checkpoint", default=None, help="checkpoint name or path (default: the shipped one)")
     ds.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (under torchrun: cuda picks LOCAL_RANK's GPU)")
-    ds.add_argument("--batch-size", type=_positive, default=16, help="photos per network batch")
+    ds.add_argument("--batch-size", type=_positive, default=None, help="photos per network batch (default: 1 on CPU, 64 on GPU)")
     ds.add_argument("--shard-size", type=_positive, default=1000, help="photos per shard (fixed by the first run)")
     ds.add_argument("--workers", type=int, default=1, help="DataLoader processes decoding photos and computing superpixels")
     ds.add_argument("--threads", type=_positive, default=1,

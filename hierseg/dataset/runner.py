@@ -9,6 +9,7 @@ at most two batches. A photo that cannot be read or segmented becomes an error r
 """
 from __future__ import annotations
 
+import os
 import queue
 import resource
 import threading
@@ -139,8 +140,8 @@ def process_shard(job: ShardJob, shard: int, heartbeat: Callable[[], None] = lam
     stats = {"seconds": time.perf_counter() - started, "started": wall_start, "finished": time.time(),
              "stage_ms": dict(stage_ms), "batch_size": job.batch_size, "workers": job.workers,
              "device": str(job.segmenter.device),
-             # Peak memory of this process so far: flat from shard to shard when queues are bounded.
-             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+             # This process's memory after the shard, and its peak so far.
+             "rss_mb": _rss_mb(), "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     return writer.commit(stats)
 
 
@@ -203,6 +204,15 @@ def _write_loop(pending: queue.Queue, writer: ShardWriter, job: ShardJob, shard:
         failure.append(error)
         while pending.get() is not None:  # keep the producer from blocking on a full queue
             pass
+
+
+def _rss_mb() -> float | None:
+    """Resident memory now (Linux), None elsewhere."""
+    try:
+        with open("/proc/self/statm") as file:
+            return round(int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _remove_leftovers(layout: Layout, shard: int) -> None:
