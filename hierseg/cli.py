@@ -1,4 +1,4 @@
-"""Command line: ``hierseg segment | convert | info``."""
+"""Command line: ``hierseg segment | segment-dataset | dataset-status | browse | export-dataset | convert | info``."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import HiersegError
+from .errors import HiersegError, MissingDependencyError
 
 
 def _segment(args: argparse.Namespace) -> int:
@@ -83,6 +83,62 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _segment_dataset(args: argparse.Namespace) -> int:
+    from .dataset import RunSettings, open_results, segment_dataset
+
+    settings = RunSettings(args.src, args.out, args.checkpoint, args.device, args.batch_size, args.shard_size,
+                           args.workers, args.evidence, args.segments, args.stale_after, not args.quiet, args.threads)
+    records = segment_dataset(settings)
+    status = open_results(args.out).status()
+    photos = sum(r["photos"] for r in records)
+    print(f"this process wrote {len(records)} shards ({photos} photos); {args.out}: {_status_line(status)}")
+    return 0
+
+
+def _status_line(status: dict) -> str:
+    return (f"{status['shards_done']}/{status['shards']} shards done, {status['ok']} photos ok, "
+            f"{status['error']} errors, {status['pending']} pending, {status['bytes_per_photo']} bytes/photo")
+
+
+def _dataset_status(args: argparse.Namespace) -> int:
+    from .dataset import open_results
+
+    status = open_results(args.out).status()
+    print(json.dumps(status, indent=1) if args.json else _status_line(status)
+          + (f"; in progress: {', '.join(status['working_on'])}" if status["working_on"] else ""))
+    return 0
+
+
+def _browse(args: argparse.Namespace) -> int:
+    try:
+        from explorer.gallery import launch_gallery
+    except ImportError as error:
+        raise MissingDependencyError(f"hierseg browse needs the explorer app ({error}): pip install 'hierseg[app]'") from None
+    launch_gallery(args.out, server_name=args.host, server_port=args.port, share=args.share)
+    return 0
+
+
+def _export_dataset(args: argparse.Namespace) -> int:
+    from .dataset import open_results
+    from .dataset.exporters import export_coco_dataset, export_hf_parquet
+
+    results = open_results(args.out)
+    keys = None if args.limit is None else list(results.index[results.index["status"] == "ok"]["key"][: args.limit])
+    if args.format == "coco":
+        path = export_coco_dataset(results, args.dest, keys=keys)
+    else:
+        path = export_hf_parquet(results, args.dest, keys=keys)
+    print(f"wrote {path}")
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _steps(text: str) -> int:
     steps = int(text)
     if steps < 0:
@@ -105,6 +161,42 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--seed", type=int, default=0, help="seed of the refinement's random views")
     seg.add_argument("--quiet", action="store_true", help="no progress bar")
     seg.set_defaults(run=_segment)
+
+    ds = sub.add_parser("segment-dataset", help="segment a folder or list of photos into sharded, resumable results")
+    ds.add_argument("src", help="a folder (searched recursively) or a text file of image paths")
+    ds.add_argument("out", help="output folder (run it again to resume; see docs/dataset.md)")
+    ds.add_argument("--checkpoint", default=None, help="checkpoint name or path (default: the shipped one)")
+    ds.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (under torchrun: cuda picks LOCAL_RANK's GPU)")
+    ds.add_argument("--batch-size", type=_positive, default=None, help="photos per network batch (default: 1 on CPU, 64 on GPU)")
+    ds.add_argument("--shard-size", type=_positive, default=1000, help="photos per shard (fixed by the first run)")
+    ds.add_argument("--workers", type=int, default=1, help="DataLoader processes decoding photos and computing superpixels")
+    ds.add_argument("--threads", type=_positive, default=1,
+                    help="torch threads per process (the same count gives the same bytes whatever the launch)")
+    ds.add_argument("--evidence", default="top5", help="class evidence kept per node: topK (e.g. top5) or full")
+    ds.add_argument("--segments", action="store_true", help="also write a parquet of every node (level, parent, area, box, classes)")
+    ds.add_argument("--stale-after", type=float, default=600.0,
+                    help="seconds after which another host's untouched shard claim counts as abandoned")
+    ds.add_argument("--quiet", action="store_true", help="no progress bar")
+    ds.set_defaults(run=_segment_dataset)
+
+    st = sub.add_parser("dataset-status", help="what a segment-dataset run has done")
+    st.add_argument("out")
+    st.add_argument("--json", action="store_true", help="print the counts as JSON")
+    st.set_defaults(run=_dataset_status)
+
+    br = sub.add_parser("browse", help="a gallery of a segment-dataset run's trees (needs the app extra)")
+    br.add_argument("out")
+    br.add_argument("--host", default="127.0.0.1")
+    br.add_argument("--port", type=int, default=None)
+    br.add_argument("--share", action="store_true")
+    br.set_defaults(run=_browse)
+
+    ex = sub.add_parser("export-dataset", help="export a segment-dataset run to COCO JSON or Hugging Face parquet")
+    ex.add_argument("out", help="the run's folder")
+    ex.add_argument("dest", help="file to write (.json for coco, .parquet for hf)")
+    ex.add_argument("--format", choices=("coco", "hf"), required=True)
+    ex.add_argument("--limit", type=_positive, default=None, help="only the first N segmented photos")
+    ex.set_defaults(run=_export_dataset)
 
     conv = sub.add_parser("convert", help="convert an official CAST .pth/.pth.tar into a hierseg checkpoint folder")
     conv.add_argument("input", help="official checkpoint file")
