@@ -305,7 +305,7 @@ def test_gallery_filters_opens_drills_and_recuts_without_the_model(one_process: 
     assert set(gallery.rows(label=label)["label"]) == {label}
     key = gallery.rows(status="ok")["key"].iloc[0]
     session = gallery.open(key)
-    assert session.hierarchy == gallery.results.hierarchy(key) and session.rgb.std() > 0  # the photo, not grey
+    assert session.source == gallery.results.hierarchy(key) and session.rgb.std() > 0  # the stored tree; the photo, not grey
     height, width = session.rgb.shape[:2]
     drilled = click(session, 0, 0)
     assert drilled.selected != ROOT and drilled.selected.level >= 0

@@ -216,7 +216,7 @@ def test_refine_evaluation_helpers() -> None:
     assert stated_label(probs, names, 207) == ("right", pytest.approx(0.9))
     assert stated_label(probs, names, 208)[0] == "wrong"  # named "golden retriever": wrong for a Labrador
     probs[:] = 0.0
-    probs[[207, 208]] = 0.3  # no single class reaches 0.5, their family does: a name, right for either dog
+    probs[[207, 208]] = 0.4  # no single class reaches the threshold, their family does: a name, right for either dog
     assert stated_label(probs, names, 208)[0] == "right" and stated_label(probs, names, 1)[0] == "wrong"
     probs[:] = 0.001
     assert stated_label(probs, names, 1)[0] == "uncertain"
