@@ -16,6 +16,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from .checkpoints import CheckpointConfig, load_checkpoint, resolve_checkpoint
+from .borders import colour_edges, region_borders
 from .class_names import imagenet_class_names
 from .errors import MissingDependencyError
 from .hierarchy import Hierarchy
@@ -156,7 +157,12 @@ class Segmenter:
         areas = regions.areas[index, :n].double().cpu().numpy()
         edges = np.argwhere(np.triu(regions.adjacency[index, :n, :n].cpu().numpy(), 1))
         features = self.model.tree_features(output)[index, :n].double().cpu().numpy()
-        return ward_tree(features, areas / areas.sum(), edges, self.config.tree.size_power, self.config.tree.small_area)
+        config = self.config.tree
+        # The border term reads the colour edges of the view the superpixels were computed on.
+        border = region_borders(prepared.view.superpixels, colour_edges(prepared.view.rgb, config.border_sigma)) \
+            if config.border_sigma > 0 else None
+        return ward_tree(features, areas / areas.sum(), edges, config.size_power, config.small_area, border,
+                         config.border_eps, config.border_power)
 
     def _tree_readout(self, prepared: PreparedImage, output: CASTOutput, index: int, meta: dict[str, Any] | None) -> Hierarchy:
         config = self.config.tree

@@ -99,6 +99,24 @@ def _bsds_section(methods: dict[str, Any], key: str, title: str) -> list[str]:
     return lines + [""]
 
 
+def _objects_section(shares: dict[str, Any]) -> list[str]:
+    """Share of photos where one segment covers the object (IoU >= the threshold), per half of the set."""
+    if not shares:
+        return []
+    first = next(iter(shares.values()))
+    cover = f", photos where it covers >= {first['min_cover']:.0%}" if first["min_cover"] else ""
+    lines = ["", f"Whole objects: share of photos where ONE segment covers the object at IoU >= {first['threshold']:g}{cover}; "
+             "dev = first half of the set (settings chosen there), held-out = second half (never tuned on). Coarsest: the level "
+             "the app shows first; tree: any node of the merge tree (any level for a method without one); bound: the best "
+             "union of the finest level's segments.", "",
+             "| method | half | photos | coarsest | tree | bound |", "|---|---|---|---|---|---|"]
+    for name, share in shares.items():
+        for half in ("held_out", "dev", "all"):
+            h = share[half]
+            lines.append(f"| {name} | {half.replace('_', '-')} | {h['photos']} | {_fmt(h['coarse'])} | {_fmt(h['tree'])} | {_fmt(h['bound'])} |")
+    return lines
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results dict of ``training.evaluate.run`` as Markdown tables, one per data set present."""
     methods = results["methods"]
@@ -122,6 +140,7 @@ def markdown(results: dict[str, Any]) -> str:
                 t = e["tree"]
                 lines.append(f"| {name} | {_coarsest(e)} | {_fmt(t['one_piece_coarse'])} of {t['coarse_segments']} | "
                              + (f"{_fmt(t['single_child'])} of {t['parent_nodes']}" if "single_child" in t else "—") + " |")
+        lines += _objects_section({name: m[key]["objects"] for name, m in methods.items() if key in m and "objects" in m[key]})
         lines.append("")
     recognition = results.get("recognition")
     if recognition:
