@@ -31,7 +31,8 @@ from hierseg.imageio import load_image
 
 from .evaluation.datasets import PEOPLE_MIN_COVER, pascal_part_val, weizmann_horses
 from .metrics.ground_truth import load_bsds_ground_truth
-from .metrics.objects import WHOLE_IOU, segment_ious, tree_ious
+from .metrics.objects import WHOLE_IOU, best_union_iou, segment_ious, tree_ious
+from .metrics.paired import mcnemar_exact, sign_flip_test
 from .metrics.regions import summarize_regions
 from .metrics.ultrametric import HEIGHTS, evaluate_tree
 from .train_grouping import heights_for_counts
@@ -62,13 +63,18 @@ def build_tree(inputs: dict[str, Any], config: TreeConfig, edge_cache: dict[floa
 
 
 def score(config: TreeConfig, bsds: list[dict[str, Any]], objects: dict[str, list[dict[str, Any]]],
-          level_counts: tuple[int, ...]) -> dict[str, float]:
-    """BSDS train ultrametric covering, cut heights for ``level_counts``, and whole-object shares on dev."""
+          level_counts: tuple[int, ...] | None) -> dict[str, Any]:
+    """BSDS ultrametric covering / PRI / VI, the cut heights (calibrated on the same BSDS photos for
+    ``level_counts``, or the config's own when None), and the whole-object shares."""
     trees = [build_tree(p, config, p["edge_maps"]) for p in bsds]
     evals = [evaluate_tree(p["leaves"], t, p["humans"])[0] for p, t in zip(bsds, trees)]
     summary = summarize_regions(evals, HEIGHTS)
-    heights = heights_for_counts(trees, level_counts)
-    out = {"covering_ods": summary.cover_ods, "covering_ois": summary.cover_ois, "heights": heights}
+    heights = heights_for_counts(trees, level_counts) if level_counts is not None else config.thresholds
+    # Per photo: the best covering over the heights (OIS), for a paired test between trees.
+    best = [(e.cover_count / e.cover_total).max() for e in evals]
+    out = {"covering_per_photo": best, "covering_ods": summary.cover_ods, "covering_ois": summary.cover_ois, "pri_ods": summary.pri_ods,
+           "pri_ois": summary.pri_ois, "vi_ods": summary.voi_ods, "vi_ois": summary.voi_ois, "heights": heights,
+           "display_counts": np.exp(np.mean([np.log([t.count_at(h) for h in heights]) for t in trees], 0)).tolist()}
     for name, photos in objects.items():
         coarse, anywhere = [], []
         for p in photos:
@@ -77,6 +83,8 @@ def score(config: TreeConfig, bsds: list[dict[str, Any]], objects: dict[str, lis
             top = display_levels(tree, heights, config.min_segments, config.split_chains)[0]
             coarse.append(segment_ious(top[p["leaves"]], p["mask"]).max() >= WHOLE_IOU)
         out[f"{name}_coarse"], out[f"{name}_tree"] = float(np.mean(coarse)), float(np.mean(anywhere))
+        out[f"{name}_photos"] = {"coarse": coarse, "tree": anywhere}  # per photo, for paired tests
+        out[f"{name}_bound"] = float(np.mean([best_union_iou(p["leaves"], p["mask"]) >= WHOLE_IOU for p in photos]))
     return out
 
 
@@ -90,7 +98,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eps", type=float, nargs="+", default=[0.05])
     parser.add_argument("--power", type=float, nargs="+", default=[1.0])
     parser.add_argument("--level-counts", type=int, nargs="+", default=[4, 10, 25])
+    parser.add_argument("--evaluate", nargs="+", default=None, metavar="CHECKPOINT",
+                        help="no tuning: score these checkpoints' trees at their own cut heights on the held-out data "
+                             "(BSDS500 val, the second halves of horses and people), CHECKPOINT's forward pass shared")
     args = parser.parse_args(argv)
+    held_out = args.evaluate is not None
     torch.set_num_threads(1)
     segmenter = load_segmenter(args.checkpoint, device="cpu")
     segmenter = Segmenter(segmenter.model, segmenter.config, "cpu", labeller=None)
@@ -99,17 +111,44 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.checkpoint} has no merge tree to tune")
     root = args.data / "bsds500"
     bsds = []
-    for path in sorted((root / "images" / "train").glob("*.jpg"))[:args.bsds]:
-        humans = load_bsds_ground_truth(root / "groundTruth" / "train" / f"{path.stem}.mat").segmentations
+    split = "val" if held_out else "train"
+    for path in sorted((root / "images" / split).glob("*.jpg"))[:args.bsds]:
+        humans = load_bsds_ground_truth(root / "groundTruth" / split / f"{path.stem}.mat").segmentations
         bsds.append({**photo_inputs(segmenter, path), "humans": humans, "edge_maps": {}})
     objects: dict[str, list[dict[str, Any]]] = {}
     for name, ds, min_cover in (("horses", weizmann_horses(args.data / "weizmann_horse"), 0.0),
                                 ("people", pascal_part_val(args.data / "pascal_part_person"), PEOPLE_MIN_COVER)):
         objects[name] = []
-        for image, gt in ds.items[: len(ds.items) // 2][: args.objects]:  # the dev half only
+        half = ds.items[len(ds.items) // 2:] if held_out else ds.items[: len(ds.items) // 2]  # as ObjectShareScorer splits
+        for image, gt in half[: args.objects]:
             mask = np.asarray(ds.load_gt(gt)[0]) > 0
             if mask.mean() >= min_cover and mask.any():
                 objects[name].append({**photo_inputs(segmenter, image), "mask": mask, "edge_maps": {}})
+    if held_out:
+        print(f"held out: BSDS500 val {len(bsds)} photos; horses {len(objects['horses'])}, people {len(objects['people'])} "
+              "(second halves); each checkpoint's tree at its own cut heights")
+        print("| checkpoint | tree (ultrametric) covering ODS / OIS | PRI ODS / OIS | VI ODS / OIS | display level counts (BSDS val) "
+              "| horses coarsest / tree / bound | people coarsest / tree / bound |")
+        print("|---|---|---|---|---|---|---|")
+        results = []
+        for name in args.evaluate:
+            r = score(load_segmenter(name, device="cpu").config.tree, bsds, objects, None)
+            results.append(r)
+            print(f"| {name} | {r['covering_ods']:.3f} / {r['covering_ois']:.3f} | {r['pri_ods']:.3f} / {r['pri_ois']:.3f} | "
+                  f"{r['vi_ods']:.3f} / {r['vi_ois']:.3f} | " + ", ".join(f"{c:.1f}" for c in r["display_counts"]) + " | "
+                  f"{r['horses_coarse']:.3f} / {r['horses_tree']:.3f} / {r['horses_bound']:.3f} | "
+                  f"{r['people_coarse']:.3f} / {r['people_tree']:.3f} / {r['people_bound']:.3f} |", flush=True)
+        control = results[0]  # paired tests of every other checkpoint against the first, photo by photo
+        for name, r in zip(args.evaluate[1:], results[1:]):
+            d = np.subtract(r["covering_per_photo"], control["covering_per_photo"])
+            print(f"\n{name} against {args.evaluate[0]}: BSDS per-photo best covering (OIS) {d.mean():+.3f}, "
+                  f"sign-flip p = {sign_flip_test(d):.2g}", end="")
+            for obj in ("horses", "people"):
+                for key in ("coarse", "tree"):
+                    m = mcnemar_exact(control[f"{obj}_photos"][key], r[f"{obj}_photos"][key])
+                    print(f"; {obj} {key}: {m.gained} gained, {m.lost} lost, McNemar exact p = {m.p:.2g}", end="")
+            print()
+        return
     counts = tuple(args.level_counts)
     print(f"BSDS500 train {len(bsds)} photos; dev horses {len(objects['horses'])}, dev people {len(objects['people'])}; "
           f"cut heights calibrated on the same BSDS photos to {counts} segments")
