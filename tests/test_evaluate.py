@@ -158,6 +158,12 @@ def test_evaluate_writes_a_comparable_table(tmp_path):
     assert (tmp_path / "eval" / "results.png").stat().st_size > 10_000
     table = (tmp_path / "eval" / "results.md").read_text()
     assert "| CAST |" in table and "Shape of the tree" in table
+    # Whole objects (issue 23) on horses and people, per half of the set, for CAST and the baselines alike.
+    for key in ("pascal_part", "horse"):
+        for method in (cast, slic):
+            assert set(method[key]["objects"]) >= {"dev", "held_out", "all"}
+    assert cast["horse"]["objects"]["all"]["photos"] == 1 and 0 <= cast["horse"]["objects"]["all"]["bound"] <= 1
+    assert "Whole objects" in table
 
 
 class _FakeSegmenter:

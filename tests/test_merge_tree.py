@@ -13,6 +13,7 @@ from scipy.cluster.hierarchy import linkage
 from skimage import data
 
 from hierseg import load_segmenter
+from hierseg.borders import RegionBorders, colour_edges, region_borders
 from hierseg.checkpoints import CheckpointConfig
 from hierseg.hierarchy import Hierarchy
 from hierseg.hierarchy.merge_tree import MergeTree, TreeConfig, display_levels, ward_tree
@@ -112,6 +113,51 @@ def test_size_power_keeps_a_small_distinct_region_apart_longer():
         assert (np.bincount(labels).min() == 1) == alone, power
 
 
+def strips_photo(sharp_on_left: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A 40 x 90 photo of three 30 px vertical strips, grey 60 / 120 / 180: one step between two strips is a
+    sharp edge, the other a ramp spread over 24 px (the same change of colour, a weak edge). Returns the
+    photo and its strips as labels."""
+    x = np.arange(90, dtype=np.float64)
+    ramp = np.clip((x - 18) / 24, 0, 1)  # soft step centred at column 30
+    sharp = (x >= 60).astype(np.float64)  # sharp step at column 60
+    grey = 60 + 60 * ramp + 60 * sharp
+    if sharp_on_left:
+        grey = grey[::-1]
+    photo = np.repeat(np.repeat(grey[None, :, None], 40, 0), 3, 2).astype(np.uint8)
+    labels = np.repeat((np.arange(90) // 30)[None], 40, 0)
+    return photo, labels
+
+
+def test_the_border_term_keeps_apart_regions_a_strong_edge_divides():
+    """Three strips equally far apart in the merge metric: Ward alone cannot tell the pairs apart, the border
+    term merges first across the weak edge, and mirroring the photo (sharp edge on the other side) mirrors
+    the first merge."""
+    features, areas, edges = np.array([[0.0], [1.0], [2.0]]), np.full(3, 1 / 3), np.array([[0, 1], [1, 2]])
+    first = {}
+    for sharp_on_left in (False, True):
+        photo, labels = strips_photo(sharp_on_left)
+        strength = colour_edges(photo, 2.0)
+        border = region_borders(labels, strength)
+        assert border.edges.tolist() == [[0, 1], [1, 2]] and border.length.tolist() == [40, 40]
+        weak, strong = sorted(border.mean_strength)
+        assert strong > 0.9 and weak < 0.5 * strong
+        first[sharp_on_left] = ward_tree(features, areas, edges, border=border).merges[0].tolist()
+    assert first == {False: [0, 1], True: [1, 2]}
+
+
+def test_border_strength_adds_up_as_regions_merge():
+    """A merged region's border with a neighbour is its children's together: the merge cost over it uses the
+    mean strength along the whole shared border, not either child's alone."""
+    # leaves 0 and 1 both touch 2; the 0-2 border is long and weak, the 1-2 border short and strong
+    border = RegionBorders(np.array([[0, 1], [0, 2], [1, 2]]), np.array([0.0, 0.3, 0.9]), np.array([5.0, 30.0, 1.0]))
+    features = np.array([[0.0], [0.0], [1.0]])
+    tree = ward_tree(features, np.ones(3), np.array([[0, 1], [0, 2], [1, 2]]), size_power=1.0, border=border,
+                     border_eps=0.05, border_power=1.0)
+    assert tree.merges.tolist() == [[0, 1], [2, 3]]
+    ward = 2 * 1 / 3 * 1.0  # masses 2 and 1, squared distance 1
+    assert np.isclose(tree.costs[1], ward * (0.05 + 1.2 / 31))
+
+
 def test_display_levels_never_one_segment_and_no_chains():
     rng = np.random.default_rng(5)
     features, areas, edges = grid_image(np.repeat(np.repeat(rng.integers(0, 6, (4, 4)), 4, 0), 4, 1), rng, noise=0.2)
@@ -166,6 +212,13 @@ def test_relabel_leaves_keeps_the_partitions():
 def test_tree_config_round_trip_and_checks():
     config = TreeConfig(thresholds=(0.2, 0.1, 0.05), size_power=0.5, small_area=0.02)
     assert TreeConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    # A config written before the border term reads as a tree without it, and one without it writes as before.
+    assert config.border_sigma == 0 and "border_sigma" not in config.to_dict()
+    bordered = dataclasses.replace(config, border_sigma=2.0, border_eps=0.1, border_power=2.0)
+    assert TreeConfig.from_dict(json.loads(json.dumps(bordered.to_dict()))) == bordered
+    for bad in ({"border_sigma": -1.0}, {"border_eps": 0.0}, {"border_power": -1.0}):
+        with pytest.raises(ValueError, match="border"):
+            TreeConfig(thresholds=(0.2,), **bad)
     for bad in ((0.1, 0.2), (), (0.2, 0.2)):
         with pytest.raises(ValueError):
             TreeConfig(thresholds=bad)
@@ -248,6 +301,41 @@ def test_the_default_trees_follow_the_learned_tokens(default: Segmenter):
         # Drop half the embedding's dimensions (a permutation of them would be a rotation: same tree).
         perturbed.grouping_head.net[-1].weight[: perturbed.config.pooling.grouping_dim // 2] = 0
     assert not np.array_equal(tree_of(perturbed).merges, shipped.merges)
+
+
+def coarse_border_contrast(segmenter: Segmenter, photo: np.ndarray) -> float:
+    """Mean colour edge strength along the coarsest display level's boundaries over that along all
+    superpixel borders, on the model's view: > 1 when the coarse cut runs along the photo's contours."""
+    prepared = segmenter.prepare(photo)
+    tree = segmenter.merge_tree(prepared, segmenter.forward([prepared]), 0)
+    config = segmenter.config.tree
+    coarse = display_levels(tree, config.thresholds, config.min_segments, config.split_chains)[0]
+    border = region_borders(prepared.view.superpixels, colour_edges(prepared.view.rgb, 2.0))
+    between = coarse[border.edges[:, 0]] != coarse[border.edges[:, 1]]
+    return float(border.strength[between].sum() / border.length[between].sum() / border.mean_strength.mean())
+
+
+def test_the_default_coarse_cut_follows_the_photos_contours(default: Segmenter):
+    """The shipped tree reads the border (issue 23): its coarsest level's boundaries run along clearly
+    stronger colour edges than the average superpixel border, and more so than the same tree without the
+    border term cut to the same number of segments."""
+    assert default.config.tree.border_sigma > 0
+    no_border = Segmenter(default.model, dataclasses.replace(default.config, tree=dataclasses.replace(
+        default.config.tree, border_sigma=0.0)), device="cpu", labeller=None)
+    for photo in (data.chelsea(), data.coffee(), data.astronaut()):
+        shipped = coarse_border_contrast(default, photo)
+        assert shipped > 1.5
+        prepared = default.prepare(photo)
+        with_border = default.merge_tree(prepared, default.forward([prepared]), 0)
+        without = no_border.merge_tree(prepared, no_border.forward([prepared]), 0)
+        k = with_border.count_at(default.config.tree.thresholds[0])
+        border = region_borders(prepared.view.superpixels, colour_edges(prepared.view.rgb, 2.0))
+
+        def contrast(labels: np.ndarray) -> float:
+            between = labels[border.edges[:, 0]] != labels[border.edges[:, 1]]
+            return float(border.strength[between].sum() / border.length[between].sum())
+
+        assert contrast(with_border.cut_count(k)) > contrast(without.cut_count(k))
 
 
 def test_segmenter_reads_a_merge_tree(micro_segmenter: Segmenter):

@@ -77,3 +77,13 @@ def test_train_grouping_writes_a_tree_checkpoint(tmp_path):
     assert not torch.allclose(seg.model.grouping_head.net[-1].weight, fresh)
     h = seg(data.astronaut())
     assert h.n_levels == 3 and h.merge_tree is not None and h.n_nodes(0) >= 2
+    assert seg.config.tree.border_sigma == 2.0  # a new tree reads the border by default (issue 23)
+    # --recalibrate keeps the trained head and only changes the tree's cost: new cut heights for it.
+    main([str(tmp_path / "tree"), str(tmp_path / "bordered"), "--data", str(tmp_path / "data"), "--recalibrate",
+          "calibrate=images:photos:train", "level_counts=[3, 6]", "border_sigma=0", "border_power=1.0"])
+    bordered = load_segmenter(tmp_path / "bordered", device="cpu")
+    assert bordered.config.tree.border_sigma == 0.0
+    assert bordered.config.tree.thresholds != seg.config.tree.thresholds
+    for name, value in seg.model.state_dict().items():
+        assert torch.equal(bordered.model.state_dict()[name], value), name
+    assert bordered.config.provenance["tree_recalibrated"]["config"]["border_sigma"] == 0

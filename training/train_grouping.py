@@ -19,7 +19,14 @@ Then the checkpoint is written to OUT with the head, ``grouping_dim``, ``merge_t
 readout (``hierseg.hierarchy.merge_tree.TreeConfig``) whose cut heights are calibrated on the
 ``calibrate`` photos (no mask: only segment counts are read) to geometric-mean counts ``level_counts``.
 Size power, small-area guard, merge_tokens and the level counts are scalars chosen on BSDS500 train
-masks (issue 17's research); they are settings here (``GroupingConfig``). Resumable: OUT.work/head.pt.
+masks (issue 17's research); the border term's sigma, eps and power (issue 23) were chosen by
+``training.tune_tree`` on BSDS500 train and the dev halves of horses and Pascal-Part; they are settings
+here (``GroupingConfig``). Resumable: OUT.work/head.pt.
+
+    python -m training.train_grouping CHECKPOINT OUT --data ../shared/data --recalibrate [key=value ...]
+
+keeps CHECKPOINT's trained head and only sets the tree's cost settings and recalibrates its cut heights
+(what a change of the merge cost needs: the heights are in the cost's units).
 Targets are computed per photo rather than per batch of augmented views: at x2 the teacher costs ~4 views,
 and the cache lets 1,500 steps reuse 1,400 photos' targets (~2 min of training on one core).
 """
@@ -40,7 +47,7 @@ import torch.nn.functional as F
 
 from hierseg import Segmenter, load_segmenter
 from hierseg.checkpoints import LABELLER_WEIGHTS, resolve_checkpoint, save_checkpoint
-from hierseg.hierarchy.merge_tree import TreeConfig
+from hierseg.hierarchy.merge_tree import MergeTree, TreeConfig
 from hierseg.imageio import load_image
 from hierseg.model import CAST
 from hierseg.model.hybrid.lite_stem import LITE0_STRIDES
@@ -68,6 +75,9 @@ class GroupingConfig:
     merge_tokens: float = 3.0  # weight of the embedding in the tree's metric
     size_power: float = 0.5
     small_area: float = 0.02
+    border_sigma: float = 2.0  # the tree's border term (TreeConfig), chosen by training.tune_tree on training splits
+    border_eps: float = 0.05
+    border_power: float = 1.0
     level_counts: tuple[int, ...] = (4, 10, 25)  # geometric-mean segments per merged level on `calibrate`
     calibrate: str = "images:bsds500/images:train"
     threads: int = 1
@@ -179,9 +189,31 @@ def calibrate_heights(segmenter: Segmenter, photos: list[Path], counts: tuple[in
     for path in photos:
         prepared = segmenter.prepare(load_image(path))
         trees.append(segmenter.merge_tree(prepared, segmenter.forward([prepared]), 0))
-    grid = np.geomspace(1e-5, 1.0, 600)[::-1]
+    return heights_for_counts(trees, counts)
+
+
+def heights_for_counts(trees: list[MergeTree], counts: tuple[int, ...]) -> tuple[float, ...]:
+    """Cut heights whose cuts of ``trees`` have geometric-mean segment counts ``counts``."""
+    grid = np.geomspace(1e-7, 1.0, 800)[::-1]  # the border term scales costs down to ~eps^power of Ward's
     mean_log = np.array([[np.log(t.count_at(g)) for g in grid] for t in trees]).mean(0)
     return tuple(float(grid[min(np.searchsorted(mean_log, np.log(k)), len(grid) - 1)]) for k in counts)
+
+
+def recalibrate(base: Segmenter, tree: TreeConfig, config: GroupingConfig, args: argparse.Namespace, command: str) -> None:
+    """Write ``args.out``: ``base`` with the tree's cost settings of ``tree`` and cut heights calibrated for them."""
+    if base.config.tree is None or base.model.grouping_head is None:
+        raise SystemExit(f"{args.checkpoint} has no trained grouping head and merge tree to recalibrate")
+    serving = Segmenter(base.model, dataclasses.replace(base.config, tree=tree), device="cpu", labeller=None)
+    heights = calibrate_heights(serving, list_images(config.calibrate, args.data).paths, config.level_counts)
+    settings = {k: getattr(config, k) for k in ("size_power", "small_area", "border_sigma", "border_eps", "border_power",
+                                                "level_counts", "calibrate")}
+    provenance = {**base.config.provenance, "tree_recalibrated": {"command": command, "config": settings}}
+    final = dataclasses.replace(base.config, provenance=provenance, tree=dataclasses.replace(tree, thresholds=heights))
+    labeller = resolve_checkpoint(args.checkpoint) / LABELLER_WEIGHTS
+    save_checkpoint(base.model, final, args.out)
+    if labeller.is_file() and not (args.out / LABELLER_WEIGHTS).is_file():
+        shutil.copy2(labeller, args.out / LABELLER_WEIGHTS)
+    print(f"wrote {args.out}: cut heights {heights}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -189,12 +221,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("checkpoint", help="a region-merging checkpoint (name or folder)")
     parser.add_argument("out", type=Path)
     parser.add_argument("--data", type=Path, required=True, help="the data root the photo specs are relative to")
+    parser.add_argument("--recalibrate", action="store_true",
+                        help="keep CHECKPOINT's trained head: only set the tree's cost settings and calibrate its cut heights")
     parser.add_argument("overrides", nargs="*", help="key=value settings of GroupingConfig (JSON values)")
     args = parser.parse_intermixed_args(argv)
     config = GroupingConfig().replace(**dict(item.split("=", 1) for item in args.overrides))
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     base = load_segmenter(args.checkpoint, device="cpu")
+    tree = TreeConfig(thresholds=(1.0,), size_power=config.size_power, small_area=config.small_area,
+                      border_sigma=config.border_sigma, border_eps=config.border_eps, border_power=config.border_power)
+    command = "python -m training.train_grouping " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.recalibrate:
+        recalibrate(base, tree, config, args, command)
+        return
     model = CAST(base.config.model.replace(grouping_dim=config.dim, merge_tokens=config.merge_tokens))
     missing, unexpected = model.load_state_dict(base.model.state_dict(), strict=False)
     if unexpected or any(not k.startswith("grouping_head.") for k in missing):
@@ -210,13 +250,11 @@ def main(argv: list[str] | None = None) -> None:
         photos += [paths[i] for i in keep]
     files = build_cache(base, photos, work / "targets", config.target_scale)
     train_head(model, files, config, work)
-    tree = TreeConfig(thresholds=(1.0,), size_power=config.size_power, small_area=config.small_area)
     serving = Segmenter(model, dataclasses.replace(base.config, model=model.config, tree=tree), device="cpu",
                         labeller=None)
     heights = calibrate_heights(serving, list_images(config.calibrate, args.data).paths, config.level_counts)
     provenance = {**base.config.provenance, "grouping": {
-        "command": "python -m training.train_grouping " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "config": dataclasses.asdict(config), "photos": len(photos),
+        "command": command, "config": dataclasses.asdict(config), "photos": len(photos),
         "target": f"teacher penultimate map on the view x{config.target_scale}, within-photo Gram; no mask"}}
     final = dataclasses.replace(base.config, model=model.config, name=args.out.name, provenance=provenance,
                                 tree=dataclasses.replace(tree, thresholds=heights))

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:  # only its arrays are read: the hierarchy package stays numpy-only
+    from ..borders import RegionBorders
 
 __all__ = ["MergeTree", "TreeConfig", "display_levels", "ward_tree"]
 
@@ -27,9 +30,11 @@ __all__ = ["MergeTree", "TreeConfig", "display_levels", "ward_tree"]
 class TreeConfig:
     """How a merge tree is built and cut into the levels a ``Hierarchy`` shows (plain data).
 
-    ``size_power`` and ``small_area`` shape the merge cost (``ward_tree``); ``thresholds`` are the cut
-    heights of the merged display levels, coarsest first (``display_levels``), the same for every photo;
-    ``min_segments`` and ``split_chains`` are the cutting rules.
+    ``size_power`` and ``small_area`` shape the merge cost (``ward_tree``); ``border_sigma`` (px on the
+    model's view; 0: no border term, the cost of configs written before it), ``border_eps`` and
+    ``border_power`` weigh it by the colour edge along the shared border (``hierseg.hierarchy.borders``);
+    ``thresholds`` are the cut heights of the merged display levels, coarsest first (``display_levels``),
+    the same for every photo; ``min_segments`` and ``split_chains`` are the cutting rules.
     """
 
     thresholds: tuple[float, ...]
@@ -37,6 +42,9 @@ class TreeConfig:
     small_area: float = 0.0
     min_segments: int = 2
     split_chains: bool = True
+    border_sigma: float = 0.0
+    border_eps: float = 0.05
+    border_power: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
@@ -48,10 +56,15 @@ class TreeConfig:
             raise ValueError(f"size_power must lie in [0, 1], got {self.size_power}")
         if self.small_area < 0 or self.min_segments < 1:
             raise ValueError("small_area must be >= 0 and min_segments >= 1")
+        if self.border_sigma < 0 or self.border_eps <= 0 or self.border_power < 0:
+            raise ValueError("border_sigma must be >= 0, border_eps > 0 and border_power >= 0")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"thresholds": list(self.thresholds), "size_power": self.size_power, "small_area": self.small_area,
-                "min_segments": self.min_segments, "split_chains": self.split_chains}
+        d = {"thresholds": list(self.thresholds), "size_power": self.size_power, "small_area": self.small_area,
+             "min_segments": self.min_segments, "split_chains": self.split_chains}
+        if self.border_sigma > 0:  # a config without the border term reads and writes as before it existed
+            d.update(border_sigma=self.border_sigma, border_eps=self.border_eps, border_power=self.border_power)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TreeConfig:
@@ -185,7 +198,8 @@ def _pair_cost(mass_a: float, centre_a: np.ndarray, mass_b: float, centre_b: np.
 
 
 def ward_tree(features: np.ndarray, areas: np.ndarray, edges: np.ndarray, size_power: float = 1.0,
-              small_area: float = 0.0) -> MergeTree:
+              small_area: float = 0.0, border: RegionBorders | None = None, border_eps: float = 0.05,
+              border_power: float = 1.0) -> MergeTree:
     """Merge neighbouring leaves by Ward's criterion, one pair at a time, down to one segment.
 
     Args:
@@ -194,13 +208,20 @@ def ward_tree(features: np.ndarray, areas: np.ndarray, edges: np.ndarray, size_p
         edges: (E, 2) pairs of leaves that touch. Components the edges leave apart are joined last,
             cheapest pair first, so the tree always ends in one segment.
         size_power, small_area: see below.
+        border: the edge strength along the border of touching leaves (``borders.region_borders`` over
+            the leaves' label map); None: Ward's cost alone.
+        border_eps, border_power: see below.
 
     Merging i and j costs ``w_i w_j / (w_i + w_j) |c_i - c_j|^2`` (w: area, c: mean feature), the
     increase of the within-segment sum of squares; with features standardised to unit total variance
     the costs of all merges add up to 1. ``size_power`` < 1 raises the size factor to that power (0:
     merge the closest means first, whatever their size) for pairs whose reduced mass is above
     ``small_area`` (in the units of ``areas``); below it the factor stays Ward's, so small crumbs are
-    still absorbed first. Ties break on the smaller node ids, so the tree is deterministic.
+    still absorbed first. With ``border``, the cost is multiplied by ``(border_eps + s) ** border_power``,
+    s the mean edge strength along the pair's whole shared border; a merged region's border with a
+    neighbour is the union of its children's (strength sums and lengths add), so s stays the mean over
+    the border the two regions share. Pairs that ``edges`` link without a border in ``border`` count as
+    separated by the strongest edge (s = 1). Ties break on the smaller node ids, so the tree is deterministic.
     """
     centre = np.asarray(features, np.float64)
     mass = np.asarray(areas, np.float64)
@@ -230,8 +251,27 @@ def ward_tree(features: np.ndarray, areas: np.ndarray, edges: np.ndarray, size_p
         if a != b:
             neighbours[a].add(b)
             neighbours[b].add(a)
-    heap = [(_pair_cost(masses[a], centres[a], masses[b], centres[b], size_power, small_area), a, b)
-            for a in range(n) for b in neighbours[a] if a < b]
+    # Border of every touching pair (smaller id first): [strength sum, length], merged as regions merge.
+    shared: dict[tuple[int, int], list[float]] = {}
+    if border is not None:
+        if len(border.edges) and (border.edges.min() < 0 or border.edges.max() >= n):
+            raise ValueError(f"border pairs name leaves outside 0..{n - 1}")
+        for (a, b), s, length in zip(border.edges.tolist(), border.strength.tolist(), border.length.tolist()):
+            if a != b:
+                shared[min(a, b), max(a, b)] = [s, length]
+                neighbours[a].add(b)
+                neighbours[b].add(a)
+
+    def border_factor(a: int, b: int) -> float:
+        if border is None:
+            return 1.0
+        s, length = shared.get((min(a, b), max(a, b)), (1.0, 1.0))
+        return float((border_eps + s / length) ** border_power)
+
+    def pair_cost(a: int, b: int) -> float:
+        return _pair_cost(masses[a], centres[a], masses[b], centres[b], size_power, small_area) * border_factor(a, b)
+
+    heap = [(pair_cost(a, b), a, b) for a in range(n) for b in neighbours[a] if a < b]
     heapq.heapify(heap)
     merges: list[tuple[int, int]] = []
     costs: list[float] = []
@@ -257,11 +297,20 @@ def ward_tree(features: np.ndarray, areas: np.ndarray, edges: np.ndarray, size_p
             neighbours[k].discard(a)
             neighbours[k].discard(b)
             neighbours[k].add(node)
+        if border is not None:
+            shared.pop((min(a, b), max(a, b)), None)
+            for k in around:  # the node's border with k is its children's borders with k together
+                sa = shared.pop((min(a, k), max(a, k)), (0.0, 0.0))
+                sb = shared.pop((min(b, k), max(b, k)), (0.0, 0.0))
+                if sa[1] + sb[1] > 0:
+                    shared[k, node] = [sa[0] + sb[0], sa[1] + sb[1]]
         if around:
             others = np.fromiter(around, np.int64)
             diff = centres[others] - centres[node]
             reduced = masses[others] * masses[node] / (masses[others] + masses[node])
             pair = _size_factor(reduced, size_power, small_area) * np.einsum("ij,ij->i", diff, diff)
+            if border is not None:
+                pair = pair * np.array([border_factor(k, node) for k in others.tolist()])
             for k, c in zip(others.tolist(), pair.tolist()):
                 heapq.heappush(heap, (c, k, node))
         return node
@@ -273,8 +322,7 @@ def ward_tree(features: np.ndarray, areas: np.ndarray, edges: np.ndarray, size_p
     # Disconnected adjacency (padding, a broken map): join what is left, cheapest pair first.
     rest = [int(i) for i in np.flatnonzero(alive[:nxt])]
     while len(rest) > 1:
-        best = min((_pair_cost(masses[a], centres[a], masses[b], centres[b], size_power, small_area), a, b)
-                   for i, a in enumerate(rest) for b in rest[i + 1:])
+        best = min((pair_cost(a, b), a, b) for i, a in enumerate(rest) for b in rest[i + 1:])
         node = join(best[1], best[2], best[0])
         rest = [r for r in rest if r not in (best[1], best[2])] + [node]
     return MergeTree(n, np.array(merges, np.int64).reshape(-1, 2), np.array(heights), np.array(costs))

@@ -14,6 +14,7 @@ import torch
 
 from ..hierarchy import Hierarchy
 from ..hierarchy.build import cut_merge_tree
+from ..borders import colour_edges, region_borders
 from ..hierarchy.merge_tree import MergeTree, TreeConfig, ward_tree
 from .base import Grouping, Readout
 
@@ -40,13 +41,19 @@ class MergeTreeReadout(Readout):
     @torch.inference_mode()
     def merge_tree(self, model: CAST, prepared: PreparedImage, output: CASTOutput, index: int) -> MergeTree:
         """Leaf ``i`` = superpixel id ``i`` of the view: Ward merging of neighbours in
-        ``CAST.tree_features``' metric, shaped by ``size_power`` and ``small_area``."""
+        ``CAST.tree_features``' metric, shaped by ``size_power`` and ``small_area``, each merge's cost scaled
+        by the colour edges along the shared border when ``border_sigma`` > 0 (``hierseg.borders``)."""
         n = prepared.view.num_superpixels
         regions = output.regions
         areas = regions.areas[index, :n].double().cpu().numpy()
         edges = np.argwhere(np.triu(regions.adjacency[index, :n, :n].cpu().numpy(), 1))
         features = model.tree_features(output)[index, :n].double().cpu().numpy()
-        return ward_tree(features, areas / areas.sum(), edges, self.config.size_power, self.config.small_area)
+        config = self.config
+        # The border term reads the colour edges of the view the superpixels were computed on.
+        border = region_borders(prepared.view.superpixels, colour_edges(prepared.view.rgb, config.border_sigma)) \
+            if config.border_sigma > 0 else None
+        return ward_tree(features, areas / areas.sum(), edges, config.size_power, config.small_area, border,
+                         config.border_eps, config.border_power)
 
     def group(self, model: CAST, prepared: PreparedImage, output: CASTOutput, index: int) -> MergeTreeGrouping:
         tree = self.merge_tree(model, prepared, output, index)

@@ -24,7 +24,7 @@ from training.metrics.ground_truth import (
     load_weizmann_mask,
 )
 from training.metrics.recognition import LabelledPhoto, caltech_test_photos, imagenet_photos, tinyimagenet_val_photos
-from training.metrics.scorers import BsdsScorer, MiouScorer, Scorer, TreeScorer, UltrametricScorer
+from training.metrics.scorers import BsdsScorer, MiouScorer, ObjectShareScorer, Scorer, TreeScorer, UltrametricScorer
 
 
 @dataclass
@@ -57,18 +57,23 @@ def bsds_split(root: Path, split: str, key: str | None = None) -> SegmentationSe
                            [(i, None) for i in images], lambda _: None, lambda: [TreeScorer()], has_ground_truth=False)
 
 
+# Whole people are scored where people are a subject of the photo, not a crowd in the distance (issue 23).
+PEOPLE_MIN_COVER = 0.10
+
+
 def pascal_part_val(root: Path, key: str) -> SegmentationSet:
     ids = (root / "val_id.txt").read_text().split()
     items = [(root / "JPEGImages" / f"{i}.jpg", root / "gt_masks" / f"{i}.png") for i in ids
              if (root / "JPEGImages" / f"{i}.jpg").exists()]
     return SegmentationSet(key, "Pascal-Part person val", items, load_pascal_part_levels,
-                           lambda: [MiouScorer(PASCAL_PART_N_CLASSES), TreeScorer()], ["body", "upper/lower", "parts"])
+                           lambda: [MiouScorer(PASCAL_PART_N_CLASSES), TreeScorer(), ObjectShareScorer(PEOPLE_MIN_COVER)],
+                           ["body", "upper/lower", "parts"])
 
 
 def weizmann_horses(root: Path, key: str) -> SegmentationSet:
     items = [(i, root / "mask" / f"{i.stem}.png") for i in sorted((root / "horse").glob("*.jpg"))]
     return SegmentationSet(key, "Weizmann horses", items, lambda p: [load_weizmann_mask(p)],
-                           lambda: [MiouScorer((WEIZMANN_N_CLASSES,)), TreeScorer()], ["mIoU"])
+                           lambda: [MiouScorer((WEIZMANN_N_CLASSES,)), TreeScorer(), ObjectShareScorer()], ["mIoU"])
 
 
 @dataclass(frozen=True)

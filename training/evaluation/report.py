@@ -98,6 +98,24 @@ def _bsds_table(results: dict[str, Any], evaluation_set: EvaluationSet) -> list[
     return lines + [""]
 
 
+def _objects_section(shares: dict[str, Any]) -> list[str]:
+    """Share of photos where one segment covers the object (IoU >= the threshold), per half of the set."""
+    if not shares:
+        return []
+    first = next(iter(shares.values()))
+    cover = f", photos where it covers >= {first['min_cover']:.0%}" if first["min_cover"] else ""
+    lines = ["", f"Whole objects: share of photos where ONE segment covers the object at IoU >= {first['threshold']:g}{cover}; "
+             "dev = first half of the set (settings chosen there), held-out = second half (never tuned on). Coarsest: the level "
+             "the app shows first; tree: any node of the merge tree (any level for a method without one); bound: the best "
+             "union of the finest level's segments.", "",
+             "| method | half | photos | coarsest | tree | bound |", "|---|---|---|---|---|---|"]
+    for name, share in shares.items():
+        for half in ("held_out", "dev", "all"):
+            h = share[half]
+            lines.append(f"| {name} | {half.replace('_', '-')} | {h['photos']} | {_fmt(h['coarse'])} | {_fmt(h['tree'])} | {_fmt(h['bound'])} |")
+    return lines
+
+
 def _miou_table(results: dict[str, Any], evaluation_set: EvaluationSet) -> list[str]:
     """Majority-label mIoU per level against each ground-truth level, then the tree's shape."""
     methods, key = results["methods"], evaluation_set.key
@@ -116,6 +134,7 @@ def _miou_table(results: dict[str, Any], evaluation_set: EvaluationSet) -> list[
             t = e["tree"]
             lines.append(f"| {name} | {_coarsest(e)} | {_fmt(t['one_piece_coarse'])} of {t['coarse_segments']} | "
                          + (f"{_fmt(t['single_child'])} of {t['parent_nodes']}" if "single_child" in t else "—") + " |")
+    lines += _objects_section({name: m[key]["objects"] for name, m in methods.items() if key in m and "objects" in m[key]})
     return lines + [""]
 
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from .boundaries import evaluate_segmentation_boundaries, summarize_boundaries
+from .objects import WHOLE_IOU, object_ious
 from .parts import majority_label_confusion, miou_from_confusion
 from .regions import evaluate_regions, summarize_regions
 from .tree import Fraction, one_piece_segments, single_child_parents
@@ -192,3 +193,38 @@ class MiouScorer:
         levels = sorted({li for li, _ in self.confusions})
         return {"miou_per_level": [[miou_from_confusion(self.confusions[li, gi]) for gi in range(len(self.n_classes))]
                                    for li in levels]}
+
+
+@dataclass
+class ObjectShareScorer:
+    """The share of photos where ONE segment covers the object at IoU >= ``threshold``
+    (:mod:`.objects`): at the coarsest level, anywhere in the merge tree, and the superpixels' bound.
+
+    The object is the ground truth's first level's foreground (a horse, the people of a Pascal-Part
+    photo); photos where it covers less than ``min_cover`` of the pixels are left out. The shares are
+    given for the whole set and for its two halves in the set's order (photos left out included in
+    the split, so the halves do not depend on the filter): ``dev`` the first (for choosing settings),
+    ``held_out`` the second (never tuned on).
+    """
+
+    min_cover: float = 0.0
+    threshold: float = WHOLE_IOU
+    ious: list = field(default_factory=list)  # per photo: None (left out) or {"coarse", "tree", "bound"}
+
+    def add(self, seg: Segmentation, gt: Any) -> None:
+        mask = np.asarray(gt[0]) > 0
+        if mask.mean() < self.min_cover or not mask.any():
+            self.ious.append(None)
+            return
+        merges = None if seg.merge_tree is None else seg.merge_tree.merges
+        self.ious.append(object_ious(seg.label_maps, mask, merges))
+
+    def summary(self) -> dict[str, Any]:
+        half = len(self.ious) // 2
+        parts = {"all": self.ious, "dev": self.ious[:half], "held_out": self.ious[half:]}
+        out: dict[str, Any] = {"threshold": self.threshold, "min_cover": self.min_cover}
+        for name, rows in parts.items():
+            kept = [r for r in rows if r is not None]
+            out[name] = {"photos": len(kept), **{key: float(np.mean([r[key] >= self.threshold for r in kept])) if kept else None
+                                                 for key in ("coarse", "tree", "bound")}}
+        return {"objects": out}

@@ -1,0 +1,169 @@
+"""Choose the merge tree's border term (``TreeConfig.border_sigma``, ``border_eps``, ``border_power``) on
+training splits only.
+
+    python -m training.tune_tree CHECKPOINT --data ../shared/data [--bsds 40] [--sigma 1 2 3] [--eps 0.05]
+        [--power 0.5 1 2]
+
+The model runs once per photo (``Segmenter.prepare`` + ``forward``: the tree's features, areas and
+neighbours, and the view the edge map is read on); each setting then only rebuilds the trees. Scored on
+BSDS500 *train* (the merge tree as an ultrametric: covering ODS / OIS over the fixed height grid of
+``training.metrics.ultrametric``) and on the *dev* halves (the first halves, ``ObjectShareScorer``) of
+Weizmann horses and Pascal-Part people (photos where people cover >= 10%): the share of photos with ONE
+node of the tree at IoU >= 0.7 with the object, and with one segment of the coarsest display level
+when the cut heights are calibrated on the same BSDS train photos (``train_grouping.heights_for_counts``).
+Prints one Markdown row per setting, the border term off first. The second halves stay held out.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hierseg import Segmenter, load_segmenter
+from hierseg.borders import colour_edges, region_borders
+from hierseg.hierarchy.merge_tree import MergeTree, TreeConfig, display_levels, ward_tree
+from hierseg.imageio import load_image
+
+from .evaluation.datasets import PEOPLE_MIN_COVER, pascal_part_val, weizmann_horses
+from .metrics.ground_truth import load_bsds_ground_truth
+from .metrics.objects import WHOLE_IOU, best_union_iou, segment_ious, tree_ious
+from .metrics.paired import mcnemar_exact, sign_flip_test
+from .metrics.regions import summarize_regions
+from .metrics.ultrametric import HEIGHTS, evaluate_tree
+from .train_grouping import heights_for_counts
+
+
+
+def photo_inputs(segmenter: Segmenter, path: Path) -> dict[str, Any]:
+    """What the tree needs of one photo, from one pass of the model (as ``MergeTreeReadout.merge_tree`` reads it)."""
+    prepared = segmenter.prepare(load_image(path, max_side=None))
+    output = segmenter.forward([prepared])
+    n = prepared.view.num_superpixels
+    areas = output.regions.areas[0, :n].double().numpy()
+    with torch.inference_mode():
+        features = segmenter.model.tree_features(output)[0, :n].double().numpy()
+    edges = np.argwhere(np.triu(output.regions.adjacency[0, :n, :n].numpy(), 1))
+    return {"features": features, "areas": areas / areas.sum(), "edges": edges, "view_rgb": prepared.view.rgb,
+            "view_superpixels": prepared.view.superpixels, "leaves": prepared.superpixels}
+
+
+def build_tree(inputs: dict[str, Any], config: TreeConfig, edge_cache: dict[float, np.ndarray]) -> MergeTree:
+    border = None
+    if config.border_sigma > 0:
+        if config.border_sigma not in edge_cache:
+            edge_cache[config.border_sigma] = colour_edges(inputs["view_rgb"], config.border_sigma)
+        border = region_borders(inputs["view_superpixels"], edge_cache[config.border_sigma])
+    return ward_tree(inputs["features"], inputs["areas"], inputs["edges"], config.size_power, config.small_area,
+                     border, config.border_eps, config.border_power)
+
+
+def score(config: TreeConfig, bsds: list[dict[str, Any]], objects: dict[str, list[dict[str, Any]]],
+          level_counts: tuple[int, ...] | None) -> dict[str, Any]:
+    """BSDS ultrametric covering / PRI / VI, the cut heights (calibrated on the same BSDS photos for
+    ``level_counts``, or the config's own when None), and the whole-object shares."""
+    trees = [build_tree(p, config, p["edge_maps"]) for p in bsds]
+    evals = [evaluate_tree(p["leaves"], t, p["humans"])[0] for p, t in zip(bsds, trees)]
+    summary = summarize_regions(evals, HEIGHTS)
+    heights = heights_for_counts(trees, level_counts) if level_counts is not None else config.thresholds
+    # Per photo: the best covering over the heights (OIS), for a paired test between trees.
+    best = [(e.cover_count / e.cover_total).max() for e in evals]
+    out = {"covering_per_photo": best, "covering_ods": summary.cover_ods, "covering_ois": summary.cover_ois, "pri_ods": summary.pri_ods,
+           "pri_ois": summary.pri_ois, "vi_ods": summary.voi_ods, "vi_ois": summary.voi_ois, "heights": heights,
+           "display_counts": np.exp(np.mean([np.log([t.count_at(h) for h in heights]) for t in trees], 0)).tolist()}
+    for name, photos in objects.items():
+        coarse, anywhere = [], []
+        for p in photos:
+            tree = build_tree(p, config, p["edge_maps"])
+            anywhere.append(tree_ious(p["leaves"], tree.merges, p["mask"]).max() >= WHOLE_IOU)
+            top = display_levels(tree, heights, config.min_segments, config.split_chains)[0]
+            coarse.append(segment_ious(top[p["leaves"]], p["mask"]).max() >= WHOLE_IOU)
+        out[f"{name}_coarse"], out[f"{name}_tree"] = float(np.mean(coarse)), float(np.mean(anywhere))
+        out[f"{name}_photos"] = {"coarse": coarse, "tree": anywhere}  # per photo, for paired tests
+        out[f"{name}_bound"] = float(np.mean([best_union_iou(p["leaves"], p["mask"]) >= WHOLE_IOU for p in photos]))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint")
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--bsds", type=int, default=40, help="BSDS500 train photos (the first N)")
+    parser.add_argument("--objects", type=int, default=None, help="at most N dev photos per object set")
+    parser.add_argument("--sigma", type=float, nargs="+", default=[1.0, 2.0, 3.0])
+    parser.add_argument("--eps", type=float, nargs="+", default=[0.05])
+    parser.add_argument("--power", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--level-counts", type=int, nargs="+", default=[4, 10, 25])
+    parser.add_argument("--evaluate", nargs="+", default=None, metavar="CHECKPOINT",
+                        help="no tuning: score these checkpoints' trees at their own cut heights on the held-out data "
+                             "(BSDS500 val, the second halves of horses and people), CHECKPOINT's forward pass shared")
+    args = parser.parse_args(argv)
+    held_out = args.evaluate is not None
+    torch.set_num_threads(1)
+    segmenter = load_segmenter(args.checkpoint, device="cpu")
+    segmenter = Segmenter(segmenter.model, segmenter.config, "cpu", labeller=None)
+    base = segmenter.config.tree
+    if base is None:
+        raise SystemExit(f"{args.checkpoint} has no merge tree to tune")
+    root = args.data / "bsds500"
+    bsds = []
+    split = "val" if held_out else "train"
+    for path in sorted((root / "images" / split).glob("*.jpg"))[:args.bsds]:
+        humans = load_bsds_ground_truth(root / "groundTruth" / split / f"{path.stem}.mat").segmentations
+        bsds.append({**photo_inputs(segmenter, path), "humans": humans, "edge_maps": {}})
+    objects: dict[str, list[dict[str, Any]]] = {}
+    for name, ds, min_cover in (("horses", weizmann_horses(args.data / "weizmann_horse"), 0.0),
+                                ("people", pascal_part_val(args.data / "pascal_part_person"), PEOPLE_MIN_COVER)):
+        objects[name] = []
+        half = ds.items[len(ds.items) // 2:] if held_out else ds.items[: len(ds.items) // 2]  # as ObjectShareScorer splits
+        for image, gt in half[: args.objects]:
+            mask = np.asarray(ds.load_gt(gt)[0]) > 0
+            if mask.mean() >= min_cover and mask.any():
+                objects[name].append({**photo_inputs(segmenter, image), "mask": mask, "edge_maps": {}})
+    if held_out:
+        print(f"held out: BSDS500 val {len(bsds)} photos; horses {len(objects['horses'])}, people {len(objects['people'])} "
+              "(second halves); each checkpoint's tree at its own cut heights")
+        print("| checkpoint | tree (ultrametric) covering ODS / OIS | PRI ODS / OIS | VI ODS / OIS | display level counts (BSDS val) "
+              "| horses coarsest / tree / bound | people coarsest / tree / bound |")
+        print("|---|---|---|---|---|---|---|")
+        results = []
+        for name in args.evaluate:
+            r = score(load_segmenter(name, device="cpu").config.tree, bsds, objects, None)
+            results.append(r)
+            print(f"| {name} | {r['covering_ods']:.3f} / {r['covering_ois']:.3f} | {r['pri_ods']:.3f} / {r['pri_ois']:.3f} | "
+                  f"{r['vi_ods']:.3f} / {r['vi_ois']:.3f} | " + ", ".join(f"{c:.1f}" for c in r["display_counts"]) + " | "
+                  f"{r['horses_coarse']:.3f} / {r['horses_tree']:.3f} / {r['horses_bound']:.3f} | "
+                  f"{r['people_coarse']:.3f} / {r['people_tree']:.3f} / {r['people_bound']:.3f} |", flush=True)
+        control = results[0]  # paired tests of every other checkpoint against the first, photo by photo
+        for name, r in zip(args.evaluate[1:], results[1:]):
+            d = np.subtract(r["covering_per_photo"], control["covering_per_photo"])
+            print(f"\n{name} against {args.evaluate[0]}: BSDS per-photo best covering (OIS) {d.mean():+.3f}, "
+                  f"sign-flip p = {sign_flip_test(d):.2g}", end="")
+            for obj in ("horses", "people"):
+                for key in ("coarse", "tree"):
+                    m = mcnemar_exact(control[f"{obj}_photos"][key], r[f"{obj}_photos"][key])
+                    print(f"; {obj} {key}: {m.gained} gained, {m.lost} lost, McNemar exact p = {m.p:.2g}", end="")
+            print()
+        return
+    counts = tuple(args.level_counts)
+    print(f"BSDS500 train {len(bsds)} photos; dev horses {len(objects['horses'])}, dev people {len(objects['people'])}; "
+          f"cut heights calibrated on the same BSDS photos to {counts} segments")
+    print("| sigma | eps | power | BSDS train tree covering ODS / OIS | horses coarsest / tree | people coarsest / tree | cut heights |")
+    print("|---|---|---|---|---|---|---|")
+    settings = [dataclasses.replace(base, border_sigma=0.0)]
+    settings += [dataclasses.replace(base, border_sigma=s, border_eps=e, border_power=p)
+                 for s, e, p in itertools.product(args.sigma, args.eps, args.power)]
+    for config in settings:
+        r = score(config, bsds, objects, counts)
+        label = ("off", "—", "—") if config.border_sigma == 0 else (config.border_sigma, config.border_eps, config.border_power)
+        print(f"| {label[0]} | {label[1]} | {label[2]} | {r['covering_ods']:.3f} / {r['covering_ois']:.3f} | "
+              f"{r['horses_coarse']:.2f} / {r['horses_tree']:.2f} | {r['people_coarse']:.2f} / {r['people_tree']:.2f} | "
+              + ", ".join(f"{h:.3g}" for h in r["heights"]) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
