@@ -109,11 +109,22 @@ def _dataset_status(args: argparse.Namespace) -> int:
     return 0
 
 
+# Apps built on the library (the explorer's gallery) register themselves under this entry-point group, so
+# the library reaches them without importing the packages above it.
+APPS = "hierseg.apps"
+
+
 def _browse(args: argparse.Namespace) -> int:
+    from importlib.metadata import entry_points
+
+    found = [point for point in entry_points(group=APPS) if point.name == "browse"]
+    missing = "hierseg browse needs the explorer app{}: pip install 'hierseg[app]'"
+    if not found:
+        raise MissingDependencyError(missing.format(f" (no '{APPS}' entry point 'browse' is installed)"))
     try:
-        from explorer.gallery import launch_gallery
+        launch_gallery = found[0].load()
     except ImportError as error:
-        raise MissingDependencyError(f"hierseg browse needs the explorer app ({error}): pip install 'hierseg[app]'") from None
+        raise MissingDependencyError(missing.format(f" ({error})")) from None
     launch_gallery(args.out, server_name=args.host, server_port=args.port, share=args.share)
     return 0
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -350,3 +351,34 @@ def test_status_and_export_commands(one_process: Path, tmp_path: Path, capsys: p
     assert len(json.loads((tmp_path / "two.json").read_text())["images"]) == 2
     assert main(["browse", str(tmp_path / "nothing-here")]) == 2
     assert "no segment-dataset run" in capsys.readouterr().err
+
+
+def test_browse_reaches_the_gallery_through_its_entry_point(one_process: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.metadata
+
+    import explorer.gallery
+    from hierseg import cli
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(explorer.gallery, "launch_gallery", lambda out, **launch: seen.update(out=out, **launch))
+    assert cli.main(["browse", str(one_process), "--port", "7999"]) == 0
+    assert seen == {"out": str(one_process), "server_name": "127.0.0.1", "server_port": 7999, "share": False}
+    # Without the app installed (no entry point), a clear error instead of a traceback.
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [])
+    assert cli.main(["browse", str(one_process)]) == 2
+    assert "pip install 'hierseg[app]'" in capsys.readouterr().err
+
+
+def test_the_library_never_imports_the_app() -> None:
+    """Imports go one way (hierseg <- explorer <- app.py): no module of the library names explorer or app."""
+    import ast
+
+    repo = Path(__file__).resolve().parents[1]
+    upward = []
+    for path in sorted((repo / "hierseg").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            upward += [f"{path.relative_to(repo)}: {n}" for n in names if n.split(".")[0] in ("explorer", "app", "training")]
+    assert not upward, upward
