@@ -208,10 +208,12 @@ def build_demo(
         hover_bridge.too_large(explorer.on_too_large, None, None, **light)
         up_button.click(explorer.on_up, state, ui.view_outputs, **light)
         level.input(explorer.on_level, [state, level], ui.view_outputs, **light)
-        # Every drag step re-cuts the tree; always_last drops the steps a redraw fell behind on.
+        # Every drag step re-cuts the tree; always_last drops the steps a redraw fell behind on. The slider and
+        # Reset share one queue of one, so a Reset pressed while steps are pending lands after them, not under them.
+        cut: dict[str, Any] = {**light, "concurrency_id": "cut", "concurrency_limit": 1}
         granularity.input(explorer.on_granularity, [state, granularity], ui.cut_outputs, trigger_mode="always_last",
-                          **light)
-        granularity_reset.click(explorer.on_granularity_reset, state, ui.cut_outputs, **light)
+                          **cut)
+        granularity_reset.click(explorer.on_granularity_reset, state, ui.cut_outputs, **cut)
         display_inputs = [state, opacity, outlines_only, dim]
         # input: every drag step, arrow key and typed digit (release would wait for the pointer or a blur);
         # always_last keeps only the newest of a burst.
