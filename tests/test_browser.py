@@ -9,7 +9,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from conftest import REPO
@@ -97,6 +97,18 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: Calla
             return value
         time.sleep(0.1)
     raise AssertionError(f"the page did not update in time {what()}")
+
+
+def wait_settled(read: Callable[[], Any], quiet_ms: int = 1500, timeout: float = 30) -> Any:
+    """What ``read()`` gives once it has not changed for ``quiet_ms`` (the page's pending updates are in)."""
+    deadline, last = time.monotonic() + timeout, read()
+    while time.monotonic() < deadline:
+        time.sleep(quiet_ms / 1000)
+        now = read()
+        if now == last:
+            return now
+        last = now
+    raise AssertionError(f"the page kept changing for {timeout} s: {last}")
 
 
 def view(page) -> dict | None:
@@ -349,12 +361,13 @@ def test_the_slider_returns_to_the_first_cut_and_resets(page, app_checkpoint: st
     slider.focus()
     for _ in range(20):
         page.keyboard.press("ArrowRight")
-    # Reset while the steps' re-cuts are still under way: it must land after them, not under them.
+    wait_for(lambda: slider_count(page) != label, timeout=30)
+    settled = wait_settled(lambda: (slider_count(page), slider.input_value()))  # the last step's re-cut is in
     page.locator("#granularity-reset").click()
     wait_for(lambda: tree_cells(page) == cells and slider.input_value() == start, timeout=30,
              what=lambda: f"Reset: {slider_count(page)}, {slider.input_value()} for {label}, {start}")
-    page.wait_for_timeout(2000)  # no step's late re-cut may land after the Reset's
-    assert (tree_cells(page), slider_count(page), slider.input_value()) == (cells, label, start)
+    assert settled != (label, start)
+    assert wait_settled(lambda: (tree_cells(page), slider_count(page), slider.input_value())) == (cells, label, start)
     page.mouse.click(10, 10)
 
 
