@@ -70,3 +70,27 @@ def test_the_share_splits_the_set_in_halves_and_leaves_out_small_objects() -> No
     assert out["dev"] == {"photos": 2, "coarse": 0.5, "tree": 0.5, "bound": 1.0}
     assert out["held_out"] == {"photos": 1, "coarse": 1.0, "tree": 1.0, "bound": 1.0}
     assert out["all"]["photos"] == 3
+
+
+@pytest.mark.slow
+def test_tune_tree_scores_each_setting_on_training_splits(capsys: pytest.CaptureFixture[str]) -> None:
+    """The command that chose the border scalars runs end to end on a few photos: one row per setting, the
+    border term off first, and the trees it scores are the shipped readout's (``hierseg.readout.merge_tree.merge``)."""
+    from conftest import shared_data
+
+    from training import tune_tree
+
+    data = shared_data("bsds500").parent
+    shared_data("weizmann_horse"), shared_data("pascal_part_person")
+    tune_tree.main(["default", "--data", str(data), "--bsds", "2", "--objects", "2", "--sigma", "1", "2"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [row.split("|")[1].strip() for row in rows] == ["off", "1.0", "2.0"], rows
+    from hierseg import load_segmenter
+
+    segmenter = load_segmenter("default", device="cpu")
+    photo = sorted((data / "bsds500" / "images" / "train").glob("*.jpg"))[0]
+    prepared = segmenter.prepare(photo)
+    shipped = segmenter.merge_tree(prepared, segmenter.forward([prepared]), 0)
+    tuned = tune_tree.build_tree(tune_tree.photo_inputs(segmenter, photo), segmenter.config.tree, {})
+    # The same merges; heights to the last bits (the segmenter limits numpy to one BLAS thread, the tool does not).
+    assert np.array_equal(tuned.merges, shipped.merges) and np.allclose(tuned.heights, shipped.heights, rtol=0, atol=1e-12)

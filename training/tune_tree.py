@@ -25,11 +25,12 @@ import numpy as np
 import torch
 
 from hierseg import Segmenter, load_segmenter
-from hierseg.borders import colour_edges, region_borders
-from hierseg.hierarchy.merge_tree import MergeTree, TreeConfig, display_levels, ward_tree
+from hierseg.borders import colour_edges
+from hierseg.hierarchy.merge_tree import MergeTree, TreeConfig, display_levels
+from hierseg.readout.merge_tree import TreeInputs, merge
 from hierseg.imageio import load_image
 
-from .evaluation.datasets import PEOPLE_MIN_COVER, pascal_part_val, weizmann_horses
+from .evaluation.datasets import EVALUATION_SETS, PEOPLE_MIN_COVER
 from .metrics.ground_truth import load_bsds_ground_truth
 from .metrics.objects import WHOLE_IOU, best_union_iou, segment_ious, tree_ious
 from .metrics.paired import mcnemar_exact, sign_flip_test
@@ -40,26 +41,20 @@ from .train_grouping import heights_for_counts
 
 
 def photo_inputs(segmenter: Segmenter, path: Path) -> dict[str, Any]:
-    """What the tree needs of one photo, from one pass of the model (as ``MergeTreeReadout.merge_tree`` reads it)."""
+    """What the tree needs of one photo, from one pass of the model, and its leaves at the photo's size."""
     prepared = segmenter.prepare(load_image(path, max_side=None))
     output = segmenter.forward([prepared])
-    n = prepared.view.num_superpixels
-    areas = output.regions.areas[0, :n].double().numpy()
-    with torch.inference_mode():
-        features = segmenter.model.tree_features(output)[0, :n].double().numpy()
-    edges = np.argwhere(np.triu(output.regions.adjacency[0, :n, :n].numpy(), 1))
-    return {"features": features, "areas": areas / areas.sum(), "edges": edges, "view_rgb": prepared.view.rgb,
-            "view_superpixels": prepared.view.superpixels, "leaves": prepared.superpixels}
+    return {"tree": TreeInputs.of(segmenter.model, prepared, output, 0), "leaves": prepared.superpixels}
 
 
 def build_tree(inputs: dict[str, Any], config: TreeConfig, edge_cache: dict[float, np.ndarray]) -> MergeTree:
-    border = None
+    """The photo's tree under ``config``; the edge map is computed once per sigma."""
+    edge_map = None
     if config.border_sigma > 0:
         if config.border_sigma not in edge_cache:
-            edge_cache[config.border_sigma] = colour_edges(inputs["view_rgb"], config.border_sigma)
-        border = region_borders(inputs["view_superpixels"], edge_cache[config.border_sigma])
-    return ward_tree(inputs["features"], inputs["areas"], inputs["edges"], config.size_power, config.small_area,
-                     border, config.border_eps, config.border_power)
+            edge_cache[config.border_sigma] = colour_edges(inputs["tree"].view_rgb, config.border_sigma)
+        edge_map = edge_cache[config.border_sigma]
+    return merge(inputs["tree"], config, edge_map)
 
 
 def score(config: TreeConfig, bsds: list[dict[str, Any]], objects: dict[str, list[dict[str, Any]]],
@@ -116,8 +111,8 @@ def main(argv: list[str] | None = None) -> None:
         humans = load_bsds_ground_truth(root / "groundTruth" / split / f"{path.stem}.mat").segmentations
         bsds.append({**photo_inputs(segmenter, path), "humans": humans, "edge_maps": {}})
     objects: dict[str, list[dict[str, Any]]] = {}
-    for name, ds, min_cover in (("horses", weizmann_horses(args.data / "weizmann_horse"), 0.0),
-                                ("people", pascal_part_val(args.data / "pascal_part_person"), PEOPLE_MIN_COVER)):
+    for name, ds, min_cover in (("horses", EVALUATION_SETS["horse"].open(args.data), 0.0),
+                                ("people", EVALUATION_SETS["pascal"].open(args.data), PEOPLE_MIN_COVER)):
         objects[name] = []
         half = ds.items[len(ds.items) // 2:] if held_out else ds.items[: len(ds.items) // 2]  # as ObjectShareScorer splits
         for image, gt in half[: args.objects]:

@@ -7,14 +7,15 @@ reads any granularity without the model.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
 
+from ..borders import colour_edges, region_borders
 from ..hierarchy import Hierarchy
 from ..hierarchy.build import cut_merge_tree
-from ..borders import colour_edges, region_borders
 from ..hierarchy.merge_tree import MergeTree, TreeConfig, ward_tree
 from .base import Grouping, Readout
 
@@ -23,6 +24,41 @@ if TYPE_CHECKING:
     from ..labeller import PhotoEvidence
     from ..model import CAST, CASTOutput
     from ..preprocess import PreparedImage
+
+
+@dataclass
+class TreeInputs:
+    """What the merge tree reads of one photo: its view's S superpixels as regions in the model's metric."""
+
+    features: np.ndarray  # (S, D) float64, CAST.tree_features
+    areas: np.ndarray  # (S,) float64 shares of the view, summing to 1
+    edges: np.ndarray  # (E, 2) int64 touching superpixels a < b
+    view_rgb: np.ndarray  # (h, w, 3) uint8, the view the superpixels were computed on
+    view_superpixels: np.ndarray  # (h, w) int32 superpixel ids on the view
+
+    @classmethod
+    @torch.inference_mode()
+    def of(cls, model: CAST, prepared: PreparedImage, output: CASTOutput, index: int) -> TreeInputs:
+        """Image ``index`` of a batch output."""
+        n = prepared.view.num_superpixels
+        regions = output.regions
+        areas = regions.areas[index, :n].double().cpu().numpy()
+        edges = np.argwhere(np.triu(regions.adjacency[index, :n, :n].cpu().numpy(), 1))
+        features = model.tree_features(output)[index, :n].double().cpu().numpy()
+        return cls(features, areas / areas.sum(), edges, prepared.view.rgb, prepared.view.superpixels)
+
+
+def merge(inputs: TreeInputs, config: TreeConfig, edge_map: np.ndarray | None = None) -> MergeTree:
+    """Ward merging of neighbours in the model's metric, shaped by ``size_power`` and ``small_area``, each
+    merge's cost scaled by the colour edges along the shared border when ``border_sigma`` > 0
+    (``hierseg.borders``; ``edge_map``: the view's ``colour_edges`` at that sigma, when already computed)."""
+    border = None
+    if config.border_sigma > 0:
+        if edge_map is None:
+            edge_map = colour_edges(inputs.view_rgb, config.border_sigma)
+        border = region_borders(inputs.view_superpixels, edge_map)
+    return ward_tree(inputs.features, inputs.areas, inputs.edges, config.size_power, config.small_area, border,
+                     config.border_eps, config.border_power)
 
 
 class MergeTreeReadout(Readout):
@@ -38,22 +74,9 @@ class MergeTreeReadout(Readout):
     def from_checkpoint(cls, config: CheckpointConfig) -> MergeTreeReadout | None:
         return cls(config.tree) if config.tree is not None else None
 
-    @torch.inference_mode()
     def merge_tree(self, model: CAST, prepared: PreparedImage, output: CASTOutput, index: int) -> MergeTree:
-        """Leaf ``i`` = superpixel id ``i`` of the view: Ward merging of neighbours in
-        ``CAST.tree_features``' metric, shaped by ``size_power`` and ``small_area``, each merge's cost scaled
-        by the colour edges along the shared border when ``border_sigma`` > 0 (``hierseg.borders``)."""
-        n = prepared.view.num_superpixels
-        regions = output.regions
-        areas = regions.areas[index, :n].double().cpu().numpy()
-        edges = np.argwhere(np.triu(regions.adjacency[index, :n, :n].cpu().numpy(), 1))
-        features = model.tree_features(output)[index, :n].double().cpu().numpy()
-        config = self.config
-        # The border term reads the colour edges of the view the superpixels were computed on.
-        border = region_borders(prepared.view.superpixels, colour_edges(prepared.view.rgb, config.border_sigma)) \
-            if config.border_sigma > 0 else None
-        return ward_tree(features, areas / areas.sum(), edges, config.size_power, config.small_area, border,
-                         config.border_eps, config.border_power)
+        """Leaf ``i`` = superpixel id ``i`` of the view (``merge``)."""
+        return merge(TreeInputs.of(model, prepared, output, index), self.config)
 
     def group(self, model: CAST, prepared: PreparedImage, output: CASTOutput, index: int) -> MergeTreeGrouping:
         tree = self.merge_tree(model, prepared, output, index)
