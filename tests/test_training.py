@@ -295,3 +295,14 @@ def test_two_process_ddp_matches_one_process(config: str, shapes_data: Path, tmp
         torch.testing.assert_close(with_gradient(name, rank0[name], moco), with_gradient(name, value, moco),
                                    rtol=1e-4, atol=1e-5, msg=name)
     assert log_losses(tmp_path / "two") == pytest.approx(log_losses(tmp_path / "one"), rel=1e-5)
+
+
+def test_the_command_line_helps_and_names_the_recipes(capsys: pytest.CaptureFixture[str]) -> None:
+    from training import train
+
+    with pytest.raises(SystemExit) as done:
+        train.main(["--help"])
+    assert done.value.code == 0 and "python -m training.train distill_default" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:
+        train.main(["no_such_recipe"])
+    assert "no config 'no_such_recipe'" in str(refused.value.code) and "distill_default" in str(refused.value.code)

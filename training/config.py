@@ -87,6 +87,9 @@ def load_config(argv: list[str]) -> dict[str, Any]:
     source = Path(argv[0])
     if not source.is_file():
         source = CONFIG_DIR / (argv[0] if argv[0].endswith(".json") else f"{argv[0]}.json")
+    if not source.is_file():
+        recipes = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.json")))
+        sys.exit(f"no config {argv[0]!r}: give a JSON file or one of {recipes}")
     cfg = {**DEFAULTS, "name": source.stem}
     overrides: list[tuple[str, Any]] = list(json.loads(source.read_text()).items())
     for arg in argv[1:]:

@@ -80,8 +80,9 @@ def hardware(processes: Processes) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> nn.Module:
     """Run the training a config describes; returns the trained model of this process."""
     argv = sys.argv[1:] if argv is None else argv
-    if not argv:
-        sys.exit(__doc__)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        sys.exit(0 if argv else 2)
     cfg = load_config(argv)
     started = time.time()
 
