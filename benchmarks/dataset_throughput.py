@@ -106,7 +106,7 @@ def main() -> None:
     base = rows["per-photo loop (hierseg segment)"]["photos"] / rows["per-photo loop (hierseg segment)"]["seconds"]
     print(f"{len(paths)} photos from {args.photos}, {os.cpu_count()} CPU cores, batch {args.batch_size}, "
           f"{args.workers} DataLoader worker(s) per process, load average {os.getloadavg()[0]:.1f}")
-    print(f"| run | photos/s | x loop | wall s (with loading) | KB/photo | peak RSS MB |")
+    print("| run | photos/s | x loop | wall s (with loading) | KB/photo | peak RSS MB |")
     print("|---|---|---|---|---|---|")
     for name, row in rows.items():
         rate = row["photos"] / row["seconds"]
