@@ -24,7 +24,6 @@ import numpy as np
 from PIL import Image
 
 from ..hierarchy import Hierarchy
-from ..hierarchy.build import cut_merge_tree
 from ..hierarchy.merge_tree import MergeTree, TreeConfig
 
 __all__ = ["SUPERPIXELS", "TREE", "decode", "encode", "evidence_mode"]
@@ -92,12 +91,10 @@ def decode(members: dict[str, bytes], class_names: list[str]) -> Hierarchy:
     if "merge_merges" in stored:
         tree = MergeTree(int(stored["merge_n_leaves"]), stored["merge_merges"], stored["merge_heights"], stored["merge_costs"])
         config = TreeConfig.from_dict(json.loads(str(stored["tree_config_json"])))
-        cut = cut_merge_tree(leaves, tree, config.thresholds, config.min_segments, config.split_chains, rows,
-                             keep_leaf_ids=True)
-        if len(cut.parents) != n_levels or any(not np.array_equal(a, b) for a, b in zip(cut.parents, parents)):
+        hierarchy = Hierarchy.cut_from(leaves, tree, config, rows, class_names, stored["prediction"], meta, superpixel_ids)
+        if hierarchy.n_levels != n_levels or any(not np.array_equal(a, b) for a, b in zip(hierarchy.parents, parents)):
             raise ValueError("the stored merge tree's cut does not give the stored parents (a corrupt record?)")
-        return Hierarchy(cut.label_maps, cut.parents, cut.evidence, class_names, stored["prediction"], meta,
-                         superpixel_ids, tree, config, rows)
+        return hierarchy
     label_maps = [leaves]
     for level in range(n_levels - 1, 0, -1):  # a level's map is the finer map through its parents
         label_maps.insert(0, parents[level][label_maps[0]])

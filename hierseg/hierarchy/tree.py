@@ -357,10 +357,19 @@ class Hierarchy:
         if not (math.isfinite(coarsest_height) and coarsest_height > 0):
             raise ValueError(f"the coarsest cut height must be finite and positive, got {coarsest_height}")
         config = dataclasses.replace(self._tree_config, thresholds=self._scaled(float(coarsest_height)))
-        cut = cut_merge_tree(self.label_maps[-1], tree, config.thresholds, config.min_segments, config.split_chains,
-                             self._merge_evidence, keep_leaf_ids=True)
-        return Hierarchy(cut.label_maps, cut.parents, cut.evidence, self.class_names, self.prediction, self.meta,
-                         self.superpixel_ids, tree, config, self._merge_evidence)
+        return Hierarchy.cut_from(self.label_maps[-1], tree, config, self._merge_evidence, self.class_names,
+                                  self.prediction, self.meta, self.superpixel_ids)
+
+    @classmethod
+    def cut_from(cls, leaves: np.ndarray, tree: MergeTree, config: TreeConfig, merge_evidence: np.ndarray,
+                 class_names: Sequence[str], prediction: np.ndarray, meta: dict[str, Any] | None = None,
+                 superpixel_ids: np.ndarray | None = None) -> Hierarchy:
+        """The hierarchy of a stored merge tree cut at ``config.thresholds``: ``leaves`` (H, W) is the leaf map
+        (leaf ids kept), ``merge_evidence`` (tree.n_nodes, C) every merge-tree node's class distribution."""
+        cut = cut_merge_tree(leaves, tree, config.thresholds, config.min_segments, config.split_chains,
+                             merge_evidence, keep_leaf_ids=True)
+        return cls(cut.label_maps, cut.parents, cut.evidence, class_names, prediction, meta,
+                   superpixel_ids, tree, config, merge_evidence)
 
     def _scaled(self, coarsest_height: float) -> tuple[float, ...]:
         """The cut heights with the coarsest at ``coarsest_height``, the rest at their ratios to it."""
