@@ -118,6 +118,15 @@ def prepare_view(rgb: np.ndarray, config: InputConfig, superpixels: SuperpixelCo
     return View(rgb=small, superpixels=labels, pixels=normalise(small, config.mean, config.std))
 
 
+def same_shape_groups(views: Sequence[View]) -> list[list[int]]:
+    """Indices of ``views`` grouped by pixel shape, in first-seen order: only views of one shape share a
+    batch (a padded image would change the stem's features near the padding)."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, view in enumerate(views):
+        groups.setdefault(tuple(view.pixels.shape), []).append(i)
+    return list(groups.values())
+
+
 def batch_views(views: Sequence[View]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack views into (B, 3, h, w) pixels and (B, h, w) int64 superpixels, padding to the largest view.
 

@@ -24,7 +24,7 @@ from .hierarchy.merge_tree import MergeTree
 from .imageio import ImageSource, load_image
 from .labeller import NO_EVIDENCE, Labeller, PhotoEvidence, build_labeller
 from .model import CAST, CASTOutput
-from .preprocess import PreparedImage, batch_views, prepare_view
+from .preprocess import PreparedImage, batch_views, prepare_view, same_shape_groups
 from .readout import build_readout
 from .refine import Progress, RefineConfig, refine_model
 
@@ -172,7 +172,7 @@ class Segmenter:
         t0 = time.perf_counter()
         output = adapted.forward([prepared])
         timings = {**prepared.timings_ms, "refine": report.seconds * 1e3, "model": (time.perf_counter() - t0) * 1e3}
-        return adapted.readout(prepared, output, 0, meta={**self._meta(prepared, timings), "refine": report.to_dict()})
+        return adapted.readout(prepared, output, 0, meta={**self.meta(prepared, timings), "refine": report.to_dict()})
 
     def segment_batch(self, images: Iterable[ImageSource], batch_size: int = 16) -> list[Hierarchy]:
         """Segment several images, ``batch_size`` at a time through the model.
@@ -188,28 +188,29 @@ class Segmenter:
         for start in range(0, len(images), batch_size):
             chunk = list(range(start, min(start + batch_size, len(images))))
             prepared = {i: self.prepare(images[i]) for i in chunk}
-            by_shape: dict[tuple[int, ...], list[int]] = {}
-            for i in chunk:
-                by_shape.setdefault(tuple(prepared[i].view.pixels.shape), []).append(i)
-            for group in by_shape.values():
+            for rows in same_shape_groups([prepared[i].view for i in chunk]):
+                group = [chunk[r] for r in rows]
                 t0 = time.perf_counter()
                 output = self.forward([prepared[i] for i in group])
                 forward_ms = (time.perf_counter() - t0) * 1e3 / len(group)
                 for row, i in enumerate(group):
                     item = prepared[i]
                     timings = {**item.timings_ms, "model": forward_ms}
-                    results[i] = self.readout(item, output, row, meta=self._meta(item, timings))
+                    results[i] = self.readout(item, output, row, meta=self.meta(item, timings))
         return results  # type: ignore[return-value]
 
-    def _meta(self, item: PreparedImage, timings: dict[str, float]) -> dict[str, Any]:
-        return {
+    def meta(self, item: PreparedImage, timings: dict[str, float] | None = None) -> dict[str, Any]:
+        """What a tree records of how it was made (``h.meta``); ``timings`` (ms by stage) when measured."""
+        meta = {
             "checkpoint": self.config.name,
             "image_size": [int(item.rgb.shape[1]), int(item.rgb.shape[0])],
             "view_size": [int(item.view.rgb.shape[1]), int(item.view.rgb.shape[0])],
             "superpixels": self.config.superpixels.to_dict(),
             "device": str(self.device),
-            "timings_ms": {k: round(v, 2) for k, v in timings.items()},
         }
+        if timings is not None:
+            meta["timings_ms"] = {k: round(v, 2) for k, v in timings.items()}
+        return meta
 
 
 def load_segmenter(name_or_path: str | os.PathLike | None = None, device: str | torch.device = "auto") -> Segmenter:

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..errors import HiersegError
 from ..hierarchy import Hierarchy
+from ..preprocess import same_shape_groups
 from ..segmenter import PreparedImage, Segmenter
 from . import record
 from .claims import try_claim
@@ -148,15 +149,16 @@ def process_shard(job: ShardJob, shard: int, heartbeat: Callable[[], None] = lam
 def _segment(segmenter: Segmenter, batch: list[Loaded], stage_ms: dict[str, float]) -> list[tuple[Loaded, Hierarchy | None, str | None]]:
     """Trees of a batch in its order: the network on groups of one view shape, then each photo's readout."""
     results: dict[int, tuple[Loaded, Hierarchy | None, str | None]] = {}
-    by_shape: dict[tuple[int, ...], list[int]] = {}
+    loaded = []
     for i, item in enumerate(batch):
         if item.prepared is None:
             results[i] = (item, None, item.error)
             continue
         for stage, ms in item.prepared.timings_ms.items():
             stage_ms[stage] += ms
-        by_shape.setdefault(tuple(item.prepared.view.pixels.shape), []).append(i)
-    for group in by_shape.values():
+        loaded.append(i)
+    for rows in same_shape_groups([batch[i].prepared.view for i in loaded]):
+        group = [loaded[r] for r in rows]
         t0 = time.perf_counter()
         try:
             output = segmenter.forward([batch[i].prepared for i in group])
@@ -169,19 +171,11 @@ def _segment(segmenter: Segmenter, batch: list[Loaded], stage_ms: dict[str, floa
         for row, i in enumerate(group):
             item = batch[i]
             try:
-                results[i] = (item, segmenter.readout(item.prepared, output, row, meta=_meta(segmenter, item.prepared)), None)
+                results[i] = (item, segmenter.readout(item.prepared, output, row, meta=segmenter.meta(item.prepared)), None)
             except Exception as error:
                 results[i] = (item, None, _reason(error))
         stage_ms["readout"] += (time.perf_counter() - t1) * 1e3
     return [results[i] for i in range(len(batch))]
-
-
-def _meta(segmenter: Segmenter, prepared: PreparedImage) -> dict[str, Any]:
-    """The tree's metadata, as ``Segmenter.__call__`` records it less the timings (they go to the done record)."""
-    return {"checkpoint": segmenter.config.name,
-            "image_size": [int(prepared.rgb.shape[1]), int(prepared.rgb.shape[0])],
-            "view_size": [int(prepared.view.rgb.shape[1]), int(prepared.view.rgb.shape[0])],
-            "superpixels": segmenter.config.superpixels.to_dict(), "device": str(segmenter.device)}
 
 
 def _write_loop(pending: queue.Queue, writer: ShardWriter, job: ShardJob, shard: int, stage_ms: dict[str, float],
