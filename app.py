@@ -42,9 +42,10 @@ gr.set_static_paths([str(PLOTLY_JS)])
 INTRO = """# hierseg: photo → part-whole tree
 Drop in a photo and CAST builds its part-whole tree.
 <span class="pointer-only"><b>Point at</b> a segment to see it, <b>click</b> it (on the photo, the tree or the table)
-to reveal its parts; Esc goes back up, the arrow keys step between siblings.</span>
+to reveal its parts; Esc goes back up, the arrow keys step between siblings; <b>Ctrl/Shift-click</b> adds a
+segment to the selection, taken as one region.</span>
 <span class="touch-only"><b>Tap</b> a segment (on the photo, the tree or the table) to reveal its parts;
-<b>Up</b> goes back.</span>"""
+<b>Up</b> goes back; with <b>Add to selection</b> on, a tap adds a segment to the selection.</span>"""
 
 LAUNCH_KWARGS: dict[str, Any] = dict(
     max_file_size=MAX_FILE_SIZE, css_paths=[STATIC / "app.css"], theme=gr.themes.Soft(primary_hue="emerald"),
@@ -131,6 +132,9 @@ def build_demo(
                 with gr.Row():
                     up_button = gr.Button("Up", size="sm", scale=0, min_width=90, elem_id="up-button", interactive=False)
                     level = gr.Radio([], label="Level: colour the segments of", elem_id="level", scale=5)
+                    # Ctrl/Shift-click does the same with a mouse; this is the way on a touch screen.
+                    adding = gr.Checkbox(False, label="Add to selection", elem_id="add-to-selection", scale=0,
+                                         min_width=150)
             with gr.Column(scale=4, min_width=300, elem_id="tree-col"):
                 # Above the tree it re-cuts; only for trees cut from a merge tree (explorer.granularity):
                 # 0 is the coarsest cut, 1 the finest (app.css names the two ends).
@@ -199,10 +203,11 @@ def build_demo(
         run_button.click(explorer.on_run_again, photo_inputs, ui.segment_outputs, **private)
         checkpoint.input(explorer.on_checkpoint, [checkpoint, input_image, state], ui.segment_outputs, **private)
 
-        overlay.select(explorer.on_image_click, state, ui.view_outputs, **light)
-        tree.node_click(explorer.on_tree_click, state, ui.view_outputs, **light)
-        breadcrumb.node_click(explorer.on_node_click, state, ui.view_outputs, **light)
-        table.node_click(explorer.on_node_click, state, ui.view_outputs, **light)
+        overlay.select(explorer.on_image_click, [state, adding], ui.view_outputs, **light)
+        hover_bridge.add_click(explorer.on_add_click, state, ui.view_outputs, **light)
+        tree.node_click(explorer.on_tree_click, [state, adding], ui.view_outputs, **light)
+        breadcrumb.node_click(explorer.on_node_click, [state, adding], ui.view_outputs, **light)
+        table.node_click(explorer.on_node_click, [state, adding], ui.view_outputs, **light)
         level_strip.level_click(explorer.on_strip_click, state, ui.view_outputs, **light)
         hover_bridge.keyboard(explorer.on_key, state, ui.view_outputs, **light)
         hover_bridge.too_large(explorer.on_too_large, None, None, **light)

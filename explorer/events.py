@@ -255,14 +255,27 @@ class Explorer:
         except ValueError as exc:
             return self.warn(exc)
 
-    def on_image_click(self, state: Session | None, evt: gr.SelectData) -> Updates:
+    # A click adds a segment to the selection (or takes it out) with Ctrl/Shift held (the page sends ``add``)
+    # or with the "Add to selection" switch on (``adding``); otherwise it selects one segment.
+    def on_image_click(self, state: Session | None, adding: bool, evt: gr.SelectData) -> Updates:
         x, y = evt.index
+        if adding:
+            return self._then(state, lambda s: sessions.toggle_at(s, x, y))
         return self._then(state, lambda s: sessions.drill_to(s, sessions.click_to_node(s, x, y)))
 
-    def on_tree_click(self, state: Session | None, evt: gr.EventData) -> Updates:
+    def on_add_click(self, state: Session | None, evt: gr.EventData) -> Updates:
+        """A Ctrl/Shift-click on the photo at ``evt.x``, ``evt.y`` (display pixels; bridge.js sends it instead of
+        the plain click)."""
+        return self._then(state, lambda s: sessions.toggle_at(s, float(evt.x), float(evt.y)))
+
+    def on_tree_click(self, state: Session | None, adding: bool, evt: gr.EventData) -> Updates:
+        if adding or getattr(evt, "add", False):
+            return self._then(state, lambda s: sessions.toggle_segment(s, evt.node))
         return self._then(state, lambda s: sessions.drill_to(s, sessions.tree_click_target(s, evt.node)))
 
-    def on_node_click(self, state: Session | None, evt: gr.EventData) -> Updates:
+    def on_node_click(self, state: Session | None, adding: bool, evt: gr.EventData) -> Updates:
+        if adding or getattr(evt, "add", False):
+            return self._then(state, lambda s: sessions.toggle_segment(s, evt.node))
         return self._then(state, lambda s: sessions.drill_to(s, evt.node))
 
     def on_up(self, state: Session | None) -> Updates:
