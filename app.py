@@ -7,7 +7,7 @@ official CAST releases can be picked in the app and are downloaded from the Hub 
 This file lays out the page and wires its events; everything behind them is the ``explorer``
 package (handlers in ``explorer.events``, the page's scripts and styles in ``explorer/static``).
 ``build_demo(...)`` makes the app; importing this module loads no model. API endpoints (README,
-"API"): ``/segment``, ``/granularity``, ``/drill`` and ``/export``; they keep the
+"API"): ``/segment``, ``/granularity``, ``/drill``, ``/select`` and ``/export``; they keep the
 segmentation in the session state, so call them from one ``gradio_client.Client``.
 """
 from __future__ import annotations
@@ -168,6 +168,8 @@ def build_demo(
             api_granularity = gr.Button("granularity")
             cut_height = gr.Number(None, label="coarsest cut height")
             api_drill = gr.Button("drill")
+            api_select = gr.Button("select")
+            node_ids = gr.Textbox(label="node ids, comma-separated")
             api_export = gr.Button("export")
             node_id = gr.Textbox(label="node id")
             summary = gr.JSON(label="summary")
@@ -232,6 +234,8 @@ def build_demo(
                               concurrency_id="explore", concurrency_limit=8)
         api_drill.click(explorer.drill, [node_id, state], [state, node_info], api_name="drill",
                         concurrency_id="explore", concurrency_limit=8)
+        api_select.click(explorer.select, [node_ids, state], [state, node_info], api_name="select",
+                         concurrency_id="explore", concurrency_limit=8)
         api_export.click(explorer.export, state, tree_zip, api_name="export", concurrency_id="explore",
                          concurrency_limit=8)
 

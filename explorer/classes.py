@@ -19,7 +19,8 @@ from hierseg.naming import NAME_THRESHOLD, Label
 from .chains import ChainTree
 
 __all__ = ["NAME_THRESHOLD", "TOP_K", "VOCABULARY_NOTE", "confident_name", "heading", "node_label",
-           "segment_name", "segment_names", "selection_heading", "selection_label", "top_classes"]
+           "segment_name", "segment_names", "selection_heading", "selection_label", "selection_top_classes",
+           "top_classes"]
 
 TOP_K = 5
 VOCABULARY_NOTE = (f"Names: ImageNet's classes and everyday families (dog, car, clothing...) at {NAME_THRESHOLD:.0%} "
@@ -54,6 +55,11 @@ def selection_label(hierarchy: Hierarchy, nodes: Sequence[Node]) -> Label:
     if len(nodes) == 1:
         return node_label(hierarchy, nodes[0])
     return naming.label(hierarchy.union_evidence(nodes), hierarchy.class_names)
+
+
+def selection_top_classes(hierarchy: Hierarchy, nodes: Sequence[Node], k: int = TOP_K) -> list[tuple[str, float]]:
+    """``top_classes`` of several disjoint segments taken as one region (their union's evidence)."""
+    return _top_classes(hierarchy, hierarchy.union_evidence(nodes), k)
 
 
 def top_classes(hierarchy: Hierarchy, node: Node, k: int = TOP_K) -> list[tuple[str, float]]:

@@ -33,6 +33,7 @@ __all__ = [
     "drill_to",
     "go_up",
     "new_session",
+    "select_segments",
     "set_display",
     "set_granularity",
     "set_level",
@@ -311,6 +312,21 @@ def toggle_segment(session: Session, node: NodeLike) -> Session:
                          "several segments cannot be named as one; select one segment")
     first = drill_to(session, kept[0]) if kept[0] != session.selected else session
     return replace(first, also=tuple(kept[1:]))
+
+
+def select_segments(session: Session, nodes: list[NodeLike]) -> Session:
+    """Select ``nodes`` together, as one region (what Ctrl-clicks build; any node of a chain stands for the chain).
+
+    Raises:
+        ValueError: for no node, the whole image, a node not in the hierarchy, overlapping nodes, or several
+            nodes of a tree without per-superpixel evidence.
+    """
+    heads = [session.chains.head(node) for node in nodes]
+    session.hierarchy.union_mask(heads)  # the members must be disjoint segments
+    selection = drill_to(session, heads[0])
+    for head in heads[1:]:
+        selection = toggle_segment(selection, head)
+    return selection
 
 
 def toggle_at(session: Session, x: float, y: float) -> Session:

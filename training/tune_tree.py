@@ -156,6 +156,13 @@ def main(argv: list[str] | None = None) -> None:
             for obj in ("horses", "people"):
                 pairs = " | ".join(f"{r[f'{obj}_{key}']:.3f} / {r[f'{obj}_{key}_2']:.3f}" for key in ("coarse", "levels", "tree"))
                 print(f"| {name} | {obj} | {len(objects[obj])} | {pairs} | {r[f'{obj}_bound']:.3f} |")
+        # Paired, photo by photo: two nodes against one (the control) on the same trees.
+        for name, r in zip(args.evaluate, results):
+            tests = []
+            for obj, key in itertools.product(("horses", "people"), ("coarse", "levels", "tree")):
+                m = mcnemar_exact(r[f"{obj}_photos"][key], r[f"{obj}_photos"][f"{key}_2"])
+                tests.append(f"{obj} {key}: {m.gained} gained, {m.lost} lost, McNemar exact p = {m.p:.2g}")
+            print(f"\n{name}, two nodes against one: " + "; ".join(tests))
         return
     counts = tuple(args.level_counts)
     print(f"BSDS500 train {len(bsds)} photos; dev horses {len(objects['horses'])}, dev people {len(objects['people'])}; "
