@@ -130,11 +130,11 @@ def build_demo(
                 caption = gr.HTML("", js_on_load=None, elem_id="caption")
                 level_strip = gr.HTML("", js_on_load=script("strip.js"), elem_id="level-strip")
                 with gr.Row():
-                    up_button = gr.Button("Up", size="sm", scale=0, min_width=90, elem_id="up-button", interactive=False)
+                    with gr.Column(scale=0, min_width=170):
+                        up_button = gr.Button("Up", size="sm", min_width=90, elem_id="up-button", interactive=False)
+                        # Ctrl/Shift-click does the same with a mouse; this is the way on a touch screen.
+                        adding = gr.Checkbox(False, label="Add to selection", elem_id="add-to-selection")
                     level = gr.Radio([], label="Level: colour the segments of", elem_id="level", scale=5)
-                    # Ctrl/Shift-click does the same with a mouse; this is the way on a touch screen.
-                    adding = gr.Checkbox(False, label="Add to selection", elem_id="add-to-selection", scale=0,
-                                         min_width=150)
             with gr.Column(scale=4, min_width=300, elem_id="tree-col"):
                 # Above the tree it re-cuts; only for trees cut from a merge tree (explorer.granularity):
                 # 0 is the coarsest cut, 1 the finest (app.css names the two ends).

@@ -333,6 +333,8 @@ class Hierarchy:
 
     def _members(self, nodes: Sequence[NodeLike]) -> list[np.ndarray]:
         """The superpixel ids of each of ``nodes``, checked disjoint (``union.disjoint_members``)."""
+        if isinstance(nodes, (str, Node)):
+            raise ValueError(f"give a list of nodes, not one node ({nodes}): [{str(nodes)!r}, ...]")
         if self._leaf_ancestor_ids is None:
             ids = [np.empty(0, np.int64)] * self.n_levels
             ids[-1] = np.arange(self._sizes[-1])

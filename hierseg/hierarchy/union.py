@@ -74,7 +74,8 @@ def check_leaf_log_evidence(values: np.ndarray, leaf_evidence: np.ndarray) -> np
         raise ValueError("leaf_log_evidence must hold finite floats (log-probabilities)")
     if array.size:
         rows = np.exp(array.astype(np.float64))
-        # float16 rows: 2**-11 relative, 2**-25 absolute below float16's normal range.
+        # A float16 row is within half a step of the exact value (2**-11 relative, 2**-25 absolute below
+        # float16's normal range); allowed a little more for the float32 log.
         if not np.allclose(rows, leaf_evidence, rtol=2.0**-10, atol=2.0**-23):
             raise ValueError("leaf_log_evidence is not the log of the superpixels' evidence rows (another photo, "
                              "another labeller or another leaf order)")
