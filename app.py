@@ -25,6 +25,7 @@ from explorer.downloads import Downloads
 from explorer.events import Explorer, Widgets
 from explorer.granularity import STEP as GRANULARITY_STEP
 from explorer.label_panel import LabelPanel
+from explorer.views import EVIDENCE_TITLE
 from explorer.pool import SegmenterPool, load_for_host
 from hierseg import HiersegError
 from hierseg.checkpoints import default_checkpoint as env_default_checkpoint
@@ -151,7 +152,7 @@ def build_demo(
                 )
                 # The selected segment's evidence, the table and the export beside the photo, so a 1440x1000
                 # screen shows them without scrolling.
-                evidence = LabelPanel(num_top_classes=5, label="Selected segment", elem_id="evidence")
+                evidence = LabelPanel(num_top_classes=5, label=EVIDENCE_TITLE, elem_id="evidence")
                 table = gr.HTML("", js_on_load=script("node_click.js"), elem_id="segments")
                 export_button = gr.Button("Export selected segment + tree", elem_id="export", interactive=False)
                 downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads",

@@ -21,6 +21,7 @@ from hierseg import HiersegError
 from . import describe, granularity as cuts, hover, session as sessions, views
 from .checkpoint_menu import checkpoint_label
 from .downloads import Downloads
+from .label_panel import LabelPanel
 from .pool import SegmenterPool, run_model
 from .session import Display, Session
 from .uploads import Upload, read_upload
@@ -142,7 +143,7 @@ class Explorer:
             ui.overlay: str(self.downloads.shown_photo(session, panels.overlay)),
             ui.tree: panels.tree,
             ui.click_targets: panels.click_targets,
-            ui.evidence: panels.evidence,
+            ui.evidence: LabelPanel(value=panels.evidence, label=panels.evidence_title),
             ui.prediction: panels.prediction,
             ui.table: panels.table,
             ui.breadcrumb: panels.breadcrumb,

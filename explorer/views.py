@@ -54,6 +54,7 @@ THUMBNAIL_SIDE = 128  # shown 64 px high: twice that for sharp screens
 THUMBNAIL_OPACITY = 0.7  # flat colours with a little photo showing
 TREE_FADE = 0.6  # how far a tree cell outside the selection and its path is mixed with white
 UNCERTAIN_MARK = "?"  # what an uncertain cell of the tree shows: quieter than the word, which would fill the tree
+EVIDENCE_TITLE = "Selected segment"  # the evidence panel's title for one segment
 
 
 def plural(n: int, word: str) -> str:
@@ -377,6 +378,7 @@ class Panels:
     tree: str
     click_targets: str
     evidence: dict[str, Any]
+    evidence_title: str
     prediction: dict[str, Any]
     table: str
     breadcrumb: str
@@ -393,6 +395,7 @@ def panels(session: Session) -> Panels:
         tree=tree_json(session),
         click_targets=click_targets_json(session),
         evidence=selection_heading_of(session),
+        evidence_title=EVIDENCE_TITLE if not session.also else f"Selected: {len(session.members)} segments as one",
         prediction=segment_heading(session, ROOT),
         table=table_html(session),
         breadcrumb=breadcrumb_html(session),

@@ -73,6 +73,7 @@ def test_ctrl_click_puts_a_second_segment_into_the_selection_and_names_the_union
     members = outlined_cells(page)
     assert first in members, members
     assert "selection of 2 segments" in page.locator("#caption").inner_text().lower()
+    wait_for(lambda: "2 segments as one" in evidence(page), what=lambda: evidence(page))
     # The union is lit (the second segment no longer dimmed) and the evidence is the union's.
     wait_for(lambda: lit_share(page) > alone_lit + 0.01, what=lambda: (alone_lit, lit_share(page)))
     wait_for(lambda: evidence(page) != alone_evidence, what=lambda: (alone_evidence, evidence(page)))
