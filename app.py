@@ -7,7 +7,7 @@ official CAST releases can be picked in the app and are downloaded from the Hub 
 This file lays out the page and wires its events; everything behind them is the ``explorer``
 package (handlers in ``explorer.events``, the page's scripts and styles in ``explorer/static``).
 ``build_demo(...)`` makes the app; importing this module loads no model. API endpoints (README,
-"API"): ``/segment``, ``/granularity``, ``/drill`` and ``/export``; they keep the
+"API"): ``/segment``, ``/granularity``, ``/drill``, ``/select`` and ``/export``; they keep the
 segmentation in the session state, so call them from one ``gradio_client.Client``.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from explorer.downloads import Downloads
 from explorer.events import Explorer, Widgets
 from explorer.granularity import STEP as GRANULARITY_STEP
 from explorer.label_panel import LabelPanel
+from explorer.views import EVIDENCE_TITLE
 from explorer.pool import SegmenterPool, load_for_host
 from hierseg import HiersegError
 from hierseg.checkpoints import default_checkpoint as env_default_checkpoint
@@ -42,9 +43,10 @@ gr.set_static_paths([str(PLOTLY_JS)])
 INTRO = """# hierseg: photo → part-whole tree
 Drop in a photo and CAST builds its part-whole tree.
 <span class="pointer-only"><b>Point at</b> a segment to see it, <b>click</b> it (on the photo, the tree or the table)
-to reveal its parts; Esc goes back up, the arrow keys step between siblings.</span>
+to reveal its parts; Esc goes back up, the arrow keys step between siblings; <b>Ctrl/Shift-click</b> adds a
+segment to the selection, taken as one region.</span>
 <span class="touch-only"><b>Tap</b> a segment (on the photo, the tree or the table) to reveal its parts;
-<b>Up</b> goes back.</span>"""
+<b>Up</b> goes back; with <b>Add to selection</b> on, a tap adds a segment to the selection.</span>"""
 
 LAUNCH_KWARGS: dict[str, Any] = dict(
     max_file_size=MAX_FILE_SIZE, css_paths=[STATIC / "app.css"], theme=gr.themes.Soft(primary_hue="emerald"),
@@ -129,7 +131,10 @@ def build_demo(
                 caption = gr.HTML("", js_on_load=None, elem_id="caption")
                 level_strip = gr.HTML("", js_on_load=script("strip.js"), elem_id="level-strip")
                 with gr.Row():
-                    up_button = gr.Button("Up", size="sm", scale=0, min_width=90, elem_id="up-button", interactive=False)
+                    with gr.Column(scale=0, min_width=170):
+                        up_button = gr.Button("Up", size="sm", min_width=90, elem_id="up-button", interactive=False)
+                        # Ctrl/Shift-click does the same with a mouse; this is the way on a touch screen.
+                        adding = gr.Checkbox(False, label="Add to selection", elem_id="add-to-selection")
                     level = gr.Radio([], label="Level: colour the segments of", elem_id="level", scale=5)
             with gr.Column(scale=4, min_width=300, elem_id="tree-col"):
                 # Above the tree it re-cuts; only for trees cut from a merge tree (explorer.granularity):
@@ -147,7 +152,7 @@ def build_demo(
                 )
                 # The selected segment's evidence, the table and the export beside the photo, so a 1440x1000
                 # screen shows them without scrolling.
-                evidence = LabelPanel(num_top_classes=5, label="Selected segment", elem_id="evidence")
+                evidence = LabelPanel(num_top_classes=5, label=EVIDENCE_TITLE, elem_id="evidence")
                 table = gr.HTML("", js_on_load=script("node_click.js"), elem_id="segments")
                 export_button = gr.Button("Export selected segment + tree", elem_id="export", interactive=False)
                 downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads",
@@ -164,6 +169,8 @@ def build_demo(
             api_granularity = gr.Button("granularity")
             cut_height = gr.Number(None, label="coarsest cut height")
             api_drill = gr.Button("drill")
+            api_select = gr.Button("select")
+            node_ids = gr.Textbox(label="node ids, comma-separated")
             api_export = gr.Button("export")
             node_id = gr.Textbox(label="node id")
             summary = gr.JSON(label="summary")
@@ -199,10 +206,11 @@ def build_demo(
         run_button.click(explorer.on_run_again, photo_inputs, ui.segment_outputs, **private)
         checkpoint.input(explorer.on_checkpoint, [checkpoint, input_image, state], ui.segment_outputs, **private)
 
-        overlay.select(explorer.on_image_click, state, ui.view_outputs, **light)
-        tree.node_click(explorer.on_tree_click, state, ui.view_outputs, **light)
-        breadcrumb.node_click(explorer.on_node_click, state, ui.view_outputs, **light)
-        table.node_click(explorer.on_node_click, state, ui.view_outputs, **light)
+        overlay.select(explorer.on_image_click, [state, adding], ui.view_outputs, **light)
+        hover_bridge.add_click(explorer.on_add_click, state, ui.view_outputs, **light)
+        tree.node_click(explorer.on_tree_click, [state, adding], ui.view_outputs, **light)
+        breadcrumb.node_click(explorer.on_node_click, [state, adding], ui.view_outputs, **light)
+        table.node_click(explorer.on_node_click, [state, adding], ui.view_outputs, **light)
         level_strip.level_click(explorer.on_strip_click, state, ui.view_outputs, **light)
         hover_bridge.keyboard(explorer.on_key, state, ui.view_outputs, **light)
         hover_bridge.too_large(explorer.on_too_large, None, None, **light)
@@ -227,6 +235,8 @@ def build_demo(
                               concurrency_id="explore", concurrency_limit=8)
         api_drill.click(explorer.drill, [node_id, state], [state, node_info], api_name="drill",
                         concurrency_id="explore", concurrency_limit=8)
+        api_select.click(explorer.select, [node_ids, state], [state, node_info], api_name="select",
+                         concurrency_id="explore", concurrency_limit=8)
         api_export.click(explorer.export, state, tree_zip, api_name="export", concurrency_id="explore",
                          concurrency_limit=8)
 

@@ -4,11 +4,12 @@ Labels follow the library's one rule (``hierseg.naming``): the most specific cla
 family, whose calibrated probability reaches ``NAME_THRESHOLD``, "uncertain" otherwise. A segment is
 called by its label's word, numbered across the whole tree when others share it ("dog", "dog (2)"),
 so a name is unique wherever segments are listed together (the table, a column of the tree, the
-breadcrumb) and the same segment has the same name in every view; ids are for the API only.
+breadcrumb) and the same segment has the same name in every view; ids are for the API only. A selection
+of several segments is stated by the same rule from the evidence of their union (``selection_label``).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 import weakref
 
 from hierseg import naming
@@ -18,7 +19,8 @@ from hierseg.naming import NAME_THRESHOLD, Label
 from .chains import ChainTree
 
 __all__ = ["NAME_THRESHOLD", "TOP_K", "VOCABULARY_NOTE", "confident_name", "heading", "node_label",
-           "segment_name", "segment_names", "top_classes"]
+           "segment_name", "segment_names", "selection_heading", "selection_label", "selection_top_classes",
+           "top_classes"]
 
 TOP_K = 5
 VOCABULARY_NOTE = (f"Names: ImageNet's classes and everyday families (dog, car, clothing...) at {NAME_THRESHOLD:.0%} "
@@ -47,12 +49,29 @@ def node_label(hierarchy: Hierarchy, node: Node) -> Label:
     return known[key]
 
 
+def selection_label(hierarchy: Hierarchy, nodes: Sequence[Node]) -> Label:
+    """The label of several disjoint segments taken as one region: ``hierseg.naming.label`` of their union's
+    evidence (``Hierarchy.union_evidence``); one node's is ``node_label``."""
+    if len(nodes) == 1:
+        return node_label(hierarchy, nodes[0])
+    return naming.label(hierarchy.union_evidence(nodes), hierarchy.class_names)
+
+
+def selection_top_classes(hierarchy: Hierarchy, nodes: Sequence[Node], k: int = TOP_K) -> list[tuple[str, float]]:
+    """``top_classes`` of several disjoint segments taken as one region (their union's evidence)."""
+    return _top_classes(hierarchy, hierarchy.union_evidence(nodes), k)
+
+
 def top_classes(hierarchy: Hierarchy, node: Node, k: int = TOP_K) -> list[tuple[str, float]]:
     """Up to ``k`` best classes at ``naming.MIN_SHOWN`` or more (fewer when fewer are), probabilities rounded
     to 4 digits, best first."""
+    return _top_classes(hierarchy, hierarchy.evidence_of(node), k)
+
+
+def _top_classes(hierarchy: Hierarchy, probs: Any, k: int) -> list[tuple[str, float]]:
     if not hierarchy.n_classes:
         return []
-    shown = naming.shown_classes(hierarchy.evidence_of(node), hierarchy.class_names, k)
+    shown = naming.shown_classes(probs, hierarchy.class_names, k)
     return [(name, round(prob, 4)) for name, prob in shown]
 
 
@@ -67,8 +86,19 @@ def heading(hierarchy: Hierarchy, node: Node, k: int = TOP_K) -> dict[str, Any]:
 
     Bars carry their percentage rounded down (the panel shows a whole percent), as the heading does.
     """
-    stated: Label = node_label(hierarchy, node)
-    bars = list(stated.members[:k]) if stated.family else top_classes(hierarchy, node, k)
+    return _heading(hierarchy, node_label(hierarchy, node), hierarchy.evidence_of(node), k)
+
+
+def selection_heading(hierarchy: Hierarchy, nodes: Sequence[Node], k: int = TOP_K) -> dict[str, Any]:
+    """``heading`` of several disjoint segments taken as one region (their union's evidence)."""
+    if len(nodes) == 1:
+        return heading(hierarchy, nodes[0], k)
+    probs = hierarchy.union_evidence(nodes)
+    return _heading(hierarchy, naming.label(probs, hierarchy.class_names), probs, k)
+
+
+def _heading(hierarchy: Hierarchy, stated: Label, probs: Any, k: int) -> dict[str, Any]:
+    bars = list(stated.members[:k]) if stated.family else _top_classes(hierarchy, probs, k)
     return {"label": stated.text,
             "confidences": [{"label": name, "confidence": naming.percent(prob) / 100} for name, prob in bars]}
 

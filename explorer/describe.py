@@ -1,5 +1,5 @@
-"""JSON descriptions of a session's tree: what the app's ``/segment``, ``/granularity`` and ``/drill`` endpoints
-answer.
+"""JSON descriptions of a session's tree: what the app's ``/segment``, ``/granularity``, ``/drill`` and
+``/select`` endpoints answer.
 
 They walk the collapsed tree, like the views: a node stands for its whole single-child chain
 (listed in ``chain``), and its ``children`` are never exactly one. Node ids name levels, and a
@@ -13,11 +13,11 @@ import numpy as np
 
 from hierseg.hierarchy import ROOT, Node, NodeLike
 
-from .classes import TOP_K, node_label, segment_name, top_classes
+from .classes import TOP_K, node_label, segment_name, selection_label, selection_top_classes, top_classes
 from .display import canvas, node_hex
 from .session import Session
 
-__all__ = ["drill_info", "granularity", "summary"]
+__all__ = ["drill_info", "granularity", "selection_info", "summary"]
 
 
 def _describe(session: Session, node: Node, colours: list[np.ndarray]) -> dict[str, Any]:
@@ -58,6 +58,25 @@ def drill_info(session: Session, node: NodeLike, k: int = TOP_K) -> dict[str, An
         "is_leaf": head != ROOT and chains.is_leaf(head),
         "top_classes": [[name, prob] for name, prob in top_classes(session.hierarchy, head, k)],
         "children": [_describe(session, child, colours) for child in chains.children(head)],
+        "granularity": granularity(session),
+    }
+
+
+def selection_info(session: Session, k: int = TOP_K) -> dict[str, Any]:
+    """The selected segments taken as one region (``/select``): their ids and names, the union's label,
+    classes and share of the image (``Hierarchy.union_evidence``)."""
+    hierarchy, members = session.hierarchy, session.members
+    stated = selection_label(hierarchy, members)
+    area = sum(hierarchy.area(node) for node in members)
+    return {
+        "nodes": [str(node) for node in members],
+        "names": [segment_name(hierarchy, session.chains, node) for node in members],
+        "label": stated.text,
+        "members": [[name, round(prob, 4)] for name, prob in stated.members],
+        "top_class": stated.guess,
+        "probability": round(stated.guess_probability, 4),
+        "top_classes": [[name, prob] for name, prob in selection_top_classes(hierarchy, members, k)],
+        "share": round(area / hierarchy.area(ROOT), 4),
         "granularity": granularity(session),
     }
 

@@ -26,8 +26,13 @@ from .session import Session
 __all__ = ["Downloads", "download_name"]
 
 
-def download_name(photo: str, node: NodeLike | None = None, suffix: str = "", ext: str = "png") -> str:
-    """``<photo's stem>[-<level>-<index>][-<suffix>].<ext>``; the root gets no node part (``chelsea-tree.zip``)."""
+def download_name(photo: str, node: NodeLike | list[NodeLike] | None = None, suffix: str = "", ext: str = "png") -> str:
+    """``<photo's stem>[-<level>-<index>][-<suffix>].<ext>``; the root gets no node part (``chelsea-tree.zip``);
+    a selection of several nodes joins theirs with ``_`` (``chelsea-1-2_1-5-mask.png``)."""
+    if isinstance(node, list):
+        nodes = [Node.parse(n) if isinstance(n, str) else Node(*n) for n in node]
+        return download_name(photo, None, "_".join(f"{n.level}-{n.index}" for n in nodes if n != ROOT)
+                             + (f"-{suffix}" if suffix else ""), ext)
     base, photo_ext = os.path.splitext(photo or "photo")
     if photo_ext[1:].isalnum():  # the photo's file name: its extension is not part of what it is called
         photo = base
@@ -66,11 +71,13 @@ class Downloads:
         return export_tree_zip(session.hierarchy, self.path(download_name(session.name, None, "tree", "zip")))
 
     def selection_bundle(self, session: Session) -> list[Path]:
-        """The selection's mask and cut-out, the tree as COCO RLE and the label-map zip.
+        """The selection's mask and cut-out (of all its members as one region), the tree as COCO RLE and the
+        label-map zip.
 
         The COCO file names a node's category only where the page states its class (``hierseg.naming``).
         """
-        node, name, hierarchy = session.selected, session.name, session.hierarchy
+        node = session.members if session.also else session.selected
+        name, hierarchy = session.name, session.hierarchy
         return [
             export_mask(hierarchy, node, self.path(download_name(name, node, "mask"))),
             export_cutout(hierarchy, session.rgb, node, self.path(download_name(name, node, "cutout"))),

@@ -21,6 +21,7 @@ from hierseg import HiersegError
 from . import describe, granularity as cuts, hover, session as sessions, views
 from .checkpoint_menu import checkpoint_label
 from .downloads import Downloads
+from .label_panel import LabelPanel
 from .pool import SegmenterPool, run_model
 from .session import Display, Session
 from .uploads import Upload, read_upload
@@ -142,7 +143,7 @@ class Explorer:
             ui.overlay: str(self.downloads.shown_photo(session, panels.overlay)),
             ui.tree: panels.tree,
             ui.click_targets: panels.click_targets,
-            ui.evidence: panels.evidence,
+            ui.evidence: LabelPanel(value=panels.evidence, label=panels.evidence_title),
             ui.prediction: panels.prediction,
             ui.table: panels.table,
             ui.breadcrumb: panels.breadcrumb,
@@ -255,14 +256,27 @@ class Explorer:
         except ValueError as exc:
             return self.warn(exc)
 
-    def on_image_click(self, state: Session | None, evt: gr.SelectData) -> Updates:
+    # A click adds a segment to the selection (or takes it out) with Ctrl/Shift held (the page sends ``add``)
+    # or with the "Add to selection" switch on (``adding``); otherwise it selects one segment.
+    def on_image_click(self, state: Session | None, evt: gr.SelectData, adding: bool = False) -> Updates:
         x, y = evt.index
+        if adding:
+            return self._then(state, lambda s: sessions.toggle_at(s, x, y))
         return self._then(state, lambda s: sessions.drill_to(s, sessions.click_to_node(s, x, y)))
 
-    def on_tree_click(self, state: Session | None, evt: gr.EventData) -> Updates:
+    def on_add_click(self, state: Session | None, evt: gr.EventData) -> Updates:
+        """A Ctrl/Shift-click on the photo at ``evt.x``, ``evt.y`` (display pixels; bridge.js sends it instead of
+        the plain click)."""
+        return self._then(state, lambda s: sessions.toggle_at(s, float(evt.x), float(evt.y)))
+
+    def on_tree_click(self, state: Session | None, evt: gr.EventData, adding: bool = False) -> Updates:
+        if adding or getattr(evt, "add", False):
+            return self._then(state, lambda s: sessions.toggle_segment(s, evt.node))
         return self._then(state, lambda s: sessions.drill_to(s, sessions.tree_click_target(s, evt.node)))
 
-    def on_node_click(self, state: Session | None, evt: gr.EventData) -> Updates:
+    def on_node_click(self, state: Session | None, evt: gr.EventData, adding: bool = False) -> Updates:
+        if adding or getattr(evt, "add", False):
+            return self._then(state, lambda s: sessions.toggle_segment(s, evt.node))
         return self._then(state, lambda s: sessions.drill_to(s, evt.node))
 
     def on_up(self, state: Session | None) -> Updates:
@@ -347,6 +361,18 @@ class Explorer:
         except ValueError as exc:
             raise user_error(str(exc), title="No such segment") from exc
         return {self.ui.state: state, self.ui.node_info: describe.drill_info(state, state.selected)}
+
+    def select(self, node_ids: str, state: Session | None) -> Updates:
+        """Select several disjoint nodes as one region ("level:index" ids, comma-separated); answers the region's
+        label, classes and share (``describe.selection_info``)."""
+        if state is None:
+            raise user_error("Segment a photo first.", title="Nothing to explore")
+        try:
+            nodes = [item.strip() for item in (node_ids or "").split(",") if item.strip()]
+            state = sessions.select_segments(state, nodes)
+        except ValueError as exc:
+            raise user_error(str(exc), title="Cannot select these segments") from exc
+        return {self.ui.state: state, self.ui.node_info: describe.selection_info(state)}
 
     def export(self, state: Session | None) -> Updates:
         """Zip of tree.json and level_<l>.png label maps of the last segmentation."""

@@ -4,7 +4,9 @@ A ``Session`` is immutable state; every action (a click on the photo, the tree, 
 the table, Up, the keyboard, the level strip, the granularity control, the API) returns a new one
 through ``drill_to``, ``set_level`` or ``set_granularity``, so the photo, the tree and the evidence
 always describe the same node. Selections
-are chain heads of the collapsed tree (``ChainTree``): a click always reveals something new. What
+are chain heads of the collapsed tree (``ChainTree``): a click always reveals something new. A
+selection can hold several disjoint segments (``toggle_segment``, ``toggle_at``: Ctrl/Shift-click or the
+"Add to selection" switch), shown and named as one region; any other move returns to one segment. What
 is drawn from a session (colours, the photo at display size) is ``explorer.display``'s, never
 stored here.
 
@@ -31,11 +33,14 @@ __all__ = [
     "drill_to",
     "go_up",
     "new_session",
+    "select_segments",
     "set_display",
     "set_granularity",
     "set_level",
     "step_sibling",
     "superpixel_ancestors",
+    "toggle_at",
+    "toggle_segment",
     "tree_click_target",
 ]
 
@@ -79,6 +84,8 @@ class Session:
             levels (no merge tree: no granularity control).
         carried: what the granularity control carries (``set_granularity``); None before a move.
         selected: the chain head whose parts are shown.
+        also: further chain heads selected with it (a selection of several disjoint segments, taken as
+            one region: ``members``); empty for one segment.
         level: the level whose segments are coloured (at least the selection's parts level).
         checkpoint, name, key: the checkpoint used, the photo's file name, a digest of its bytes.
         display: drawing options.
@@ -96,6 +103,12 @@ class Session:
     key: str = ""
     display: Display = field(default_factory=Display)
     carried: Carried | None = None
+    also: tuple[Node, ...] = ()
+
+    @property
+    def members(self) -> list[Node]:
+        """The selected segments: ``selected`` then ``also`` (just ``selected`` for one segment)."""
+        return [self.selected, *self.also]
 
 
 def new_session(hierarchy: Hierarchy, rgb: np.ndarray, checkpoint: str = "", name: str = "photo", key: str = "") -> Session:
@@ -125,11 +138,14 @@ def drill_to(session: Session, node: NodeLike) -> Session:
         ValueError: if the node is not in the hierarchy.
     """
     head = session.chains.head(node)
-    return replace(session, selected=head, level=session.chains.parts_level(head))
+    return replace(session, selected=head, level=session.chains.parts_level(head), also=())
 
 
 def go_up(session: Session) -> Session:
-    """Select the parent of the selection; at the root nothing changes."""
+    """Select the parent of the selection; at the root nothing changes. A selection of several segments goes
+    back to its first one."""
+    if session.also:
+        return replace(session, also=())
     if session.selected == session.chains.head(ROOT):
         return session
     return drill_to(session, session.chains.parent(session.selected))
@@ -154,7 +170,7 @@ def set_level(session: Session, level: int) -> Session:
         return replace(session, level=level)
     path = chains.path(session.selected)
     ancestor = next((node for node in reversed(path[:-1]) if chains.parts_level(node) <= level), path[0])
-    return replace(session, selected=ancestor, level=max(level, chains.parts_level(ancestor)))
+    return replace(session, selected=ancestor, level=max(level, chains.parts_level(ancestor)), also=())
 
 
 def set_granularity(session: Session, height: float) -> Session:
@@ -190,7 +206,7 @@ def set_granularity(session: Session, height: float) -> Session:
     finer = session.level > session.chains.parts_level(session.selected)
     level = min(max(session.level, parts), tree.leaf_level) if finer else parts
     return replace(session, hierarchy=tree, chains=chains, height=height, selected=head, level=level,
-                   carried=replace(carried, shown=head))
+                   carried=replace(carried, shown=head), also=())
 
 
 def _superpixels(tree: Hierarchy, node: Node) -> tuple[int, ...]:
@@ -257,11 +273,72 @@ def click_targets(session: Session) -> list[Node]:
 
 def click_to_node(session: Session, x: float, y: float) -> Node:
     """The node a click at pixel ``(x, y)`` of the shown photo (display size) selects (``click_targets``)."""
+    return click_targets(session)[_superpixel_at(session, x, y)]
+
+
+def _superpixel_at(session: Session, x: float, y: float) -> int:
+    """The superpixel at pixel ``(x, y)`` of the shown photo (display size), clamped to the photo."""
     shown = canvas(session.chains, session.rgb).label_maps[-1]
     height, width = shown.shape
     col = min(max(int(x), 0), width - 1)
     row = min(max(int(y), 0), height - 1)
-    return click_targets(session)[int(shown[row, col])]
+    return int(shown[row, col])
+
+
+def toggle_segment(session: Session, node: NodeLike) -> Session:
+    """Add ``node`` (its chain) to the selection, or take it out when it is a member: a selection of several
+    disjoint segments, shown and named as one region (``Hierarchy.union_evidence``).
+
+    A member that overlaps the new segment (one inside the other) gives way to it, so the members stay
+    disjoint. With the whole image selected, the segment is selected alone; taking out the only member
+    changes nothing. The first member stays the one whose parts are shown.
+
+    Raises:
+        ValueError: for the whole image or a node not in the hierarchy.
+    """
+    chains, hierarchy = session.chains, session.hierarchy
+    head = chains.head(node)
+    if head == chains.head(ROOT):
+        raise ValueError("the whole image cannot join a selection of segments")
+    current = [] if session.selected == chains.head(ROOT) else session.members
+    if head in current:
+        kept = [member for member in current if member != head]
+        if not kept:
+            return session
+    else:
+        kept = [m for m in current if m not in hierarchy.path(head) and head not in hierarchy.path(m)] + [head]
+    if len(kept) > 1 and hierarchy.n_classes and hierarchy.leaf_log_evidence is None:
+        raise ValueError("this tree keeps no per-superpixel evidence (its checkpoint reads out fixed levels), so "
+                         "several segments cannot be named as one; select one segment")
+    first = drill_to(session, kept[0]) if kept[0] != session.selected else session
+    return replace(first, also=tuple(kept[1:]))
+
+
+def select_segments(session: Session, nodes: list[NodeLike]) -> Session:
+    """Select ``nodes`` together, as one region (what Ctrl-clicks build; any node of a chain stands for the chain).
+
+    Raises:
+        ValueError: for no node, the whole image, a node not in the hierarchy, overlapping nodes, or several
+            nodes of a tree without per-superpixel evidence.
+    """
+    heads = [session.chains.head(node) for node in nodes]
+    session.hierarchy.union_mask(heads)  # the members must be disjoint segments
+    selection = drill_to(session, heads[0])
+    for head in heads[1:]:
+        selection = toggle_segment(selection, head)
+    return selection
+
+
+def toggle_at(session: Session, x: float, y: float) -> Session:
+    """Ctrl/Shift-click at pixel ``(x, y)`` of the shown photo: a member of the selection under the pointer
+    leaves it; elsewhere the segment a click there would select joins it (``toggle_segment``)."""
+    superpixel = _superpixel_at(session, x, y)
+    ids = superpixel_ancestors(session.hierarchy)
+    if session.selected != session.chains.head(ROOT):
+        for member in session.members:
+            if ids[member.level][superpixel] == member.index:
+                return toggle_segment(session, member)
+    return toggle_segment(session, click_targets(session)[superpixel])
 
 
 def tree_click_target(session: Session, node_id: str) -> Node:

@@ -4,6 +4,7 @@ Every view walks the same collapsed tree (``ChainTree``) and takes its colours f
 colour table (``explorer.display``), so the photo, the tree, the breadcrumb and the table always
 agree: the tree's cells inside the selection, in the column of the level shown, are exactly the
 segments coloured on the photo and listed in the table. Classes are stated as ``explorer.classes`` says.
+A selection of several segments (``Session.members``) is outlined, lit and named as one region.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from hierseg.resize import fit_long_side, resize_nearest
 
 from hierseg.naming import Label, percent
 
-from .classes import TOP_K, VOCABULARY_NOTE, heading, node_label, segment_name
+from .classes import TOP_K, VOCABULARY_NOTE, heading, node_label, segment_name, selection_heading, selection_label
 from .display import Canvas, canvas, node_hex
 from .session import Session, click_targets
 
@@ -39,6 +40,7 @@ __all__ = [
     "overlay",
     "panels",
     "plural",
+    "selection_heading_of",
     "selection_mask",
     "shown_nodes",
     "table_html",
@@ -52,6 +54,7 @@ THUMBNAIL_SIDE = 128  # shown 64 px high: twice that for sharp screens
 THUMBNAIL_OPACITY = 0.7  # flat colours with a little photo showing
 TREE_FADE = 0.6  # how far a tree cell outside the selection and its path is mixed with white
 UNCERTAIN_MARK = "?"  # what an uncertain cell of the tree shows: quieter than the word, which would fill the tree
+EVIDENCE_TITLE = "Selected segment"  # the evidence panel's title for one segment
 
 
 def plural(n: int, word: str) -> str:
@@ -72,12 +75,20 @@ def segment_heading(session: Session, node: Node, k: int = TOP_K) -> dict[str, A
     return heading(session.hierarchy, node, k)
 
 
+def selection_heading_of(session: Session, k: int = TOP_K) -> dict[str, Any]:
+    """The evidence panel's ``gr.Label`` value: the selection's label and classes (of the union of its members)."""
+    return selection_heading(session.hierarchy, session.members, k)
+
+
 def selection_mask(session: Session) -> np.ndarray | None:
-    """(h, w) bool mask of the selection at display size; None when the whole image is selected."""
-    node = session.selected
-    if node == ROOT:
+    """(h, w) bool mask of the selection (all its members) at display size; None when the whole image is selected."""
+    if session.selected == ROOT:
         return None
-    return _canvas(session).label_maps[node.level] == node.index
+    maps = _canvas(session).label_maps
+    mask = maps[session.selected.level] == session.selected.index
+    for node in session.also:
+        mask |= maps[node.level] == node.index
+    return mask
 
 
 def overlay(session: Session) -> np.ndarray:
@@ -85,11 +96,15 @@ def overlay(session: Session) -> np.ndarray:
     drawn, level, options = _canvas(session), session.level, session.display
     centre = tree_centre(session)
     # A superpixel is shown among its siblings, as in the tree: the parent stays lit, the superpixel outlined.
-    lit = None if centre == ROOT else drawn.label_maps[centre.level] == centre.index
+    outline = selection_mask(session)
+    if session.also:  # several segments: the region they make is lit, the rest dimmed
+        lit = outline
+    else:
+        lit = None if centre == ROOT else drawn.label_maps[centre.level] == centre.index
     return render_view(
         drawn.rgb, drawn.label_maps[level], drawn.colours[level], lit,
         opacity=options.opacity, outlines_only=options.outlines_only, dim=options.dim,
-        outline=selection_mask(session),
+        outline=outline,
     )
 
 
@@ -108,16 +123,16 @@ def _faded(colour: str) -> str:
 
 
 def _inside_selection(session: Session) -> list[np.ndarray]:
-    """Per level, which nodes lie inside the selection (all of them when the whole image is selected)."""
-    hierarchy, selected = session.hierarchy, session.selected
-    inside = [np.ones(hierarchy.n_nodes(level), bool) for level in range(hierarchy.n_levels)]
-    if selected == ROOT:
-        return inside
-    for level in range(selected.level):
-        inside[level][:] = False
-    inside[selected.level] = np.arange(hierarchy.n_nodes(selected.level)) == selected.index
-    for level in range(selected.level + 1, hierarchy.n_levels):
-        inside[level] = inside[level - 1][hierarchy.parents[level]]
+    """Per level, which nodes lie inside the selection, any of its members (all of them when the whole image
+    is selected)."""
+    hierarchy = session.hierarchy
+    if session.selected == ROOT:
+        return [np.ones(hierarchy.n_nodes(level), bool) for level in range(hierarchy.n_levels)]
+    inside = [np.zeros(hierarchy.n_nodes(level), bool) for level in range(hierarchy.n_levels)]
+    for node in session.members:
+        inside[node.level][node.index] = True
+    for level in range(1, hierarchy.n_levels):
+        inside[level] |= inside[level - 1][hierarchy.parents[level]]
     return inside
 
 
@@ -139,8 +154,8 @@ def tree_figure(session: Session) -> dict[str, Any]:
     hierarchy, chains, colours = session.hierarchy, session.chains, _canvas(session).colours
     total = float(hierarchy.area(ROOT))
     inside = _inside_selection(session)
-    selected = set(chains.chain(session.selected))
-    path = {node for head in chains.path(session.selected)[:-1] for node in chains.chain(head)}
+    selected = {node for member in session.members for node in chains.chain(member)}
+    path = {node for member in session.members for head in chains.path(member)[:-1] for node in chains.chain(head)}
     ids, parents, texts, values, colors, custom, widths, lines = [], [], [], [], [], [], [], []
     names: dict[Node, str] = {}  # by chain head: a chain's cells share its name
     stack = [ROOT]
@@ -248,6 +263,14 @@ def breadcrumb_html(session: Session) -> str:
             parts.append(f'<span class="crumb current" data-current="{node}">{swatch}{text}</span>')
         else:
             parts.append(f'<button class="crumb" data-node="{node}">{swatch}{text}</button>')
+    if session.also:  # the first member's path, then the selection it is part of
+        n = len(session.members)
+        name = selection_label(session.hierarchy, session.members).word
+        # The first member is a crumb like its ancestors: a click on it goes back to it alone.
+        last = parts[-1].replace('<span class="crumb current" data-current=', '<button class="crumb" data-node=', 1)
+        parts[-1] = last[: -len("</span>")] + "</button>"
+        parts.append(f'<span class="crumb current selection" data-selection="{n}">'
+                     f'selection of {n} segments: {html.escape(name)}</span>')
     title = f'<div class="photo-name">{html.escape(session.name)}</div>'
     return title + '<nav class="crumbs">' + ' <span class="sep">›</span> '.join(parts) + "</nav>"
 
@@ -266,8 +289,9 @@ def table_html(session: Session) -> str:
     hierarchy, colours = session.hierarchy, _canvas(session).colours
     total = hierarchy.area(ROOT)
     rows = []
+    members = set(session.members)
     for node in shown_nodes(session):
-        current = ' class="current"' if node == session.selected else ""
+        current = ' class="current"' if node in members else ""
         rows.append(
             f'<tr data-node="{node}"{current}><td>{_swatch(node_hex(colours, node))}{html.escape(_name(session, node))}</td>'
             f"<td>{html.escape(node_label(hierarchy, node).text)}</td>"
@@ -297,6 +321,16 @@ def granularity_label(session: Session) -> str:
 def caption_html(session: Session) -> str:
     """One line under the photo saying what is shown and what a click will do."""
     chains, node = session.chains, session.selected
+    if session.also:
+        names = ", ".join(html.escape(_name(session, member)) for member in session.members)
+        stated = selection_label(session.hierarchy, session.members)
+        text = (f"A selection of {len(session.members)} segments ({names}), taken as one region: "
+                f"<b>{html.escape(stated.word)}</b>. "
+                '<span class="pointer-only">Ctrl/Shift-click a segment to add or remove it; Esc or a plain click '
+                'goes back to one segment.</span>'
+                '<span class="touch-only">With "Add to selection" on, tap a segment to add or remove it; Up goes '
+                'back to one segment.</span>')
+        return f'<p class="caption">{text}</p>'
     n = len(shown_nodes(session))
     where = "the whole image" if node == ROOT else f"<b>{html.escape(_name(session, node))}</b>"
     # Pointing and keys exist only with a mouse: a touch screen reads the words for tapping (app.css picks one).
@@ -344,6 +378,7 @@ class Panels:
     tree: str
     click_targets: str
     evidence: dict[str, Any]
+    evidence_title: str
     prediction: dict[str, Any]
     table: str
     breadcrumb: str
@@ -359,7 +394,8 @@ def panels(session: Session) -> Panels:
         overlay=overlay(session),
         tree=tree_json(session),
         click_targets=click_targets_json(session),
-        evidence=segment_heading(session, session.selected),
+        evidence=selection_heading_of(session),
+        evidence_title=EVIDENCE_TITLE if not session.also else f"Selected: {len(session.members)} segments as one",
         prediction=segment_heading(session, ROOT),
         table=table_html(session),
         breadcrumb=breadcrumb_html(session),

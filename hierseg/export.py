@@ -2,8 +2,9 @@
 
 (The tree itself is saved by ``Hierarchy.save`` / ``save_pngs``, which decide the files' dtypes.)
 
-* ``export_mask`` / ``export_cutout``: the selected segment as a black-and-white PNG and as an RGBA
-  PNG of the photo cropped to its box, transparent outside it (full working resolution).
+* ``export_mask`` / ``export_cutout``: the selected segment (or a list of disjoint segments, taken as one
+  region: ``Hierarchy.union_mask``) as a black-and-white PNG and as an RGBA PNG of the photo cropped to
+  its box, transparent outside it (full working resolution).
 * ``export_coco``: every node of every level as a COCO-style annotation with an uncompressed RLE
   (``{"size": [h, w], "counts": [...]}``, column-major, starting with a background run: what
   ``pycocotools.mask.frPyObjects`` reads).
@@ -17,7 +18,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 from PIL import Image
@@ -26,22 +27,34 @@ from .hierarchy import Hierarchy, NodeLike
 from .labels import run_lengths
 from .naming import node_label
 
-__all__ = ["coco_rle", "decode_coco_rle", "export_coco", "export_cutout", "export_mask", "export_tree_zip"]
+# One node, or a list of disjoint nodes taken as one region.
+Selection = Union[NodeLike, list[NodeLike]]
+
+__all__ = ["Selection", "coco_rle", "decode_coco_rle", "export_coco", "export_cutout", "export_mask", "export_tree_zip",
+           "selection_mask"]
 
 
-def export_mask(hierarchy: Hierarchy, node: NodeLike, path: str | os.PathLike) -> Path:
-    """The node's mask at the working resolution: white inside, black outside (8-bit greyscale PNG)."""
+def selection_mask(hierarchy: Hierarchy, node: Selection) -> np.ndarray:
+    """(H, W) bool mask of one node, or of the union of a list of disjoint nodes."""
+    return hierarchy.union_mask(node) if isinstance(node, list) else hierarchy.mask(node)
+
+
+def export_mask(hierarchy: Hierarchy, node: Selection, path: str | os.PathLike) -> Path:
+    """The node's (or the listed nodes' union's) mask at the working resolution: white inside, black outside
+    (8-bit greyscale PNG)."""
     path = Path(path)
-    Image.fromarray(hierarchy.mask(node).astype(np.uint8) * 255, "L").save(path)
+    Image.fromarray(selection_mask(hierarchy, node).astype(np.uint8) * 255, "L").save(path)
     return path
 
 
-def export_cutout(hierarchy: Hierarchy, rgb: np.ndarray, node: NodeLike, path: str | os.PathLike) -> Path:
-    """The photo inside the node's box as RGBA, alpha 255 on the node and 0 elsewhere."""
+def export_cutout(hierarchy: Hierarchy, rgb: np.ndarray, node: Selection, path: str | os.PathLike) -> Path:
+    """The photo inside the node's (or the listed nodes' union's) box as RGBA, alpha 255 on it and 0 elsewhere."""
     if rgb.shape[:2] != hierarchy.shape:
         raise ValueError(f"image is {rgb.shape[1]}x{rgb.shape[0]}, hierarchy is {hierarchy.image_size}")
-    x0, y0, x1, y1 = hierarchy.bbox(node)
-    alpha = hierarchy.mask(node)[y0:y1, x0:x1].astype(np.uint8) * 255
+    mask = selection_mask(hierarchy, node)
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    x0, y0, x1, y1 = cols[0], rows[0], cols[-1] + 1, rows[-1] + 1
+    alpha = mask[y0:y1, x0:x1].astype(np.uint8) * 255
     rgba = np.dstack([rgb[y0:y1, x0:x1], alpha])
     path = Path(path)
     Image.fromarray(rgba, "RGBA").save(path)

@@ -43,7 +43,7 @@ def _encoded(image: Image.Image, fmt: str, **kwargs) -> bytes:
 
 def test_only_the_documented_endpoints_are_public(client: Client) -> None:
     endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert endpoints == {"/segment", "/granularity", "/drill", "/export"}
+    assert endpoints == {"/segment", "/granularity", "/drill", "/select", "/export"}
 
 
 def test_the_app_offers_no_refine(client: Client) -> None:
@@ -344,3 +344,17 @@ def test_a_typed_checkpoint_that_cannot_be_loaded_gets_a_message(app: ModuleType
         with pytest.warns(UserWarning, match=f"{reason}.* Still using default"):
             answer = explorer.on_checkpoint(typed, None, None)
         assert answer[ui.checkpoint].value == "default"
+
+
+def test_select_takes_two_segments_as_one_region(client: Client) -> None:
+    """/select: two of the whole image's parts as one region, named from their union's evidence; overlapping
+    segments are refused."""
+    summary = client.predict(handle_file(str(EXAMPLE)), api_name="/segment")
+    first, second = summary["root"]["children"][:2]
+    both = client.predict(f"{first['node']}, {second['node']}", api_name="/select")
+    assert both["nodes"] == [first["node"], second["node"]] and both["names"] == [first["name"], second["name"]]
+    assert both["share"] == pytest.approx(first["share"] + second["share"], abs=2e-4)
+    assert both["top_classes"] and both["top_classes"] != client.predict(first["node"], api_name="/drill")["top_classes"]
+    part = client.predict(first["node"], api_name="/drill")["children"][0]["node"]
+    with pytest.raises(Exception, match="disjoint"):
+        client.predict(f"{first['node']},{part}", api_name="/select")

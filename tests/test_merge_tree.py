@@ -506,18 +506,18 @@ def test_the_readout_wakes_no_blas_threads(micro_segmenter: Segmenter, monkeypat
         return {pool["filepath"]: pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
 
     seen = []
-    real_ward_tree, real_merge_nodes = ward_tree, PhotoEvidence.merge_nodes
+    real_ward_tree, real_merge_logits = ward_tree, PhotoEvidence.merge_logits
 
     def recording_ward_tree(*args, **kwargs):
         seen.append(max(blas_threads().values()))
         return real_ward_tree(*args, **kwargs)
 
-    def recording_merge_nodes(*args, **kwargs):
+    def recording_merge_logits(*args, **kwargs):
         seen.append(max(blas_threads().values()))
-        return real_merge_nodes(*args, **kwargs)
+        return real_merge_logits(*args, **kwargs)
 
     monkeypatch.setattr(readout_module, "ward_tree", recording_ward_tree)
-    monkeypatch.setattr(PhotoEvidence, "merge_nodes", recording_merge_nodes)
+    monkeypatch.setattr(PhotoEvidence, "merge_logits", recording_merge_logits)
     before = blas_threads()
     micro_segmenter(data.coffee())
     assert seen == [1, 1]  # the merge tree, then the evidence of its nodes

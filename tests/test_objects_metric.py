@@ -1,5 +1,5 @@
-"""The whole-object share: one segment at IoU >= 0.7 with the object, at the coarsest level, in the merge
-tree, and the superpixels' bound."""
+"""The whole-object share: one segment (or the union of two disjoint ones) at IoU >= 0.7 with the object, at
+the coarsest level, at any level, in the merge tree, and the superpixels' bound."""
 from __future__ import annotations
 
 import itertools
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hierseg.hierarchy.merge_tree import ward_tree
-from training.metrics.objects import best_union_iou, object_ious, segment_ious, tree_ious
+from training.metrics.objects import best_union_iou, level_overlaps, nested_nodes, object_ious, segment_ious, tree_ious
 from training.metrics.scorers import ObjectShareScorer, Segmentation
 
 
@@ -53,7 +53,8 @@ def test_object_ious_read_the_coarsest_level_the_tree_and_the_leaves() -> None:
     coarse = np.array([[0, 0, 1, 1], [0, 0, 1, 1]])
     merges = np.array([[1, 2], [0, 4], [3, 5]])
     got = object_ious([coarse, leaves], mask, merges)
-    assert got == {"coarse": pytest.approx(1 / 3), "tree": 1.0, "bound": 1.0}
+    assert got == {"coarse": pytest.approx(1 / 3), "levels": pytest.approx(1 / 3), "tree": 1.0, "bound": 1.0,
+                   "coarse_2": pytest.approx(1 / 2), "levels_2": pytest.approx(1 / 2), "tree_2": 1.0}
     assert object_ious([coarse, leaves], mask, None)["tree"] == 0.5  # without a tree: the best segment of any level (a leaf)
     with pytest.raises(ValueError, match="empty"):
         object_ious([coarse, leaves], np.zeros_like(mask), merges)
@@ -67,9 +68,55 @@ def test_the_share_splits_the_set_in_halves_and_leaves_out_small_objects() -> No
         scorer.add(whole, [np.isin(leaves, mask_leaves).astype(int)])
     out = scorer.summary()["objects"]
     # the halves are photos 1-2 and 3-4 of the set whichever are left out
-    assert out["dev"] == {"photos": 2, "coarse": 0.5, "tree": 0.5, "bound": 1.0}
-    assert out["held_out"] == {"photos": 1, "coarse": 1.0, "tree": 1.0, "bound": 1.0}
+    assert out["dev"] == {"photos": 2, "coarse": 0.5, "levels": 0.5, "tree": 0.5, "bound": 1.0,
+                          "coarse_2": 0.5, "levels_2": 0.5, "tree_2": 1.0}  # {1, 2}: two leaves, not two halves
+    assert out["held_out"] == {"photos": 1, "coarse": 1.0, "levels": 1.0, "tree": 1.0, "bound": 1.0,
+                               "coarse_2": 1.0, "levels_2": 1.0, "tree_2": 1.0}
     assert out["all"]["photos"] == 3
+
+
+def test_two_node_reach_on_a_tree_worked_by_hand() -> None:
+    """2 x 4 photo, leaves 0-3 (columns of 2 px); tree: 4 = {1, 2}, 5 = {0, 1, 2}, 6 = all. Object: leaves
+    0, 1 and 3 (6 px). Coarsest level: {0, 1, 2}, {3}; middle level: {0}, {1, 2}, {3}."""
+    leaves = np.array([[0, 1, 2, 3], [0, 1, 2, 3]])
+    mask = np.isin(leaves, [0, 1, 3])
+    merges = np.array([[1, 2], [0, 4], [3, 5]])
+    coarse, middle = np.array([0, 0, 0, 1])[leaves], np.array([0, 1, 1, 2])[leaves]
+    got = object_ious([coarse, middle, leaves], mask, merges)
+    # one segment: {0, 1, 2} has 4 of its 6 px inside (IoU 4/8); the whole photo 6/8
+    assert got["coarse"] == got["levels"] == pytest.approx(0.5) and got["tree"] == pytest.approx(0.75)
+    # two: the coarsest level's two segments make the whole photo (6/8); {0} + {3} = 4/6; a node and its
+    # own descendant are no pair (the photo + leaf 3 would count leaf 3 twice: 8/8)
+    assert got["coarse_2"] == got["levels_2"] == got["tree_2"] == pytest.approx(0.75)
+    # object = leaves 0 and 3 (4 px): {0} + {3} is the object; the coarsest level's best is {3} (2/4), and
+    # its pair makes the whole photo (4/8)
+    mask2 = np.isin(leaves, [0, 3])
+    got2 = object_ious([coarse, middle, leaves], mask2, merges)
+    assert got2["coarse"] == got2["coarse_2"] == got2["tree"] == 0.5
+    assert got2["levels_2"] == got2["tree_2"] == 1.0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_best_pair_is_the_best_of_every_disjoint_pair(seed: int) -> None:
+    leaves, mask = random_photo(seed)
+    n = leaves.max() + 1
+    rng = np.random.default_rng(seed)
+    tree = ward_tree(rng.normal(size=(n, 2)), np.ones(n), np.array(list(itertools.combinations(range(n), 2))))
+    members = {i: {i} for i in range(n)}
+    for k, (a, b) in enumerate(tree.merges.tolist()):
+        members[n + k] = members[a] | members[b]
+    best = max(iou(np.isin(leaves, sorted(members[a] | members[b])), mask)
+               for a, b in itertools.product(members, members) if a == b or not members[a] & members[b])
+    # levels that do not nest: random coarse partitions
+    maps = [np.unique(rng.integers(0, k, n), return_inverse=True)[1][leaves] for k in (2, 3)] + [leaves]
+    segments = [m == i for m in maps for i in range(m.max() + 1)]
+    best_levels = max(iou(a | b, mask) for a, b in itertools.product(segments, segments)
+                      if a is b or not (a & b).any())
+    got = object_ious(maps, mask, tree.merges)
+    assert got["tree_2"] == pytest.approx(best)
+    assert object_ious(maps, mask, None)["tree_2"] == pytest.approx(best_levels)
+    assert nested_nodes(tree.merges, n).sum() == sum(bool(members[a] & members[b]) for a in members for b in members)
+    assert level_overlaps(maps).sum() == sum(bool((a & b).any()) for a in segments for b in segments)
 
 
 @pytest.mark.slow

@@ -11,6 +11,8 @@ BSDS500 *train* (the merge tree as an ultrametric: covering ODS / OIS over the f
 Weizmann horses and Pascal-Part people (photos where people cover >= 10%): the share of photos with ONE
 node of the tree at IoU >= 0.7 with the object, and with one segment of the coarsest display level
 when the cut heights are calibrated on the same BSDS train photos (``train_grouping.heights_for_counts``).
+With ``--evaluate`` it also prints the reach by one node and by the union of two disjoint nodes, at the
+coarsest display level, at any display level and anywhere in the tree (``metrics.objects.object_ious``).
 Prints one Markdown row per setting, the border term off first. The second halves stay held out.
 """
 from __future__ import annotations
@@ -32,7 +34,7 @@ from hierseg.imageio import load_image
 
 from .evaluation.datasets import EVALUATION_SETS, PEOPLE_MIN_COVER
 from .metrics.ground_truth import load_bsds_ground_truth
-from .metrics.objects import WHOLE_IOU, best_union_iou, segment_ious, tree_ious
+from .metrics.objects import QUESTIONS, WHOLE_IOU, object_ious
 from .metrics.paired import mcnemar_exact, sign_flip_test
 from .metrics.regions import summarize_regions
 from .metrics.ultrametric import HEIGHTS, evaluate_tree
@@ -71,15 +73,17 @@ def score(config: TreeConfig, bsds: list[dict[str, Any]], objects: dict[str, lis
            "pri_ois": summary.pri_ois, "vi_ods": summary.voi_ods, "vi_ois": summary.voi_ois, "heights": heights,
            "display_counts": np.exp(np.mean([np.log([t.count_at(h) for h in heights]) for t in trees], 0)).tolist()}
     for name, photos in objects.items():
-        coarse, anywhere = [], []
+        whole: dict[str, list[bool]] = {key: [] for key in QUESTIONS}
         for p in photos:
             tree = build_tree(p, config, p["edge_maps"])
-            anywhere.append(tree_ious(p["leaves"], tree.merges, p["mask"]).max() >= WHOLE_IOU)
-            top = display_levels(tree, heights, config.min_segments, config.split_chains)[0]
-            coarse.append(segment_ious(top[p["leaves"]], p["mask"]).max() >= WHOLE_IOU)
-        out[f"{name}_coarse"], out[f"{name}_tree"] = float(np.mean(coarse)), float(np.mean(anywhere))
-        out[f"{name}_photos"] = {"coarse": coarse, "tree": anywhere}  # per photo, for paired tests
-        out[f"{name}_bound"] = float(np.mean([best_union_iou(p["leaves"], p["mask"]) >= WHOLE_IOU for p in photos]))
+            levels = display_levels(tree, heights, config.min_segments, config.split_chains)
+            # The display levels as label maps over the photo (merge-node ids; object_ious needs compact ids).
+            maps = [np.unique(level, return_inverse=True)[1][p["leaves"]] for level in levels] + [p["leaves"]]
+            for key, value in object_ious(maps, p["mask"], tree.merges).items():
+                whole[key].append(value >= WHOLE_IOU)
+        for key, flags in whole.items():
+            out[f"{name}_{key}"] = float(np.mean(flags))
+        out[f"{name}_photos"] = whole  # per photo, for paired tests
     return out
 
 
@@ -143,6 +147,22 @@ def main(argv: list[str] | None = None) -> None:
                     m = mcnemar_exact(control[f"{obj}_photos"][key], r[f"{obj}_photos"][key])
                     print(f"; {obj} {key}: {m.gained} gained, {m.lost} lost, McNemar exact p = {m.p:.2g}", end="")
             print()
+        print("\nReach: share of held-out photos where ONE node (1) or the union of at most TWO disjoint nodes (2) covers "
+              "the object at IoU >= 0.7, at the coarsest display level, at any display level, anywhere in the merge tree "
+              "(objects.object_ious)")
+        print("| checkpoint | set | photos | coarsest 1 / 2 | display levels 1 / 2 | tree 1 / 2 | bound |")
+        print("|---|---|---|---|---|---|---|")
+        for name, r in zip(args.evaluate, results):
+            for obj in ("horses", "people"):
+                pairs = " | ".join(f"{r[f'{obj}_{key}']:.3f} / {r[f'{obj}_{key}_2']:.3f}" for key in ("coarse", "levels", "tree"))
+                print(f"| {name} | {obj} | {len(objects[obj])} | {pairs} | {r[f'{obj}_bound']:.3f} |")
+        # Paired, photo by photo: two nodes against one (the control) on the same trees.
+        for name, r in zip(args.evaluate, results):
+            tests = []
+            for obj, key in itertools.product(("horses", "people"), ("coarse", "levels", "tree")):
+                m = mcnemar_exact(r[f"{obj}_photos"][key], r[f"{obj}_photos"][f"{key}_2"])
+                tests.append(f"{obj} {key}: {m.gained} gained, {m.lost} lost, McNemar exact p = {m.p:.2g}")
+            print(f"\n{name}, two nodes against one: " + "; ".join(tests))
         return
     counts = tuple(args.level_counts)
     print(f"BSDS500 train {len(bsds)} photos; dev horses {len(objects['horses'])}, dev people {len(objects['people'])}; "

@@ -103,8 +103,21 @@ function nodeUnder(ev) {
   const p = Math.floor(fy * hs.height) * hs.width + Math.floor(fx * hs.width);
   return hs.targets[hs.maps[hs.maps.length - 1][p]] || null;
 }
+// A click on the photo with Ctrl/Shift/Cmd held adds the segment there to the selection (or takes a member
+// out): sent as its own event with the point in the photo's pixels, and kept from the photo's plain click.
+function addClick(ev) {
+  const img = ev.target;
+  if (!(ev.ctrlKey || ev.shiftKey || ev.metaKey) || !img.matches || !img.matches('#overlay img') || !img.naturalWidth) return;
+  ev.preventDefault(); ev.stopPropagation();
+  const scale = Math.min(img.clientWidth / img.naturalWidth, img.clientHeight / img.naturalHeight);
+  const left = (img.clientWidth - img.naturalWidth * scale) / 2, top = (img.clientHeight - img.naturalHeight * scale) / 2;
+  const x = (ev.offsetX - left) / scale, y = (ev.offsetY - top) / scale;
+  if (x < 0 || y < 0 || x >= img.naturalWidth || y >= img.naturalHeight) return;
+  hs.trigger('add_click', {x: x, y: y});
+}
 if (!hs.wired) {
   hs.wired = true;
+  document.addEventListener('click', addClick, true);
   document.addEventListener('mousemove', ev => {
     if (ev.target.matches && ev.target.matches('#overlay img')) hs.outline(nodeUnder(ev));
   });

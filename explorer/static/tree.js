@@ -39,7 +39,8 @@ function draw() {
   window.dispatchEvent(new CustomEvent('hierseg-view'));
   if (!plot._hiersegWired) {  // plot.on exists only after the first Plotly.react
     plot.on('plotly_icicleclick', ev => {
-      trigger('node_click', {node: ev.points[0].id});
+      const e = ev.event || {};  // with Ctrl/Shift/Cmd held: add the cell to the selection or take it out
+      trigger('node_click', {node: ev.points[0].id, add: !!(e.ctrlKey || e.shiftKey || e.metaKey)});
       return false;  // cancel plotly's own zoom
     });
     plot.on('plotly_hover', ev => window.dispatchEvent(new CustomEvent('hierseg-hover', {detail: ev.points[0].id})));

@@ -13,7 +13,9 @@ readers give float32 back.
 A merge tree (``hierseg.hierarchy.merge_tree``) rides along as optional entries, so files without one
 (older ones included) read as before and readers that do not know it skip it: its arrays (merges,
 heights, costs) and the evidence of every merge-tree node go into the NPZ file or ``evidence.npz``;
-``tree.json`` keeps only ``n_leaves`` and the config.
+``tree.json`` keeps only ``n_leaves`` and the config. The superpixels' log-evidence (what a union of
+segments is pooled from, ``hierseg.hierarchy.union``) rides along with them as ``leaf_log_evidence`` at
+float32; a file without it reads as a tree without it.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 TREE_JSON = "tree.json"
 EVIDENCE_NPZ = "evidence.npz"
+LEAF_LOG_EVIDENCE = "leaf_log_evidence"
 # Ids above this do not fit a 16-bit PNG.
 _MAX_PNG_ID = 2**16 - 1
 
@@ -52,6 +55,7 @@ class TreeFields(NamedTuple):
     merge_tree: MergeTree | None = None
     tree_config: TreeConfig | None = None
     merge_evidence: np.ndarray | None = None
+    leaf_log_evidence: np.ndarray | None = None
 
 
 def format_tag() -> dict[str, Any]:
@@ -85,7 +89,7 @@ def write_npz(fields: TreeFields, path: str | Path) -> Path:
     if fields.superpixel_ids is not None:
         arrays["superpixel_ids"] = fields.superpixel_ids
     if fields.merge_tree is not None:
-        arrays.update(_merge_arrays(fields.merge_tree, fields.merge_evidence))
+        arrays.update(_merge_arrays(fields.merge_tree, fields.merge_evidence, fields.leaf_log_evidence))
         arrays["merge_tree_config"] = np.array(json.dumps(fields.tree_config.to_dict()))
     path = Path(path)
     with open(path, "wb") as file:  # a file object keeps numpy from appending ".npz"
@@ -132,7 +136,7 @@ def write_pngs(fields: TreeFields, summary: dict[str, Any], directory: str | Pat
     summary = {**summary, "levels": [dict(entry) for entry in summary["levels"]]}  # the caller's stays as it is
     arrays = {f"level_{level}": stored_evidence(rows) for level, rows in enumerate(fields.evidence)}
     if fields.merge_tree is not None:
-        arrays.update(_merge_arrays(fields.merge_tree, fields.merge_evidence))
+        arrays.update(_merge_arrays(fields.merge_tree, fields.merge_evidence, fields.leaf_log_evidence))
         summary["merge_tree"] = {"n_leaves": fields.merge_tree.n_leaves, "config": fields.tree_config.to_dict(),
                                  "arrays": EVIDENCE_NPZ}
     with open(directory / EVIDENCE_NPZ, "wb") as file:  # a file object keeps numpy from appending ".npz"
@@ -183,11 +187,14 @@ def read_pngs(directory: str | Path) -> TreeFields:
     )
 
 
-def _merge_arrays(tree: MergeTree, merge_evidence: np.ndarray) -> dict[str, np.ndarray]:
-    """The arrays of a merge tree and its per-node evidence, as stored."""
-    return {"merge_tree_n_leaves": np.array(tree.n_leaves), "merge_tree_merges": tree.merges.astype(np.int32),
-            "merge_tree_heights": tree.heights, "merge_tree_costs": tree.costs,
-            "merge_evidence": stored_evidence(merge_evidence)}
+def _merge_arrays(tree: MergeTree, merge_evidence: np.ndarray, leaf_log_evidence: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The arrays of a merge tree, its per-node evidence and its leaves' log-evidence (when kept), as stored."""
+    arrays = {"merge_tree_n_leaves": np.array(tree.n_leaves), "merge_tree_merges": tree.merges.astype(np.int32),
+              "merge_tree_heights": tree.heights, "merge_tree_costs": tree.costs,
+              "merge_evidence": stored_evidence(merge_evidence)}
+    if leaf_log_evidence is not None:
+        arrays[LEAF_LOG_EVIDENCE] = np.asarray(leaf_log_evidence, np.float32)
+    return arrays
 
 
 def _read_merge_arrays(arrays: Any, config: dict[str, Any]) -> dict[str, Any]:
@@ -195,7 +202,8 @@ def _read_merge_arrays(arrays: Any, config: dict[str, Any]) -> dict[str, Any]:
     tree = MergeTree(int(arrays["merge_tree_n_leaves"]), arrays["merge_tree_merges"], arrays["merge_tree_heights"],
                      arrays["merge_tree_costs"])
     return {"merge_tree": tree, "tree_config": TreeConfig.from_dict(config),
-            "merge_evidence": np.asarray(arrays["merge_evidence"]).astype(np.float32)}
+            "merge_evidence": np.asarray(arrays["merge_evidence"]).astype(np.float32),
+            "leaf_log_evidence": np.asarray(arrays[LEAF_LOG_EVIDENCE]) if LEAF_LOG_EVIDENCE in arrays else None}
 
 
 def _read_evidence(directory: Path, data: dict[str, Any]) -> dict[str, np.ndarray] | None:

@@ -10,6 +10,9 @@ A hierarchy read out of a merge tree (``hierseg.hierarchy.merge_tree``) carries 
 are the tree cut at ``cut_heights``, every node is a merge-tree node (``merge_node``), and ``recut``
 reads any other granularity out of the same tree, with evidence for every merge-tree node kept from
 the readout (no model run).
+
+A selection of several disjoint segments is one region too: ``union_mask`` and ``union_evidence`` (the
+labeller's distribution for that mask, exact from ``leaf_log_evidence``; ``hierseg.hierarchy.union``).
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from .checks import check_merge_tree, check_tree
 from .frozen import freeze_json
 from .merge_tree import MergeTree, TreeConfig, display_levels
 from .node import ROOT, Node, NodeLike
+from .union import check_leaf_log_evidence, disjoint_members, union_distribution
 
 __all__ = ["Hierarchy"]
 
@@ -52,6 +56,12 @@ class Hierarchy:
         tree_config: its ``TreeConfig``; ``thresholds`` are the merged levels' cut heights (``cut_heights``).
         merge_evidence: (merge_tree.n_nodes, n_classes) float32 class distribution of every merge-tree
             node, held at float16 precision.
+
+    Selections (``union_evidence``):
+        leaf_log_evidence: (n_leaves, n_classes) float32 natural log of every superpixel's class distribution
+            at full precision, what the union of segments is pooled from; it comes with a merge tree. None
+            where the tree was read from a file or data set that does not keep it, or has fixed levels
+            (then only single segments have evidence).
     """
 
     def __init__(
@@ -66,6 +76,7 @@ class Hierarchy:
         merge_tree: MergeTree | None = None,
         tree_config: TreeConfig | None = None,
         merge_evidence: np.ndarray | None = None,
+        leaf_log_evidence: np.ndarray | None = None,
     ) -> None:
         """Check the invariants of the tree (``hierseg.hierarchy.checks``), precompute areas, boxes and children.
 
@@ -95,6 +106,12 @@ class Hierarchy:
             self.meta: dict[str, Any] = freeze_json(meta or {})
         except ValueError as error:
             raise ValueError(f"meta must be a JSON-serialisable dict: {error}") from None
+        self._leaf_log_evidence = None
+        if leaf_log_evidence is not None:
+            if merge_tree is None:  # files keep it with the merge tree's arrays (hierseg.hierarchy.io)
+                raise ValueError("leaf_log_evidence comes with a merge tree")
+            self._leaf_log_evidence = check_leaf_log_evidence(leaf_log_evidence, checked.evidence[-1])
+        self._leaf_ancestor_ids: list[np.ndarray] | None = None
         sizes = checked.sizes
         self._sizes = sizes
         self._areas, self._bboxes = self._box_stats()
@@ -277,6 +294,55 @@ class Hierarchy:
         best = np.argsort(-scores, kind="stable")[: max(k, 0)]
         return [(self.class_names[i], float(scores[i])) for i in best]
 
+    # ------------------------------------------------------------------ selections of several segments
+    @property
+    def leaf_log_evidence(self) -> np.ndarray | None:
+        """(n_leaves, n_classes) float32 log of every superpixel's class distribution at full precision; None
+        for a tree read from a file or data set without it."""
+        return self._leaf_log_evidence
+
+    def union_mask(self, nodes: Sequence[NodeLike]) -> np.ndarray:
+        """(H, W) bool mask of the union of disjoint ``nodes``.
+
+        Raises:
+            ValueError: for no node, the root, a node that does not exist, or overlapping nodes.
+        """
+        inside = np.zeros(self.n_nodes(self.leaf_level), bool)
+        inside[np.concatenate(self._members(nodes))] = True
+        return inside[self.label_maps[-1]]
+
+    def union_evidence(self, nodes: Sequence[NodeLike]) -> np.ndarray:
+        """(n_classes,) class distribution of the union of disjoint ``nodes`` as one segment: what the labeller
+        gives a segment with that mask (``hierseg.hierarchy.union``), at float16 precision like a merge-tree
+        node's row; so the union of a node's children is the node's own row. One node: its own row.
+
+        Raises:
+            ValueError: for no node, the root, overlapping nodes, or several nodes of a tree without
+                ``leaf_log_evidence`` (read from a file or data set that does not keep it: segment the photo
+                again to select several segments).
+        """
+        members = self._members(nodes)
+        if len(members) == 1:
+            return self.evidence_of(nodes[0])
+        if self.n_classes == 0:
+            return np.zeros(0, np.float32)
+        if self._leaf_log_evidence is None:
+            raise ValueError("this hierarchy keeps no leaf_log_evidence (it was read from a file or data set "
+                             "without it), so a union of segments has no exact evidence; segment the photo again")
+        return union_distribution(self._leaf_log_evidence, self.areas(self.leaf_level), np.concatenate(members))
+
+    def _members(self, nodes: Sequence[NodeLike]) -> list[np.ndarray]:
+        """The superpixel ids of each of ``nodes``, checked disjoint (``union.disjoint_members``)."""
+        if isinstance(nodes, (str, Node)):
+            raise ValueError(f"give a list of nodes, not one node ({nodes}): [{str(nodes)!r}, ...]")
+        if self._leaf_ancestor_ids is None:
+            ids = [np.empty(0, np.int64)] * self.n_levels
+            ids[-1] = np.arange(self._sizes[-1])
+            for level in range(self.leaf_level, 0, -1):
+                ids[level - 1] = self.parents[level][ids[level]].astype(np.int64)
+            self._leaf_ancestor_ids = ids
+        return disjoint_members([self.node(node) for node in nodes], self._leaf_ancestor_ids)
+
     # ------------------------------------------------------------------ merge tree: any granularity
     @property
     def merge_tree(self) -> MergeTree | None:
@@ -358,18 +424,19 @@ class Hierarchy:
             raise ValueError(f"the coarsest cut height must be finite and positive, got {coarsest_height}")
         config = dataclasses.replace(self._tree_config, thresholds=self._scaled(float(coarsest_height)))
         return Hierarchy.cut_from(self.label_maps[-1], tree, config, self._merge_evidence, self.class_names,
-                                  self.prediction, self.meta, self.superpixel_ids)
+                                  self.prediction, self.meta, self.superpixel_ids, self._leaf_log_evidence)
 
     @classmethod
     def cut_from(cls, leaves: np.ndarray, tree: MergeTree, config: TreeConfig, merge_evidence: np.ndarray,
                  class_names: Sequence[str], prediction: np.ndarray, meta: dict[str, Any] | None = None,
-                 superpixel_ids: np.ndarray | None = None) -> Hierarchy:
+                 superpixel_ids: np.ndarray | None = None, leaf_log_evidence: np.ndarray | None = None) -> Hierarchy:
         """The hierarchy of a stored merge tree cut at ``config.thresholds``: ``leaves`` (H, W) is the leaf map
-        (leaf ids kept), ``merge_evidence`` (tree.n_nodes, C) every merge-tree node's class distribution."""
+        (leaf ids kept), ``merge_evidence`` (tree.n_nodes, C) every merge-tree node's class distribution,
+        ``leaf_log_evidence`` the leaves' log-evidence when kept (for ``union_evidence``)."""
         cut = cut_merge_tree(leaves, tree, config.thresholds, config.min_segments, config.split_chains,
                              merge_evidence, keep_leaf_ids=True)
         return cls(cut.label_maps, cut.parents, cut.evidence, class_names, prediction, meta,
-                   superpixel_ids, tree, config, merge_evidence)
+                   superpixel_ids, tree, config, merge_evidence, leaf_log_evidence)
 
     def _scaled(self, coarsest_height: float) -> tuple[float, ...]:
         """The cut heights with the coarsest at ``coarsest_height``, the rest at their ratios to it."""
@@ -450,7 +517,8 @@ class Hierarchy:
 
     def _fields(self) -> io.TreeFields:
         return io.TreeFields(self.label_maps, self.parents, self.evidence, self.class_names, self.prediction,
-                             self.meta, self.superpixel_ids, self._merge_tree, self._tree_config, self._merge_evidence)
+                             self.meta, self.superpixel_ids, self._merge_tree, self._tree_config, self._merge_evidence,
+                             self._leaf_log_evidence)
 
     # ------------------------------------------------------------------ comparison
     def __eq__(self, other: object) -> bool:
@@ -462,6 +530,10 @@ class Hierarchy:
         if self._merge_tree != other._merge_tree or self._tree_config != other._tree_config:
             return False
         if self._merge_tree is not None and not np.array_equal(self._merge_evidence, other._merge_evidence):
+            return False
+        if (self._leaf_log_evidence is None) != (other._leaf_log_evidence is None) or (
+                self._leaf_log_evidence is not None
+                and not np.array_equal(self._leaf_log_evidence, other._leaf_log_evidence)):
             return False
         per_level = zip(
             self.label_maps + self.parents + self.evidence, other.label_maps + other.parents + other.evidence, strict=True

@@ -66,6 +66,13 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return (z / z.sum(-1, keepdims=True)).astype(np.float32)
 
 
+def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise log of ``softmax(logits, temperature)`` as float32, finite however small the probability."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(-1, keepdims=True)
+    return (z - np.log(np.exp(z).sum(-1, keepdims=True))).astype(np.float32)
+
+
 def pool_logits(counts: np.ndarray, logits: np.ndarray) -> np.ndarray:
     """Pixel-weighted mean of part logits; a node without pixels gets the whole photo's."""
     counts = counts.copy()
@@ -115,6 +122,10 @@ class PhotoEvidence:
         array. The same as ``nodes`` on each node's mask, from one pass over the pixels: a merged node's
         pixel counts are its children's summed, as in ``tree``.
         """
+        return self.calibrated(self.merge_logits(leaf_map, merges))
+
+    def merge_logits(self, leaf_map: np.ndarray, merges: np.ndarray) -> np.ndarray:
+        """The pooled logits behind ``merge_nodes`` (before calibration), one (S + len(merges), C) array."""
         leaves = [f.counts(leaf_map) for f, _ in self.fields]
         n = len(leaves[0])
         counts = []
@@ -124,7 +135,16 @@ class PhotoEvidence:
             for k, (a, b) in enumerate(np.asarray(merges, np.int64).tolist()):
                 np.add(full[a], full[b], out=full[n + k])
             counts.append(full)
-        return softmax(self._mix(counts), self.config.node_temperature)
+        return self._mix(counts)
+
+    def calibrated(self, logits: np.ndarray) -> np.ndarray:
+        """(n, C) float32 node distributions of pooled logits (``merge_logits``)."""
+        return softmax(logits, self.config.node_temperature)
+
+    def log_calibrated(self, logits: np.ndarray) -> np.ndarray:
+        """(n, C) float32 log of ``calibrated``, at full precision (what a union of nodes is pooled from:
+        ``hierseg.hierarchy.union``)."""
+        return log_softmax(logits, self.config.node_temperature)
 
     def _mix(self, counts: list[np.ndarray]) -> np.ndarray:
         return sum(w * pool_logits(c, f.logits) for c, (f, w) in zip(counts, self.fields))
@@ -142,7 +162,15 @@ class NoEvidence:
         return [self.nodes(m) for m in label_maps]
 
     def merge_nodes(self, leaf_map: np.ndarray, merges: np.ndarray) -> np.ndarray:
+        return self.merge_logits(leaf_map, merges)
+
+    def merge_logits(self, leaf_map: np.ndarray, merges: np.ndarray) -> np.ndarray:
         return np.zeros((int(np.asarray(leaf_map).max()) + 1 + len(merges), 0), np.float32)
+
+    def calibrated(self, logits: np.ndarray) -> np.ndarray:
+        return np.asarray(logits, np.float32)
+
+    log_calibrated = calibrated
 
 
 NO_EVIDENCE = NoEvidence()

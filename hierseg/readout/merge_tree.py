@@ -99,7 +99,8 @@ class MergeTreeGrouping(Grouping):
 
     def hierarchy(self, photo: PhotoEvidence, class_names: Sequence[str], meta: Callable[[], dict[str, Any]]) -> Hierarchy:
         config, tree = self.config, self.tree
-        rows, prediction = photo.merge_nodes(self.leaf_map, tree.merges), photo.prediction
+        logits, prediction = photo.merge_logits(self.leaf_map, tree.merges), photo.prediction
+        rows, leaf_log = photo.calibrated(logits), photo.log_calibrated(logits[: tree.n_leaves])
         # The precision the Hierarchy keeps merge-node evidence at, so display rows equal their merge nodes'.
         rows = torch.from_numpy(np.ascontiguousarray(rows, np.float32)).half().float().numpy()  # numpy's float16 cast is ~10x slower
         cut = cut_merge_tree(self.leaf_map, tree, config.thresholds, config.min_segments, config.split_chains, rows)
@@ -108,4 +109,5 @@ class MergeTreeGrouping(Grouping):
         tree = tree.relabel_leaves(order)
         rows = np.concatenate([rows[order], rows[tree.n_leaves:]])
         return Hierarchy(cut.label_maps, cut.parents, cut.evidence, class_names, prediction, meta(),
-                         superpixel_ids=self.kept_ids[order], merge_tree=tree, tree_config=config, merge_evidence=rows)
+                         superpixel_ids=self.kept_ids[order], merge_tree=tree, tree_config=config, merge_evidence=rows,
+                         leaf_log_evidence=leaf_log[order])

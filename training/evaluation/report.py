@@ -104,15 +104,17 @@ def _objects_section(shares: dict[str, Any]) -> list[str]:
         return []
     first = next(iter(shares.values()))
     cover = f", photos where it covers >= {first['min_cover']:.0%}" if first["min_cover"] else ""
-    lines = ["", f"Whole objects: share of photos where ONE segment covers the object at IoU >= {first['threshold']:g}{cover}; "
+    lines = ["", f"Whole objects: share of photos where ONE segment (1) or the union of at most TWO disjoint segments (2) "
+             f"covers the object at IoU >= {first['threshold']:g}{cover}; "
              "dev = first half of the set (settings chosen there), held-out = second half (never tuned on). Coarsest: the level "
-             "the app shows first; tree: any node of the merge tree (any level for a method without one); bound: the best "
-             "union of the finest level's segments.", "",
-             "| method | half | photos | coarsest | tree | bound |", "|---|---|---|---|---|---|"]
+             "the app shows first; levels: any level above the finest; tree: any node of the merge tree (any level for a "
+             "method without one); bound: the best union of the finest level's segments.", "",
+             "| method | half | photos | coarsest 1 / 2 | levels 1 / 2 | tree 1 / 2 | bound |", "|---|---|---|---|---|---|---|"]
     for name, share in shares.items():
         for half in ("held_out", "dev", "all"):
             h = share[half]
-            lines.append(f"| {name} | {half.replace('_', '-')} | {h['photos']} | {_fmt(h['coarse'])} | {_fmt(h['tree'])} | {_fmt(h['bound'])} |")
+            pairs = " | ".join(f"{_fmt(h.get(key))} / {_fmt(h.get(key + '_2'))}" for key in ("coarse", "levels", "tree"))
+            lines.append(f"| {name} | {half.replace('_', '-')} | {h['photos']} | {pairs} | {_fmt(h['bound'])} |")
     return lines
 
 

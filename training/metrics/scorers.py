@@ -12,7 +12,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from .boundaries import evaluate_segmentation_boundaries, summarize_boundaries
-from .objects import WHOLE_IOU, object_ious
+from .objects import QUESTIONS, WHOLE_IOU, object_ious
 from .parts import majority_label_confusion, miou_from_confusion
 from .regions import evaluate_regions, summarize_regions
 from .tree import Fraction, one_piece_segments, single_child_parents
@@ -197,8 +197,9 @@ class MiouScorer:
 
 @dataclass
 class ObjectShareScorer:
-    """The share of photos where ONE segment covers the object at IoU >= ``threshold``
-    (:mod:`.objects`): at the coarsest level, anywhere in the merge tree, and the superpixels' bound.
+    """The share of photos where ONE segment (or the union of two) covers the object at IoU >= ``threshold``
+    (:mod:`.objects`): at the coarsest level, at any level above the leaves, anywhere in the merge tree,
+    each by one segment and by at most two disjoint ones, and the superpixels' bound.
 
     The object is the ground truth's first level's foreground (a horse, the people of a Pascal-Part
     photo); photos where it covers less than ``min_cover`` of the pixels are left out. The shares are
@@ -209,7 +210,7 @@ class ObjectShareScorer:
 
     min_cover: float = 0.0
     threshold: float = WHOLE_IOU
-    ious: list = field(default_factory=list)  # per photo: None (left out) or {"coarse", "tree", "bound"}
+    ious: list = field(default_factory=list)  # per photo: None (left out) or object_ious' dict (QUESTIONS)
 
     def add(self, seg: Segmentation, gt: Any) -> None:
         mask = np.asarray(gt[0]) > 0
@@ -226,5 +227,5 @@ class ObjectShareScorer:
         for name, rows in parts.items():
             kept = [r for r in rows if r is not None]
             out[name] = {"photos": len(kept), **{key: float(np.mean([r[key] >= self.threshold for r in kept])) if kept else None
-                                                 for key in ("coarse", "tree", "bound")}}
+                                                 for key in QUESTIONS}}
         return {"objects": out}
