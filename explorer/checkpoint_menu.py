@@ -1,7 +1,7 @@
 """The page's checkpoint list: which checkpoints to offer, how each is labelled, and why releases are missing.
 
 Local checkpoints (``$HIERSEG_CHECKPOINT``, the folders in ``checkpoint_roots()``) are always
-listed. An official release is listed as it is when it is on this machine already, with its
+listed, each followed by its named qualities (``NAME@QUALITY``, e.g. ``default@fine``). An official release is listed as it is when it is on this machine already, with its
 download size when the Hub answers, and left out when the Hub cannot be reached (offline it could
 only fail); ``unlisted_note`` then says so under the list.
 """
@@ -11,9 +11,13 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from hierseg.checkpoints import CONFIG, OFFICIAL_RELEASES, cache_dir, checkpoint_roots, hub, local_names
+from hierseg.checkpoints import (
+    CONFIG, OFFICIAL_RELEASES, QUALITY_SEPARATOR, cache_dir, checkpoint_roots, hub, local_names, read_config,
+    resolve_checkpoint, split_quality,
+)
+from hierseg.errors import CheckpointError
 
-__all__ = ["HUB_UNREACHABLE", "available_checkpoints", "checkpoint_label", "offered_checkpoints", "release_download_size",
+__all__ = ["HUB_UNREACHABLE", "available_checkpoints", "checkpoint_label", "checkpoint_qualities", "offered_checkpoints", "release_download_size",
            "release_is_local", "unlisted_note"]
 
 HUB_UNREACHABLE = "Hub unreachable: official releases need a download; only local checkpoints are listed."
@@ -22,18 +26,31 @@ HUB_UNREACHABLE = "Hub unreachable: official releases need a download; only loca
 def available_checkpoints() -> list[str]:
     """Every checkpoint name to offer: ``$HIERSEG_CHECKPOINT``, the folders holding a ``config.json``
     in ``checkpoint_roots()``, then the official releases; no duplicates."""
-    names = []
+    local = []
     if os.environ.get("HIERSEG_CHECKPOINT"):
-        names.append(os.environ["HIERSEG_CHECKPOINT"])
-    names.extend(local_names(checkpoint_roots()))
+        local.append(os.environ["HIERSEG_CHECKPOINT"])
+    local.extend(local_names(checkpoint_roots()))
+    names = [variant for name in local for variant in (name, *checkpoint_qualities(name))]
     names.extend(OFFICIAL_RELEASES)
     return list(dict.fromkeys(names))  # first occurrence kept
 
 
+def checkpoint_qualities(name: str) -> list[str]:
+    """``NAME@QUALITY`` for each named quality of a local checkpoint (none for one that cannot be read)."""
+    try:
+        config = read_config(resolve_checkpoint(name))
+    except CheckpointError:
+        return []
+    return [f"{name}{QUALITY_SEPARATOR}{quality}" for quality in config.qualities]
+
+
 def checkpoint_label(name: str) -> str:
-    """How a checkpoint is named in a list: a folder by its last component, anything else as is."""
-    path = Path(name)
-    return path.name if path.is_dir() else name
+    """How a checkpoint is named in a list: a folder by its last component, anything else as is; a
+    quality after it (``default · fine``)."""
+    base, quality = split_quality(name)
+    path = Path(base)
+    label = path.name if path.is_dir() else base
+    return f"{label} · {quality}" if quality else label
 
 
 def release_is_local(name: str) -> bool:

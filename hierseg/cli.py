@@ -67,10 +67,11 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .checkpoints import read_config, resolve_checkpoint
+    from .checkpoints import default_checkpoint, read_config, resolve_checkpoint, split_quality
 
-    folder = resolve_checkpoint(args.checkpoint)
-    config = read_config(folder)
+    reference, quality = split_quality(args.checkpoint or default_checkpoint())
+    folder = resolve_checkpoint(reference)
+    config = read_config(folder).with_quality(quality)
     weights = folder / "model.safetensors"
     summary = {
         "folder": str(folder),
@@ -164,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg = sub.add_parser("segment", help="segment images: a JSON tree and one PNG label map per level each")
     seg.add_argument("images", nargs="+", help="image files")
     seg.add_argument("--out", required=True, help="output folder (one subfolder per image)")
-    seg.add_argument("--checkpoint", default=None, help="checkpoint name or path (default: the shipped one)")
+    seg.add_argument("--checkpoint", default=None, help="checkpoint name or path, NAME@QUALITY for a named quality, e.g. default@fine "
+                     "(default: the shipped one)")
     seg.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     seg.add_argument("--preview", action="store_true", help="also write a coloured JPEG per level")
     seg.add_argument("--refine", type=_steps, default=None, metavar="STEPS",
@@ -176,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("segment-dataset", help="segment a folder or list of photos into sharded, resumable results")
     ds.add_argument("src", help="a folder (searched recursively) or a text file of image paths")
     ds.add_argument("out", help="output folder (run it again to resume; see docs/dataset.md)")
-    ds.add_argument("--checkpoint", default=None, help="checkpoint name or path (default: the shipped one)")
+    ds.add_argument("--checkpoint", default=None, help="checkpoint name or path, NAME@QUALITY for a named quality, e.g. default@fine "
+                     "(default: the shipped one)")
     ds.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (under torchrun: cuda picks LOCAL_RANK's GPU)")
     ds.add_argument("--batch-size", type=_positive, default=None, help="photos per network batch (default: 1 on CPU, 64 on GPU)")
     ds.add_argument("--shard-size", type=_positive, default=1000, help="photos per shard (fixed by the first run)")

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Literal, Sequence
 import torch
 from threadpoolctl import threadpool_limits
 
-from .checkpoints import CheckpointConfig, load_checkpoint, resolve_checkpoint
+from .checkpoints import CheckpointConfig, default_checkpoint, load_checkpoint, resolve_checkpoint, split_quality
 from .errors import MissingDependencyError
 from .hierarchy import Hierarchy
 from .hierarchy.build import rows_per_superpixel
@@ -213,19 +213,26 @@ class Segmenter:
         return meta
 
 
-def load_segmenter(name_or_path: str | os.PathLike | None = None, device: str | torch.device = "auto") -> Segmenter:
+def load_segmenter(name_or_path: str | os.PathLike | None = None, device: str | torch.device = "auto",
+                   quality: str | None = None) -> Segmenter:
     """Load a checkpoint and wrap it in a Segmenter.
 
     ``None`` loads the shipped default (or ``$HIERSEG_CHECKPOINT``); a name looks in ``checkpoints/``;
     a path may be a checkpoint folder, its ``config.json``/``model.safetensors``, or an official
     ``.pth``/``.pth.tar`` file (converted once and cached); ``official/...`` names and ``hf://`` URLs
-    download from the Hugging Face Hub.
+    download from the Hugging Face Hub. ``quality`` (or a ``NAME@QUALITY`` reference, e.g.
+    ``"default@fine"``) applies one of the checkpoint's named qualities (``CheckpointConfig.qualities``).
+
+    Raises:
+        CheckpointError: the checkpoint cannot be found or read, or has no such quality.
     """
-    folder = resolve_checkpoint(name_or_path)
+    reference, named_quality = split_quality(str(name_or_path) if name_or_path is not None else default_checkpoint())
+    folder = resolve_checkpoint(reference)
     resolved = resolve_device(device)
     model, config = load_checkpoint(folder, device=resolved)
     if not config.name:
         config.name = Path(folder).name
+    config = config.with_quality(quality or named_quality)
     return Segmenter(model, config, device=resolved, labeller=_model_labeller(model, config, folder))
 
 

@@ -159,11 +159,15 @@ def test_the_default_config_is_the_shipped_recipe():
         if key not in ("name", "init"):
             assert trained[key] == value, key
     assert recipe["train"]["schedule"][-1]["epochs"] == trained["epochs"]
-    # The head was trained before the tree read borders; its cut heights were recalibrated with them (issue 23).
-    border = ("border_sigma", "border_eps", "border_power")
-    assert shipped["provenance"]["grouping"]["config"] == {k: v for k, v in recipe["grouping"].items() if k not in border}
+    # The head was trained before the tree read borders; the tree's cost (border and size factor) was set
+    # and its cut heights recalibrated after it (issue 23), with the named qualities.
+    cost = ("border_sigma", "border_eps", "border_power", "size_power", "small_area")
+    assert shipped["provenance"]["grouping"]["config"] == {
+        k: v for k, v in recipe["grouping"].items() if k not in (*cost, "qualities")} | {"size_power": 0.5, "small_area": 0.02}
     recalibrated = shipped["provenance"]["tree_recalibrated"]["config"]
-    assert all(recalibrated[k] == recipe["grouping"][k] == shipped["tree"][k] for k in border)
+    assert all(recalibrated[k] == recipe["grouping"][k] == shipped["tree"][k] for k in cost)
+    assert recalibrated["qualities"] == recipe["grouping"]["qualities"]
+    assert {name: q["input"]["size"] for name, q in shipped["qualities"].items()} == recipe["grouping"]["qualities"]
     assert labeller_config(shipped["labeller"]) == labeller_config(recipe["labeller"])
     from training.evaluate import parse_only
 

@@ -129,9 +129,11 @@ def test_tune_tree_scores_each_setting_on_training_splits(capsys: pytest.Capture
 
     data = shared_data("bsds500").parent
     shared_data("weizmann_horse"), shared_data("pascal_part_person")
-    tune_tree.main(["default", "--data", str(data), "--bsds", "2", "--objects", "2", "--sigma", "1", "2"])
+    tune_tree.main(["default", "--data", str(data), "--bsds", "2", "--objects", "2", "--sigma", "1", "2",
+                    "--size-power", "0.5", "0.7"])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line][1:]
-    assert [row.split("|")[1].strip() for row in rows] == ["off", "1.0", "2.0"], rows
+    assert [tuple(cell.strip() for cell in row.split("|")[1:5:3]) for row in rows] == [
+        ("off", "0.7"), ("1.0", "0.5"), ("1.0", "0.7"), ("2.0", "0.5"), ("2.0", "0.7")], rows
     from hierseg import load_segmenter
 
     segmenter = load_segmenter("default", device="cpu")
@@ -141,3 +143,15 @@ def test_tune_tree_scores_each_setting_on_training_splits(capsys: pytest.Capture
     tuned = tune_tree.build_tree(tune_tree.photo_inputs(segmenter, photo), segmenter.config.tree, {})
     # The same merges; heights to the last bits (the segmenter limits numpy to one BLAS thread, the tool does not).
     assert np.array_equal(tuned.merges, shipped.merges) and np.allclose(tuned.heights, shipped.heights, rtol=0, atol=1e-12)
+
+
+def test_display_single_child_counts_parents_of_every_display_level_down_to_the_leaves() -> None:
+    """A chain tree ((((0 1) 2) 3): cut at 2.5 the coarsest level is {012, 3}; at 1.5 {01, 2, 3}. Parents:
+    012 (two children), 3 (one), 01 (two), 2 (one), 3 (one): 3 of 5 have a single child."""
+    from hierseg.hierarchy.merge_tree import MergeTree, TreeConfig
+    from training.tune_tree import display_single_child
+
+    tree = MergeTree(4, np.array([[0, 1], [4, 2], [5, 3]]), np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0]))
+    config = TreeConfig(thresholds=(2.5, 1.5))
+    single = display_single_child(tree, config.thresholds, config)
+    assert (single.hits, single.total) == (3, 5)

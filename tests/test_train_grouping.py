@@ -80,9 +80,15 @@ def test_train_grouping_writes_a_tree_checkpoint(tmp_path):
     assert seg.config.tree.border_sigma == 2.0  # a new tree reads the border by default (issue 23)
     # --recalibrate keeps the trained head and only changes the tree's cost: new cut heights for it.
     main([str(tmp_path / "tree"), str(tmp_path / "bordered"), "--data", str(tmp_path / "data"), "--recalibrate",
-          "calibrate=images:photos:train", "level_counts=[3, 6]", "border_sigma=0", "border_power=1.0"])
+          "calibrate=images:photos:train", "level_counts=[3, 6]", "border_sigma=0", "border_power=1.0",
+          'qualities={"fine": 160}'])
     bordered = load_segmenter(tmp_path / "bordered", device="cpu")
     assert bordered.config.tree.border_sigma == 0.0
+    # A named quality: the same weights and cost at a larger view, its own cut heights for the same counts.
+    fine = load_segmenter(f"{tmp_path / 'bordered'}@fine", device="cpu")
+    assert fine.config.input.size == 160 and fine.config.tree.border_sigma == 0.0
+    assert len(fine.config.tree.thresholds) == 2 and fine.config.tree.thresholds != bordered.config.tree.thresholds
+    assert max(fine.prepare(data.astronaut()).view.rgb.shape[:2]) == 160
     assert bordered.config.tree.thresholds != seg.config.tree.thresholds
     for name, value in seg.model.state_dict().items():
         assert torch.equal(bordered.model.state_dict()[name], value), name

@@ -27,6 +27,9 @@ here (``GroupingConfig``). Resumable: OUT.work/head.pt.
 
 keeps CHECKPOINT's trained head and only sets the tree's cost settings and recalibrates its cut heights
 (what a change of the merge cost needs: the heights are in the cost's units).
+Both write the named ``qualities`` (name -> view size, e.g. ``qualities='{"fine": 480}'``): the same weights
+and cost at another view size, with cut heights calibrated at that size for the same counts
+(``CheckpointConfig.qualities``; ``load_segmenter("NAME@fine")``).
 Targets are computed per photo rather than per batch of augmented views: at x2 the teacher costs ~4 views,
 and the cache lets 1,500 steps reuse 1,400 photos' targets (~2 min of training on one core).
 """
@@ -40,13 +43,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from hierseg import Segmenter, load_segmenter
-from hierseg.checkpoints import LABELLER_WEIGHTS, resolve_checkpoint, save_checkpoint
+from hierseg.checkpoints import LABELLER_WEIGHTS, CheckpointConfig, resolve_checkpoint, save_checkpoint
 from hierseg.hierarchy.merge_tree import MergeTree, TreeConfig
 from hierseg.imageio import load_image
 from hierseg.model import CAST
@@ -73,13 +77,14 @@ class GroupingConfig:
     lr: float = 2e-3
     seed: int = 0
     merge_tokens: float = 3.0  # weight of the embedding in the tree's metric
-    size_power: float = 0.5
-    small_area: float = 0.02
+    size_power: float = 0.7  # the tree's size factor (TreeConfig); 0.7 / 0.08 re-chosen with the border term
+    small_area: float = 0.08
     border_sigma: float = 2.0  # the tree's border term (TreeConfig), chosen by training.tune_tree on training splits
     border_eps: float = 0.05
     border_power: float = 1.0
     level_counts: tuple[int, ...] = (4, 10, 25)  # geometric-mean segments per merged level on `calibrate`
     calibrate: str = "images:bsds500/images:train"
+    qualities: dict[str, int] = dataclasses.field(default_factory=dict)  # name -> view size (px), calibrated too
     threads: int = 1
 
     def replace(self, **changes: str) -> GroupingConfig:
@@ -199,6 +204,18 @@ def heights_for_counts(trees: list[MergeTree], counts: tuple[int, ...]) -> tuple
     return tuple(float(grid[min(np.searchsorted(mean_log, np.log(k)), len(grid) - 1)]) for k in counts)
 
 
+def calibrated_qualities(model: CAST, config: CheckpointConfig, grouping: GroupingConfig, data: Path) -> dict[str, Any]:
+    """``CheckpointConfig.qualities`` for ``grouping.qualities``: per name, its view size and the cut heights
+    that give the same counts at that size (``config.tree``'s cost)."""
+    photos = list_images(grouping.calibrate, data).paths
+    qualities = {}
+    for name, size in grouping.qualities.items():
+        view = dataclasses.replace(config, input=dataclasses.replace(config.input, size=int(size)), qualities={})
+        heights = calibrate_heights(Segmenter(model, view, device="cpu", labeller=None), photos, grouping.level_counts)
+        qualities[name] = {"input": {"size": int(size)}, "tree": {"thresholds": list(heights)}}
+    return qualities
+
+
 def recalibrate(base: Segmenter, tree: TreeConfig, config: GroupingConfig, args: argparse.Namespace, command: str) -> None:
     """Write ``args.out``: ``base`` with the tree's cost settings of ``tree`` and cut heights calibrated for them."""
     if base.config.tree is None or base.model.grouping_head is None:
@@ -206,9 +223,10 @@ def recalibrate(base: Segmenter, tree: TreeConfig, config: GroupingConfig, args:
     serving = Segmenter(base.model, dataclasses.replace(base.config, tree=tree), device="cpu", labeller=None)
     heights = calibrate_heights(serving, list_images(config.calibrate, args.data).paths, config.level_counts)
     settings = {k: getattr(config, k) for k in ("size_power", "small_area", "border_sigma", "border_eps", "border_power",
-                                                "level_counts", "calibrate")}
+                                                "level_counts", "calibrate", "qualities")}
     provenance = {**base.config.provenance, "tree_recalibrated": {"command": command, "config": settings}}
     final = dataclasses.replace(base.config, provenance=provenance, tree=dataclasses.replace(tree, thresholds=heights))
+    final = dataclasses.replace(final, qualities=calibrated_qualities(base.model, final, config, args.data))
     labeller = resolve_checkpoint(args.checkpoint) / LABELLER_WEIGHTS
     save_checkpoint(base.model, final, args.out)
     if labeller.is_file() and not (args.out / LABELLER_WEIGHTS).is_file():
@@ -258,6 +276,7 @@ def main(argv: list[str] | None = None) -> None:
         "target": f"teacher penultimate map on the view x{config.target_scale}, within-photo Gram; no mask"}}
     final = dataclasses.replace(base.config, model=model.config, name=args.out.name, provenance=provenance,
                                 tree=dataclasses.replace(tree, thresholds=heights))
+    final = dataclasses.replace(final, qualities=calibrated_qualities(model, final, config, args.data))
     save_checkpoint(model, final, args.out)
     labeller = resolve_checkpoint(args.checkpoint) / LABELLER_WEIGHTS
     if labeller.is_file():  # the config's labeller entry needs its weights beside the model's

@@ -1,8 +1,8 @@
-"""Choose the merge tree's border term (``TreeConfig.border_sigma``, ``border_eps``, ``border_power``) on
-training splits only.
+"""Choose the merge tree's cost scalars on training splits only: the border term (``TreeConfig.border_sigma``,
+``border_eps``, ``border_power``) and the size factor (``size_power``, ``small_area``).
 
     python -m training.tune_tree CHECKPOINT --data ../shared/data [--bsds 40] [--sigma 1 2 3] [--eps 0.05]
-        [--power 0.5 1 2]
+        [--power 0.5 1 2] [--size-power 0.5 0.7] [--small-area 0.02 0.08]
 
 The model runs once per photo (``Segmenter.prepare`` + ``forward``: the tree's features, areas and
 neighbours, and the view the edge map is read on); each setting then only rebuilds the trees. Scored on
@@ -10,10 +10,11 @@ BSDS500 *train* (the merge tree as an ultrametric: covering ODS / OIS over the f
 ``training.metrics.ultrametric``) and on the *dev* halves (the first halves, ``ObjectShareScorer``) of
 Weizmann horses and Pascal-Part people (photos where people cover >= 10%): the share of photos with ONE
 node of the tree at IoU >= 0.7 with the object, and with one segment of the coarsest display level
-when the cut heights are calibrated on the same BSDS train photos (``train_grouping.heights_for_counts``).
+when the cut heights are calibrated on the same BSDS train photos (``train_grouping.heights_for_counts``),
+and the share of the display levels' parents (BSDS) that have a single child.
 With ``--evaluate`` it also prints the reach by one node and by the union of two disjoint nodes, at the
 coarsest display level, at any display level and anywhere in the tree (``metrics.objects.object_ious``).
-Prints one Markdown row per setting, the border term off first. The second halves stay held out.
+Prints one Markdown row per setting, the border term off first (at the checkpoint's size factor). The second halves stay held out.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from .metrics.ground_truth import load_bsds_ground_truth
 from .metrics.objects import QUESTIONS, WHOLE_IOU, object_ious
 from .metrics.paired import mcnemar_exact, sign_flip_test
 from .metrics.regions import summarize_regions
+from .metrics.tree import Fraction, parents_from_nested, single_child_parents
 from .metrics.ultrametric import HEIGHTS, evaluate_tree
 from .train_grouping import heights_for_counts
 
@@ -59,6 +61,13 @@ def build_tree(inputs: dict[str, Any], config: TreeConfig, edge_cache: dict[floa
     return merge(inputs["tree"], config, edge_map)
 
 
+def display_single_child(tree: MergeTree, heights: tuple[float, ...], config: TreeConfig) -> Fraction:
+    """Parents of the display levels (the leaves the finest) with a single child, over all levels."""
+    levels = [*display_levels(tree, heights, config.min_segments, config.split_chains), np.arange(tree.n_leaves)]
+    levels = [np.unique(level, return_inverse=True)[1] for level in levels]  # merge-node ids -> 0..k-1
+    return sum(single_child_parents(parents_from_nested(levels)), Fraction(0, 0))
+
+
 def score(config: TreeConfig, bsds: list[dict[str, Any]], objects: dict[str, list[dict[str, Any]]],
           level_counts: tuple[int, ...] | None) -> dict[str, Any]:
     """BSDS ultrametric covering / PRI / VI, the cut heights (calibrated on the same BSDS photos for
@@ -69,7 +78,8 @@ def score(config: TreeConfig, bsds: list[dict[str, Any]], objects: dict[str, lis
     heights = heights_for_counts(trees, level_counts) if level_counts is not None else config.thresholds
     # Per photo: the best covering over the heights (OIS), for a paired test between trees.
     best = [(e.cover_count / e.cover_total).max() for e in evals]
-    out = {"covering_per_photo": best, "covering_ods": summary.cover_ods, "covering_ois": summary.cover_ois, "pri_ods": summary.pri_ods,
+    single = sum((display_single_child(t, heights, config) for t in trees), Fraction(0, 0))
+    out = {"single_child": single.value, "covering_per_photo": best, "covering_ods": summary.cover_ods, "covering_ois": summary.cover_ois, "pri_ods": summary.pri_ods,
            "pri_ois": summary.pri_ois, "vi_ods": summary.voi_ods, "vi_ois": summary.voi_ois, "heights": heights,
            "display_counts": np.exp(np.mean([np.log([t.count_at(h) for h in heights]) for t in trees], 0)).tolist()}
     for name, photos in objects.items():
@@ -96,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sigma", type=float, nargs="+", default=[1.0, 2.0, 3.0])
     parser.add_argument("--eps", type=float, nargs="+", default=[0.05])
     parser.add_argument("--power", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--size-power", type=float, nargs="+", default=None, help="default: the checkpoint's")
+    parser.add_argument("--small-area", type=float, nargs="+", default=None, help="default: the checkpoint's")
     parser.add_argument("--level-counts", type=int, nargs="+", default=[4, 10, 25])
     parser.add_argument("--evaluate", nargs="+", default=None, metavar="CHECKPOINT",
                         help="no tuning: score these checkpoints' trees at their own cut heights on the held-out data "
@@ -127,15 +139,15 @@ def main(argv: list[str] | None = None) -> None:
         print(f"held out: BSDS500 val {len(bsds)} photos; horses {len(objects['horses'])}, people {len(objects['people'])} "
               "(second halves); each checkpoint's tree at its own cut heights")
         print("| checkpoint | tree (ultrametric) covering ODS / OIS | PRI ODS / OIS | VI ODS / OIS | display level counts (BSDS val) "
-              "| horses coarsest / tree / bound | people coarsest / tree / bound |")
-        print("|---|---|---|---|---|---|---|")
+              "| single-child parents (BSDS val) | horses coarsest / tree / bound | people coarsest / tree / bound |")
+        print("|---|---|---|---|---|---|---|---|")
         results = []
         for name in args.evaluate:
             r = score(load_segmenter(name, device="cpu").config.tree, bsds, objects, None)
             results.append(r)
             print(f"| {name} | {r['covering_ods']:.3f} / {r['covering_ois']:.3f} | {r['pri_ods']:.3f} / {r['pri_ois']:.3f} | "
                   f"{r['vi_ods']:.3f} / {r['vi_ois']:.3f} | " + ", ".join(f"{c:.1f}" for c in r["display_counts"]) + " | "
-                  f"{r['horses_coarse']:.3f} / {r['horses_tree']:.3f} / {r['horses_bound']:.3f} | "
+                  f"{r['single_child']:.3f} | {r['horses_coarse']:.3f} / {r['horses_tree']:.3f} / {r['horses_bound']:.3f} | "
                   f"{r['people_coarse']:.3f} / {r['people_tree']:.3f} / {r['people_bound']:.3f} |", flush=True)
         control = results[0]  # paired tests of every other checkpoint against the first, photo by photo
         for name, r in zip(args.evaluate[1:], results[1:]):
@@ -167,15 +179,19 @@ def main(argv: list[str] | None = None) -> None:
     counts = tuple(args.level_counts)
     print(f"BSDS500 train {len(bsds)} photos; dev horses {len(objects['horses'])}, dev people {len(objects['people'])}; "
           f"cut heights calibrated on the same BSDS photos to {counts} segments")
-    print("| sigma | eps | power | BSDS train tree covering ODS / OIS | horses coarsest / tree | people coarsest / tree | cut heights |")
-    print("|---|---|---|---|---|---|---|")
+    print("| sigma | eps | power | size power | small area | BSDS train tree covering ODS / OIS | single-child parents "
+          "| horses coarsest / tree | people coarsest / tree | cut heights |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    size_powers = args.size_power or [base.size_power]
+    small_areas = args.small_area or [base.small_area]
     settings = [dataclasses.replace(base, border_sigma=0.0)]
-    settings += [dataclasses.replace(base, border_sigma=s, border_eps=e, border_power=p)
-                 for s, e, p in itertools.product(args.sigma, args.eps, args.power)]
+    settings += [dataclasses.replace(base, border_sigma=s, border_eps=e, border_power=p, size_power=q, small_area=a)
+                 for s, e, p, q, a in itertools.product(args.sigma, args.eps, args.power, size_powers, small_areas)]
     for config in settings:
         r = score(config, bsds, objects, counts)
         label = ("off", "—", "—") if config.border_sigma == 0 else (config.border_sigma, config.border_eps, config.border_power)
-        print(f"| {label[0]} | {label[1]} | {label[2]} | {r['covering_ods']:.3f} / {r['covering_ois']:.3f} | "
+        print(f"| {label[0]} | {label[1]} | {label[2]} | {config.size_power} | {config.small_area} | "
+              f"{r['covering_ods']:.3f} / {r['covering_ois']:.3f} | {r['single_child']:.3f} | "
               f"{r['horses_coarse']:.2f} / {r['horses_tree']:.2f} | {r['people_coarse']:.2f} / {r['people_tree']:.2f} | "
               + ", ".join(f"{h:.3g}" for h in r["heights"]) + " |", flush=True)
 

@@ -3,7 +3,8 @@
 Checkpoints load by name (a folder in one of ``checkpoint_roots()``), by path, or from the Hugging
 Face Hub (official CAST releases are converted once and cached). One module per concept:
 
-* ``format``: the config record, the file names and the upgrade of older formats (1 -> 2);
+* ``format``: the config record (with its named qualities, ``NAME@QUALITY``), the file names and the
+  upgrade of older formats (1 -> 2);
 * ``io``: saving a checkpoint folder and loading it back strictly;
 * ``resolve``: names, search roots, ``$HIERSEG_CHECKPOINTS`` and the default checkpoint;
 * ``hub``: the official releases, whether the Hub answers, and their download;
@@ -11,7 +12,8 @@ Face Hub (official CAST releases are converted once and cached). One module per 
 """
 from .cache import cache_dir, convert_file, convert_to_cache
 from .format import (
-    CONFIG, FORMAT, FORMAT_VERSION, LABELLER_WEIGHTS, WEIGHTS, CheckpointConfig, upgrade_config, upgrade_state,
+    CONFIG, FORMAT, FORMAT_VERSION, LABELLER_WEIGHTS, QUALITY_SEPARATOR, WEIGHTS, CheckpointConfig, split_quality,
+    upgrade_config, upgrade_state,
 )
 from .hub import OFFICIAL_RELEASES, fetch_official, hub_reachable, in_hub_cache, release_key
 from .io import load_checkpoint, read_config, save_checkpoint
@@ -20,9 +22,9 @@ from .resolve import (
 )
 
 __all__ = [
-    "CONFIG", "DEFAULT_CHECKPOINT", "FORMAT", "FORMAT_VERSION", "LABELLER_WEIGHTS", "OFFICIAL_RELEASES",
+    "CONFIG", "DEFAULT_CHECKPOINT", "FORMAT", "FORMAT_VERSION", "LABELLER_WEIGHTS", "OFFICIAL_RELEASES", "QUALITY_SEPARATOR",
     "SHIPPED_CHECKPOINTS", "WEIGHTS", "CheckpointConfig", "cache_dir", "checkpoint_roots", "convert_file",
     "convert_to_cache", "default_checkpoint", "fetch_official", "hub_reachable", "in_hub_cache", "load_checkpoint",
-    "local_names", "read_config", "release_key", "resolve_checkpoint", "save_checkpoint", "upgrade_config",
+    "local_names", "read_config", "release_key", "resolve_checkpoint", "save_checkpoint", "split_quality", "upgrade_config",
     "upgrade_state",
 ]

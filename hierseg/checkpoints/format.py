@@ -7,7 +7,9 @@ beside them as ``labeller.safetensors``. Nothing we ship is a pickle.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,8 +20,8 @@ from ..model import CASTConfig
 from ..preprocess import InputConfig
 from ..superpixels import SuperpixelConfig
 
-__all__ = ["CONFIG", "FORMAT", "FORMAT_VERSION", "LABELLER_WEIGHTS", "WEIGHTS", "CheckpointConfig", "upgrade_config",
-           "upgrade_state"]
+__all__ = ["CONFIG", "FORMAT", "FORMAT_VERSION", "LABELLER_WEIGHTS", "QUALITY_SEPARATOR", "WEIGHTS", "CheckpointConfig",
+           "split_quality", "upgrade_config", "upgrade_state"]
 
 FORMAT = "hierseg-checkpoint"
 # 2: the model config nests its stem and pooling (``CASTConfig``), and the stems own their weights.
@@ -28,6 +30,9 @@ FORMAT_VERSION = 2
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 LABELLER_WEIGHTS = "labeller.safetensors"  # hierseg.labeller's head, beside the model's weights
+QUALITY_SEPARATOR = "@"  # "default@fine": the checkpoint "default" at its quality "fine"
+QUALITY_NAME = r"[A-Za-z0-9_-]+"
+QUALITY_SECTIONS = ("input", "superpixels", "tree")
 
 
 @dataclass
@@ -46,6 +51,10 @@ class CheckpointConfig:
     # None: the hierarchy is the poolings' levels; else a merge tree per photo cut to display levels
     # (``hierseg.hierarchy.merge_tree``), which needs region merging.
     tree: TreeConfig | None = None
+    # Named qualities: overrides of ``input``, ``superpixels`` and ``tree`` that trade time for a better
+    # tree with the same weights (e.g. ``{"fine": {"input": {"size": 480}, "tree": {"thresholds": [...]}}}``;
+    # the cut heights are in the cost's units, which move with the view). ``with_quality`` applies one.
+    qualities: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.input is None:
@@ -59,6 +68,38 @@ class CheckpointConfig:
             )
         if self.tree is not None and not self.model.pooling.gives_tree:
             raise CheckpointError(f"a merge tree needs region merging (pooling 'merge'), not {self.model.pooling.kind!r}")
+        for quality in self.qualities:  # a bad override fails on load, not when a user picks it
+            self.with_quality(quality)
+
+    def with_quality(self, quality: str | None) -> "CheckpointConfig":
+        """This config with the overrides of ``quality`` applied (None or "": this config), named
+        ``NAME@QUALITY``.
+
+        Raises:
+            CheckpointError: the checkpoint has no such quality, or its overrides do not make a valid config.
+        """
+        if not quality:
+            return self
+        if quality not in self.qualities:
+            known = ", ".join(sorted(self.qualities)) or "none"
+            raise CheckpointError(f"checkpoint {self.name or '(unnamed)'!r} has no quality {quality!r} (it has: {known})")
+        overrides = self.qualities[quality]
+        if not re.fullmatch(QUALITY_NAME, quality) or not set(overrides) <= set(QUALITY_SECTIONS):
+            raise CheckpointError(f"quality {quality!r}: a name of letters, digits, - or _ overriding only "
+                                  f"{', '.join(QUALITY_SECTIONS)}, got {sorted(overrides)}")
+        if "tree" in overrides and self.tree is None:
+            raise CheckpointError(f"quality {quality!r} overrides the tree of a checkpoint without one")
+        sections = {"input": (InputConfig, self.input), "superpixels": (SuperpixelConfig, self.superpixels),
+                    "tree": (TreeConfig, self.tree)}
+        changed = {}
+        try:
+            for key, values in overrides.items():
+                kind, current = sections[key]
+                changed[key] = kind.from_dict({**current.to_dict(), **values})
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"quality {quality!r}: {exc}") from exc
+        name = f"{self.name}{QUALITY_SEPARATOR}{quality}" if self.name else ""
+        return replace(self, name=name, qualities={}, **changed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +114,7 @@ class CheckpointConfig:
             "metrics": self.metrics,
             "labeller": self.labeller,
             **({"tree": self.tree.to_dict()} if self.tree is not None else {}),
+            **({"qualities": self.qualities} if self.qualities else {}),
         }
 
     @classmethod
@@ -90,9 +132,19 @@ class CheckpointConfig:
                 metrics=d.get("metrics", {}),
                 labeller=d.get("labeller", {}),
                 tree=TreeConfig.from_dict(d["tree"]) if d.get("tree") is not None else None,
+                qualities=dict(d.get("qualities", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"invalid checkpoint config: {exc}") from exc
+
+
+def split_quality(reference: str) -> tuple[str, str | None]:
+    """``"NAME@QUALITY"`` -> ``("NAME", "QUALITY")``; a reference without a quality (or an existing path
+    that happens to hold ``@``) -> ``(reference, None)``."""
+    base, sep, quality = reference.rpartition(QUALITY_SEPARATOR)
+    if not sep or not base or not re.fullmatch(QUALITY_NAME, quality) or Path(reference).expanduser().exists():
+        return reference, None
+    return base, quality
 
 
 def upgrade_config(d: dict[str, Any]) -> dict[str, Any]:
