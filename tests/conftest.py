@@ -84,6 +84,22 @@ def shipped_checkpoint() -> str:
 
 
 @pytest.fixture(scope="session")
+def default(shipped_checkpoint: str):
+    """The shipped default's Segmenter on the CPU, shared by the session (it keeps no state between photos)."""
+    from hierseg import load_segmenter
+
+    return load_segmenter(shipped_checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def chelsea(default):
+    """The shipped default's tree of skimage's cat photo."""
+    from skimage import data
+
+    return default(data.chelsea())
+
+
+@pytest.fixture(scope="session")
 def random_micro_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small untrained CAST saved as a checkpoint folder (64 px, 3 classes, seeded: the same model every run),
     for tests that need any checkpoint that loads quickly, not the shipped one's results."""

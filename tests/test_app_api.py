@@ -200,6 +200,17 @@ def test_unknown_nodes_and_checkpoints_are_refused(client: Client) -> None:
     assert client.predict("-1:0", api_name="/drill")["node"] == "-1:0", "the session survives errors"
 
 
+def test_a_checkpoints_named_quality_is_served_by_name(client: Client) -> None:
+    """The list offers ``default@fine`` after ``default``; picked by name (here through the API), the photo is
+    segmented at that quality: the counts are the library's for ``load_segmenter("default@fine")``."""
+    from hierseg import load_segmenter
+
+    summary = client.predict(handle_file(str(EXAMPLE)), "default@fine", api_name="/segment")
+    fine = load_segmenter("default@fine", device="cpu")(EXAMPLE)
+    assert summary["checkpoint"] == "default@fine"
+    assert [level["n_nodes"] for level in summary["levels"]] == [fine.n_nodes(level) for level in range(fine.n_levels)]
+
+
 def test_expected_errors_are_one_log_line_and_heights_out_of_range_are_refused(client: Client, capfd, caplog) -> None:
     """/granularity(99) was accepted though the published range is [0.015, 0.259]; every expected error printed
     a full traceback in the server log."""

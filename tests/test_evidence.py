@@ -17,11 +17,6 @@ CHELSEA = REPO / "examples" / "chelsea.jpg"
 CATS = [281, 282, 283, 284, 285]  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 
-@pytest.fixture(scope="module")
-def default():
-    return load_segmenter("default", device="cpu")
-
-
 def _halves_field(height=64, width=64) -> LogitField:
     """Cells of a 2x2 grid (stride 32): the left column says class 0, the right column class 2."""
     logits = np.zeros((2, 2, 3), np.float32)

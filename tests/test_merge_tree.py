@@ -12,7 +12,6 @@ import torch
 from scipy.cluster.hierarchy import linkage
 from skimage import data
 
-from hierseg import load_segmenter
 from hierseg.borders import RegionBorders, colour_edges, region_borders
 from hierseg.checkpoints import CheckpointConfig
 from hierseg.hierarchy import Hierarchy
@@ -242,16 +241,6 @@ def micro_segmenter(grouping_model: CAST) -> Segmenter:
     config = CheckpointConfig(model=grouping_model.config, superpixels=SP, class_names=[str(i) for i in range(10)],
                               input=INPUT, tree=TREE)
     return Segmenter(grouping_model, config, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def default() -> Segmenter:
-    return load_segmenter("default", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def chelsea(default: Segmenter) -> Hierarchy:
-    return default(data.chelsea())
 
 
 def test_tree_metric_reads_the_grouping_head(grouping_model: CAST):

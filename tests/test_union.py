@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from skimage import data
 
-from hierseg import load_segmenter
 from hierseg.hierarchy import Hierarchy, Node
 from hierseg.labeller import PhotoEvidence
 from hierseg.segmenter import Segmenter
@@ -13,16 +12,6 @@ from hierseg.segmenter import Segmenter
 # The rows a hierarchy keeps are float16: one half-precision step apart at most (2**-10 relative, 2**-24
 # absolute below float16's normal range), where the last float32 digits fall on either side of a rounding.
 HALF_STEP = dict(rtol=2.0**-10, atol=2.0**-24)
-
-
-@pytest.fixture(scope="module")
-def default() -> Segmenter:
-    return load_segmenter("default", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def chelsea(default: Segmenter) -> Hierarchy:
-    return default(data.chelsea())
 
 
 @pytest.fixture(scope="module")
