@@ -53,25 +53,25 @@ def segmenter(shipped_checkpoint: str) -> Segmenter:
 
 def readout(segmenter, photo: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> tuple[TorchCalls, dict[str, list], Any]:
     """The readout of one photo under a ``TorchCalls`` mode; what the host stages and the labeller were given."""
-    given: dict[str, list] = {"ward_tree": [], "merge_nodes": [], "stem_map": []}
+    given: dict[str, list] = {"ward_tree": [], "merge_logits": [], "stem_map": []}
     labeller_kind = type(segmenter.labeller)  # the concrete kind's forward: the base class's is abstract
-    ward_tree, merge_nodes, labeller_forward = merge_tree_readout.ward_tree, PhotoEvidence.merge_nodes, labeller_kind.forward
+    ward_tree, merge_logits, labeller_forward = merge_tree_readout.ward_tree, PhotoEvidence.merge_logits, labeller_kind.forward
 
     def spy_ward_tree(*args: Any, **kwargs: Any) -> Any:
         # A record of host arrays (the border table) counts as its arrays.
         given["ward_tree"] += [type(v) for a in args for v in (vars(a).values() if is_dataclass(a) else [a])]
         return ward_tree(*args, **kwargs)
 
-    def spy_merge_nodes(self: PhotoEvidence, *args: Any) -> Any:
-        given["merge_nodes"] += [type(a) for a in args] + [type(f.logits) for f, _ in self.fields]
-        return merge_nodes(self, *args)
+    def spy_merge_logits(self: PhotoEvidence, *args: Any) -> Any:
+        given["merge_logits"] += [type(a) for a in args] + [type(f.logits) for f, _ in self.fields]
+        return merge_logits(self, *args)
 
     def spy_forward(self: Any, *args: Any, stem_map: torch.Tensor | None = None, **kwargs: Any) -> Any:
         given["stem_map"].append(stem_map.device)
         return labeller_forward(self, *args, stem_map=stem_map, **kwargs)
 
     monkeypatch.setattr(merge_tree_readout, "ward_tree", spy_ward_tree)
-    monkeypatch.setattr(PhotoEvidence, "merge_nodes", spy_merge_nodes)
+    monkeypatch.setattr(PhotoEvidence, "merge_logits", spy_merge_logits)
     monkeypatch.setattr(labeller_kind, "forward", spy_forward)
     prepared = segmenter.prepare(photo)
     output = segmenter.forward([prepared])
@@ -93,7 +93,7 @@ def test_merge_rounds_and_pooling_run_on_the_host_with_a_fixed_number_of_copies(
 
     for mode, given, h in runs:
         assert given["ward_tree"] and set(given["ward_tree"]) <= {np.ndarray, float, int}, given["ward_tree"]
-        assert given["merge_nodes"] and set(given["merge_nodes"]) == {np.ndarray}, given["merge_nodes"]
+        assert given["merge_logits"] and set(given["merge_logits"]) == {np.ndarray}, given["merge_logits"]
         assert given["stem_map"] == [segmenter.device]  # the labeller's convolution reads the device's map
     # Per photo, not per node: the same torch calls (the labeller's dense passes are most of them) and the
     # same few copies to the host for half the nodes.

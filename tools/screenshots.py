@@ -1,6 +1,8 @@
 """Screenshots of the app at 1440x1000 for the docs: a photo segmented, one segment selected.
 
-    python tools/screenshots.py PHOTO OUT.png [PHOTO OUT.png ...] [--at 0.5,0.45]
+    python tools/screenshots.py PHOTO OUT.png [PHOTO OUT.png ...] [--at 0.5,0.45] [--also 0.5,0.8]
+
+``--also``: Ctrl-click a second point after the first, so the shot shows a selection of two segments as one.
 
 Needs Debian chromium (/usr/bin/chromium) and playwright; launches the app on the default checkpoint.
 """
@@ -28,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pairs", nargs="+", help="PHOTO OUT.png pairs")
     parser.add_argument("--at", default="0.5,0.45", help="where to click on the photo (fractions of its size)")
+    parser.add_argument("--also", default=None, help="where to Ctrl-click next, adding that segment to the selection")
     args = parser.parse_args()
     if len(args.pairs) % 2:
         parser.error("give PHOTO OUT.png pairs")
@@ -51,6 +54,14 @@ def main() -> None:
                 box = page.locator("#overlay img").bounding_box()
                 page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
                 _wait(lambda: page.evaluate("() => window.hierseg.view.selected !== '-1:0'"))
+                if args.also:
+                    ax, ay = (float(v) for v in args.also.split(","))
+                    page.wait_for_timeout(1500)
+                    page.keyboard.down("Control")
+                    page.mouse.click(box["x"] + box["width"] * ax, box["y"] + box["height"] * ay)
+                    page.keyboard.up("Control")
+                    _wait(lambda: page.evaluate(
+                        "() => Number(document.querySelector('#breadcrumb [data-selection]')?.dataset.selection ?? 1) > 1"))
                 page.wait_for_timeout(1500)
                 page.mouse.move(5, 5)
                 page.evaluate("() => window.scrollTo(0, 0)")
