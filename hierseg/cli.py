@@ -67,10 +67,9 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .checkpoints import default_checkpoint, read_config, resolve_checkpoint, split_quality
+    from .checkpoints import read_config, resolve_reference
 
-    reference, quality = split_quality(args.checkpoint or default_checkpoint())
-    folder = resolve_checkpoint(reference)
+    folder, quality = resolve_reference(args.checkpoint)
     config = read_config(folder).with_quality(quality)
     weights = folder / "model.safetensors"
     summary = {

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Literal, Sequence
 import torch
 from threadpoolctl import threadpool_limits
 
-from .checkpoints import CheckpointConfig, default_checkpoint, load_checkpoint, resolve_checkpoint, split_quality
+from .checkpoints import CheckpointConfig, load_checkpoint, resolve_reference
 from .errors import MissingDependencyError
 from .hierarchy import Hierarchy
 from .hierarchy.build import rows_per_superpixel
@@ -226,8 +226,7 @@ def load_segmenter(name_or_path: str | os.PathLike | None = None, device: str | 
     Raises:
         CheckpointError: the checkpoint cannot be found or read, or has no such quality.
     """
-    reference, named_quality = split_quality(str(name_or_path) if name_or_path is not None else default_checkpoint())
-    folder = resolve_checkpoint(reference)
+    folder, named_quality = resolve_reference(name_or_path)
     resolved = resolve_device(device)
     model, config = load_checkpoint(folder, device=resolved)
     if not config.name:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,7 +20,7 @@ from ..preprocess import InputConfig
 from ..superpixels import SuperpixelConfig
 
 __all__ = ["CONFIG", "FORMAT", "FORMAT_VERSION", "LABELLER_WEIGHTS", "QUALITY_SEPARATOR", "WEIGHTS", "CheckpointConfig",
-           "split_quality", "upgrade_config", "upgrade_state"]
+           "QUALITY_NAME", "upgrade_config", "upgrade_state"]
 
 FORMAT = "hierseg-checkpoint"
 # 2: the model config nests its stem and pooling (``CASTConfig``), and the stems own their weights.
@@ -136,15 +135,6 @@ class CheckpointConfig:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"invalid checkpoint config: {exc}") from exc
-
-
-def split_quality(reference: str) -> tuple[str, str | None]:
-    """``"NAME@QUALITY"`` -> ``("NAME", "QUALITY")``; a reference without a quality (or an existing path
-    that happens to hold ``@``) -> ``(reference, None)``."""
-    base, sep, quality = reference.rpartition(QUALITY_SEPARATOR)
-    if not sep or not base or not re.fullmatch(QUALITY_NAME, quality) or Path(reference).expanduser().exists():
-        return reference, None
-    return base, quality
 
 
 def upgrade_config(d: dict[str, Any]) -> dict[str, Any]:

@@ -2,19 +2,21 @@
 
 Names are looked up in ``checkpoint_roots()``: the folders of ``$HIERSEG_CHECKPOINTS``, then the
 checkpoints that ship with hierseg. ``$HIERSEG_CHECKPOINT`` picks the one loaded when none is named.
+A reference may end in ``@QUALITY``, one of the checkpoint's named qualities (``resolve_reference``).
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..errors import CheckpointError
 from .cache import convert_to_cache
-from .format import CONFIG, WEIGHTS
+from .format import CONFIG, QUALITY_NAME, QUALITY_SEPARATOR, WEIGHTS
 from .hub import OFFICIAL_RELEASES, fetch_official
 
 __all__ = ["DEFAULT_CHECKPOINT", "SHIPPED_CHECKPOINTS", "checkpoint_roots", "default_checkpoint", "local_names",
-           "resolve_checkpoint"]
+           "resolve_checkpoint", "resolve_reference", "split_quality"]
 
 DEFAULT_CHECKPOINT = "default"
 # The checkpoints that ship with hierseg: in a regular install they are package data
@@ -41,6 +43,23 @@ def checkpoint_roots() -> list[Path]:
 def local_names(roots: list[Path]) -> list[str]:
     """Names of the checkpoint folders (those holding a ``config.json``) in ``roots``, root by root."""
     return [p.name for root in roots if root.is_dir() for p in sorted(root.iterdir()) if (p / CONFIG).is_file()]
+
+
+def split_quality(reference: str) -> tuple[str, str | None]:
+    """``"NAME@QUALITY"`` -> ``("NAME", "QUALITY")``; a reference without a quality (or an existing path
+    that happens to hold ``@``) -> ``(reference, None)``."""
+    base, sep, quality = reference.rpartition(QUALITY_SEPARATOR)
+    if not sep or not base or not re.fullmatch(QUALITY_NAME, quality) or Path(reference).expanduser().exists():
+        return reference, None
+    return base, quality
+
+
+def resolve_reference(reference: str | os.PathLike | None = None) -> tuple[Path, str | None]:
+    """The checkpoint folder a reference names and the quality it asks for (None: the checkpoint as saved):
+    ``resolve_checkpoint`` of ``NAME`` for ``NAME@QUALITY``; None is the default checkpoint, which
+    ``$HIERSEG_CHECKPOINT`` may also name with a quality."""
+    name, quality = split_quality(str(reference) if reference is not None else default_checkpoint())
+    return resolve_checkpoint(name), quality
 
 
 def resolve_checkpoint(name_or_path: str | os.PathLike | None = None) -> Path:

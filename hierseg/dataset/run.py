@@ -54,7 +54,7 @@ def segment_dataset(settings: RunSettings, rank: Rank | None = None) -> list[dic
     Raises:
         HiersegError: bad options, SRC without photos, or OUT holding results of other settings.
     """
-    from ..checkpoints import default_checkpoint, resolve_checkpoint, split_quality
+    from ..checkpoints import resolve_reference
     from ..segmenter import load_segmenter
 
     if (settings.batch_size is not None and settings.batch_size < 1) or settings.workers < 0 or settings.threads < 1:
@@ -69,8 +69,7 @@ def segment_dataset(settings: RunSettings, rank: Rank | None = None) -> list[dic
     layout = Layout(Path(settings.out))
     layout.make_folders()
     manifest = _manifest(settings, layout)
-    reference, quality = split_quality(settings.checkpoint or default_checkpoint())
-    folder = resolve_checkpoint(reference)
+    folder, quality = resolve_reference(settings.checkpoint)
     torch.set_num_threads(settings.threads)
     segmenter = load_segmenter(folder, device=_local_device(settings.device), quality=quality)
     fingerprint = run_fingerprint(segmenter, folder, settings.evidence, settings.shard_size)
