@@ -206,9 +206,11 @@ def test_a_checkpoints_named_quality_is_served_by_name(client: Client) -> None:
     from hierseg import load_segmenter
 
     summary = client.predict(handle_file(str(EXAMPLE)), "default@fine", api_name="/segment")
-    fine = load_segmenter("default@fine", device="cpu")(EXAMPLE)
-    assert summary["checkpoint"] == "default@fine"
-    assert [level["n_nodes"] for level in summary["levels"]] == [fine.n_nodes(level) for level in range(fine.n_levels)]
+    fine = load_segmenter("default", device="cpu", quality="fine")(EXAMPLE)
+    standard = load_segmenter("default", device="cpu")(EXAMPLE)
+    counts = [[h.n_nodes(level) for level in range(h.n_levels)] for h in (fine, standard)]
+    assert summary["checkpoint"] == "default@fine" and counts[0] != counts[1], counts  # the quality shows on this photo
+    assert [level["n_nodes"] for level in summary["levels"]] == counts[0]
 
 
 def test_expected_errors_are_one_log_line_and_heights_out_of_range_are_refused(client: Client, capfd, caplog) -> None:
