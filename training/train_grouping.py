@@ -19,8 +19,9 @@ Then the checkpoint is written to OUT with the head, ``grouping_dim``, ``merge_t
 readout (``hierseg.hierarchy.merge_tree.TreeConfig``) whose cut heights are calibrated on the
 ``calibrate`` photos (no mask: only segment counts are read) to geometric-mean counts ``level_counts``.
 Size power, small-area guard, merge_tokens and the level counts are scalars chosen on BSDS500 train
-masks (issue 17's research); the border term's sigma, eps and power (issue 23) were chosen by
-``training.tune_tree`` on BSDS500 train and the dev halves of horses and Pascal-Part; they are settings
+masks (issue 17's research); the border term's sigma, eps and power, the size factor and how fast it falls
+for crumbs (``small_power``; issue 23) were chosen by ``training.tune_tree`` on BSDS500 train and the dev
+halves of horses and Pascal-Part (``docs/eval/segmentation/tree_tuning/results.md``); they are settings
 here (``GroupingConfig``). Resumable: OUT.work/head.pt.
 
     python -m training.train_grouping CHECKPOINT OUT --data ../shared/data --recalibrate [key=value ...]
@@ -57,7 +58,7 @@ from hierseg.model import CAST
 from hierseg.model.hybrid.lite_stem import LITE0_STRIDES
 from hierseg.model.hybrid.region_merge import weighted_standardise
 from hierseg.model.segment_tokens import region_cells
-from hierseg.preprocess import batch_views, normalise
+from hierseg.preprocess import View, batch_views, normalise
 from hierseg.resize import resize_rgb
 
 from .data import list_images
@@ -79,6 +80,7 @@ class GroupingConfig:
     merge_tokens: float = 3.0  # weight of the embedding in the tree's metric
     size_power: float = 0.7  # the tree's size factor (TreeConfig); 0.7 / 0.08 re-chosen with the border term
     small_area: float = 0.08
+    small_power: float = 1.3  # the size factor's fall below small_area (TreeConfig; 1: Ward's), chosen by tune_tree (issue 23)
     border_sigma: float = 2.0  # the tree's border term (TreeConfig), chosen by training.tune_tree on training splits
     border_eps: float = 0.05
     border_power: float = 1.0
@@ -117,19 +119,25 @@ def gram_loss(embedding: torch.Tensor, target: torch.Tensor, areas: torch.Tensor
 
 
 @torch.no_grad()
-def photo_targets(segmenter: Segmenter, teacher: Teacher, rgb: np.ndarray, scale: int) -> dict[str, np.ndarray]:
-    """Stage-0 tokens, areas and the teacher's Gram target of one photo, as the Segmenter sees it."""
-    prepared = segmenter.prepare(rgb)
-    view = prepared.view
-    out = segmenter.forward([prepared])
-    areas = out.regions.areas[0].double()
+def teacher_superpixel_features(segmenter: Segmenter, teacher: Teacher, view: View, scale: int) -> torch.Tensor:
+    """(S, 1280) float64: the teacher's penultimate map on ``view`` upsampled ``scale`` times (through the
+    model's frozen stem, which is the teacher's body), averaged over each superpixel's cells."""
     h, w = view.rgb.shape[:2]
     big = normalise(resize_rgb(view.rgb, h * scale, w * scale), segmenter.config.input.mean, segmenter.config.input.std)
     feature_map = teacher.head_map(segmenter.model.stem.backbone(big[None])[-1])
     _, superpixels = batch_views([view])
     big_superpixels = F.interpolate(superpixels[:, None].float(), scale_factor=scale, mode="nearest")[:, 0].long()
     cells = region_cells(big_superpixels, tuple(feature_map.shape[-2:]), LITE0_STRIDES[-1])[0]
-    pooled = (cells / cells.sum(-1, keepdim=True).clamp(min=1)).double() @ feature_map[0].flatten(1).T.double()
+    return (cells / cells.sum(-1, keepdim=True).clamp(min=1)).double() @ feature_map[0].flatten(1).T.double()
+
+
+@torch.no_grad()
+def photo_targets(segmenter: Segmenter, teacher: Teacher, rgb: np.ndarray, scale: int) -> dict[str, np.ndarray]:
+    """Stage-0 tokens, areas and the teacher's Gram target of one photo, as the Segmenter sees it."""
+    prepared = segmenter.prepare(rgb)
+    out = segmenter.forward([prepared])
+    areas = out.regions.areas[0].double()
+    pooled = teacher_superpixel_features(segmenter, teacher, prepared.view, scale)
     return {"tokens": out.stage_tokens[0][0].numpy().astype(np.float16), "areas": areas.numpy().astype(np.float32),
             "gram": weighted_gram(pooled, areas).numpy().astype(np.float32)}
 
@@ -222,7 +230,7 @@ def recalibrate(base: Segmenter, tree: TreeConfig, config: GroupingConfig, args:
         raise SystemExit(f"{args.checkpoint} has no trained grouping head and merge tree to recalibrate")
     serving = Segmenter(base.model, dataclasses.replace(base.config, tree=tree), device="cpu", labeller=None)
     heights = calibrate_heights(serving, list_images(config.calibrate, args.data).paths, config.level_counts)
-    settings = {k: getattr(config, k) for k in ("size_power", "small_area", "border_sigma", "border_eps", "border_power",
+    settings = {k: getattr(config, k) for k in ("size_power", "small_area", "small_power", "border_sigma", "border_eps", "border_power",
                                                 "level_counts", "calibrate", "qualities")}
     provenance = {**base.config.provenance, "tree_recalibrated": {"command": command, "config": settings}}
     final = dataclasses.replace(base.config, provenance=provenance, tree=dataclasses.replace(tree, thresholds=heights))
@@ -248,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(config.seed)
     base = load_segmenter(args.checkpoint, device="cpu")
     tree = TreeConfig(thresholds=(1.0,), size_power=config.size_power, small_area=config.small_area,
-                      border_sigma=config.border_sigma, border_eps=config.border_eps, border_power=config.border_power)
+                      small_power=config.small_power, border_sigma=config.border_sigma, border_eps=config.border_eps, border_power=config.border_power)
     command = "python -m training.train_grouping " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.recalibrate:
         recalibrate(base, tree, config, args, command)

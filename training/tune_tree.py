@@ -1,8 +1,8 @@
 """Choose the merge tree's cost scalars on training splits only: the border term (``TreeConfig.border_sigma``,
-``border_eps``, ``border_power``) and the size factor (``size_power``, ``small_area``).
+``border_eps``, ``border_power``) and the size factor (``size_power``, ``small_area``, ``small_power``).
 
     python -m training.tune_tree CHECKPOINT --data ../shared/data [--bsds 40] [--sigma 1 2 3] [--eps 0.05]
-        [--power 0.5 1 2] [--size-power 0.5 0.7] [--small-area 0.02 0.08]
+        [--power 0.5 1 2] [--size-power 0.5 0.7] [--small-area 0.02 0.08] [--small-power 1 1.3]
 
 The model runs once per photo (``Segmenter.prepare`` + ``forward``: the tree's features, areas and
 neighbours, and the view the edge map is read on); each setting then only rebuilds the trees. Scored on
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--power", type=float, nargs="+", default=[1.0])
     parser.add_argument("--size-power", type=float, nargs="+", default=None, help="default: the checkpoint's")
     parser.add_argument("--small-area", type=float, nargs="+", default=None, help="default: the checkpoint's")
+    parser.add_argument("--small-power", type=float, nargs="+", default=None, help="default: the checkpoint's")
     parser.add_argument("--level-counts", type=int, nargs="+", default=[4, 10, 25])
     parser.add_argument("--evaluate", nargs="+", default=None, metavar="CHECKPOINT",
                         help="no tuning: score these checkpoints' trees at their own cut heights on the held-out data "
@@ -179,19 +180,22 @@ def main(argv: list[str] | None = None) -> None:
     counts = tuple(args.level_counts)
     print(f"BSDS500 train {len(bsds)} photos; dev horses {len(objects['horses'])}, dev people {len(objects['people'])}; "
           f"cut heights calibrated on the same BSDS photos to {counts} segments")
-    print("| sigma | eps | power | size power | small area | BSDS train tree covering ODS / OIS | single-child parents "
-          "| horses coarsest / tree | people coarsest / tree | cut heights |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| sigma | eps | power | size power | small area | small power | BSDS train tree covering ODS / OIS | PRI / VI ODS "
+          "| single-child parents | horses coarsest / tree | people coarsest / tree | cut heights |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     size_powers = args.size_power or [base.size_power]
     small_areas = args.small_area or [base.small_area]
+    small_powers = args.small_power or [base.small_power]
     settings = [dataclasses.replace(base, border_sigma=0.0)]
-    settings += [dataclasses.replace(base, border_sigma=s, border_eps=e, border_power=p, size_power=q, small_area=a)
-                 for s, e, p, q, a in itertools.product(args.sigma, args.eps, args.power, size_powers, small_areas)]
+    settings += [dataclasses.replace(base, border_sigma=s, border_eps=e, border_power=p, size_power=q, small_area=a,
+                                     small_power=c)
+                 for s, e, p, q, a, c in itertools.product(args.sigma, args.eps, args.power, size_powers, small_areas,
+                                                           small_powers)]
     for config in settings:
         r = score(config, bsds, objects, counts)
         label = ("off", "—", "—") if config.border_sigma == 0 else (config.border_sigma, config.border_eps, config.border_power)
-        print(f"| {label[0]} | {label[1]} | {label[2]} | {config.size_power} | {config.small_area} | "
-              f"{r['covering_ods']:.3f} / {r['covering_ois']:.3f} | {r['single_child']:.3f} | "
+        print(f"| {label[0]} | {label[1]} | {label[2]} | {config.size_power} | {config.small_area} | {config.small_power} | "
+              f"{r['covering_ods']:.3f} / {r['covering_ois']:.3f} | {r['pri_ods']:.3f} / {r['vi_ods']:.3f} | {r['single_child']:.3f} | "
               f"{r['horses_coarse']:.2f} / {r['horses_tree']:.2f} | {r['people_coarse']:.2f} / {r['people_tree']:.2f} | "
               + ", ".join(f"{h:.3g}" for h in r["heights"]) + " |", flush=True)
 

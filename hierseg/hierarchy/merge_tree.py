@@ -30,8 +30,8 @@ __all__ = ["MergeTree", "TreeConfig", "display_levels", "ward_tree"]
 class TreeConfig:
     """How a merge tree is built and cut into the levels a ``Hierarchy`` shows (plain data).
 
-    ``size_power`` and ``small_area`` shape the merge cost (``ward_tree``); ``border_sigma`` (px on the
-    model's view; 0: no border term, the cost of configs written before it), ``border_eps`` and
+    ``size_power``, ``small_area`` and ``small_power`` shape the merge cost (``ward_tree``); ``border_sigma``
+    (px on the model's view; 0: no border term, the cost of configs written before it), ``border_eps`` and
     ``border_power`` weigh it by the colour edge along the shared border (``hierseg.hierarchy.borders``);
     ``thresholds`` are the cut heights of the merged display levels, coarsest first (``display_levels``),
     the same for every photo; ``min_segments`` and ``split_chains`` are the cutting rules.
@@ -41,6 +41,7 @@ class TreeConfig:
     size_power: float = 1.0
     small_area: float = 0.0
     min_segments: int = 2
+    small_power: float = 1.0
     split_chains: bool = True
     border_sigma: float = 0.0
     border_eps: float = 0.05
@@ -56,12 +57,16 @@ class TreeConfig:
             raise ValueError(f"size_power must lie in [0, 1], got {self.size_power}")
         if self.small_area < 0 or self.min_segments < 1:
             raise ValueError("small_area must be >= 0 and min_segments >= 1")
+        if not self.size_power <= self.small_power <= 3:
+            raise ValueError(f"small_power must lie in [size_power, 3], got {self.small_power}")
         if self.border_sigma < 0 or self.border_eps <= 0 or self.border_power < 0:
             raise ValueError("border_sigma must be >= 0, border_eps > 0 and border_power >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         d = {"thresholds": list(self.thresholds), "size_power": self.size_power, "small_area": self.small_area,
              "min_segments": self.min_segments, "split_chains": self.split_chains}
+        if self.small_power != 1.0:  # Ward's crumb factor, the default, reads and writes as before it existed
+            d["small_power"] = self.small_power
         if self.border_sigma > 0:  # a config without the border term reads and writes as before it existed
             d.update(border_sigma=self.border_sigma, border_eps=self.border_eps, border_power=self.border_power)
         return d
@@ -182,24 +187,27 @@ class MergeTree:
     __hash__ = None  # type: ignore[assignment]
 
 
-def _size_factor(reduced: np.ndarray | float, size_power: float, small_area: float) -> np.ndarray | float:
+def _size_factor(reduced: np.ndarray | float, size_power: float, small_area: float,
+                 small_power: float = 1.0) -> np.ndarray | float:
     """``m ** size_power`` for the reduced mass m = w_a w_b / (w_a + w_b); below ``small_area`` it falls
-    like m itself (Ward's factor), so crumbs are absorbed before distinct regions meet."""
+    like ``m ** small_power`` (1: Ward's factor), continuous at ``small_area``, so crumbs are absorbed
+    before distinct regions meet."""
     factor = np.power(reduced, size_power)
-    if small_area > 0 and size_power < 1:
-        factor = factor * np.power(np.minimum(reduced, small_area) / small_area, 1.0 - size_power)
+    if small_area > 0 and small_power != size_power:
+        factor = factor * np.power(np.minimum(reduced, small_area) / small_area, small_power - size_power)
     return factor
 
 
 def _pair_cost(mass_a: float, centre_a: np.ndarray, mass_b: float, centre_b: np.ndarray, size_power: float,
-               small_area: float) -> float:
+               small_area: float, small_power: float) -> float:
     diff = centre_a - centre_b
-    return float(_size_factor(mass_a * mass_b / (mass_a + mass_b), size_power, small_area)) * float(diff @ diff)
+    reduced = mass_a * mass_b / (mass_a + mass_b)
+    return float(_size_factor(reduced, size_power, small_area, small_power)) * float(diff @ diff)
 
 
 def ward_tree(features: np.ndarray, areas: np.ndarray, edges: np.ndarray, size_power: float = 1.0,
               small_area: float = 0.0, border: RegionBorders | None = None, border_eps: float = 0.05,
-              border_power: float = 1.0) -> MergeTree:
+              border_power: float = 1.0, small_power: float = 1.0) -> MergeTree:
     """Merge neighbouring leaves by Ward's criterion, one pair at a time, down to one segment.
 
     Args:
@@ -207,7 +215,7 @@ def ward_tree(features: np.ndarray, areas: np.ndarray, edges: np.ndarray, size_p
         areas: (n,) positive leaf weights (pixel counts or image fractions).
         edges: (E, 2) pairs of leaves that touch. Components the edges leave apart are joined last,
             cheapest pair first, so the tree always ends in one segment.
-        size_power, small_area: see below.
+        size_power, small_area, small_power: see below.
         border: the edge strength along the border of touching leaves (``borders.region_borders`` over
             the leaves' label map); None: Ward's cost alone.
         border_eps, border_power: see below.
@@ -216,9 +224,9 @@ def ward_tree(features: np.ndarray, areas: np.ndarray, edges: np.ndarray, size_p
     increase of the within-segment sum of squares; with features standardised to unit total variance
     the costs of all merges add up to 1. ``size_power`` < 1 raises the size factor to that power (0:
     merge the closest means first, whatever their size) for pairs whose reduced mass is above
-    ``small_area`` (in the units of ``areas``); below it the factor stays Ward's, so small crumbs are
-    still absorbed first. With ``border``, the cost is multiplied by ``(border_eps + s) ** border_power``,
-    s the mean edge strength along the pair's whole shared border; a merged region's border with a
+    ``small_area`` (in the units of ``areas``); below it the factor falls like ``m ** small_power`` (1:
+    Ward's; above 1 sooner still), so small crumbs are still absorbed first. With ``border``, the cost
+    is multiplied by ``(border_eps + s) ** border_power``, s the mean edge strength along the pair's whole shared border; a merged region's border with a
     neighbour is the union of its children's (strength sums and lengths add), so s stays the mean over
     the border the two regions share. Pairs that ``edges`` link without a border in ``border`` count as
     separated by the strongest edge (s = 1). Ties break on the smaller node ids, so the tree is deterministic.
@@ -269,7 +277,8 @@ def ward_tree(features: np.ndarray, areas: np.ndarray, edges: np.ndarray, size_p
         return float((border_eps + s / length) ** border_power)
 
     def pair_cost(a: int, b: int) -> float:
-        return _pair_cost(masses[a], centres[a], masses[b], centres[b], size_power, small_area) * border_factor(a, b)
+        return _pair_cost(masses[a], centres[a], masses[b], centres[b], size_power, small_area,
+                          small_power) * border_factor(a, b)
 
     heap = [(pair_cost(a, b), a, b) for a in range(n) for b in neighbours[a] if a < b]
     heapq.heapify(heap)
@@ -308,7 +317,7 @@ def ward_tree(features: np.ndarray, areas: np.ndarray, edges: np.ndarray, size_p
             others = np.fromiter(around, np.int64)
             diff = centres[others] - centres[node]
             reduced = masses[others] * masses[node] / (masses[others] + masses[node])
-            pair = _size_factor(reduced, size_power, small_area) * np.einsum("ij,ij->i", diff, diff)
+            pair = _size_factor(reduced, size_power, small_area, small_power) * np.einsum("ij,ij->i", diff, diff)
             if border is not None:
                 pair = pair * np.array([border_factor(k, node) for k in others.tolist()])
             for k, c in zip(others.tolist(), pair.tolist()):

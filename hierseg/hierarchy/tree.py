@@ -441,7 +441,8 @@ class Hierarchy:
     def _scaled(self, coarsest_height: float) -> tuple[float, ...]:
         """The cut heights with the coarsest at ``coarsest_height``, the rest at their ratios to it."""
         scale = coarsest_height / self.cut_heights[0]  # exactly 1 for the hierarchy's own height
-        return tuple(h * scale for h in self.cut_heights)
+        # The coarsest is the height asked for, not h0 * (x / h0), which can differ from x in its last bit.
+        return (float(coarsest_height), *(h * scale for h in self.cut_heights[1:]))
 
     def _require_merge_tree(self) -> MergeTree:
         if self._merge_tree is None:

@@ -49,7 +49,7 @@ class TreeInputs:
 
 
 def merge(inputs: TreeInputs, config: TreeConfig, edge_map: np.ndarray | None = None) -> MergeTree:
-    """Ward merging of neighbours in the model's metric, shaped by ``size_power`` and ``small_area``, each
+    """Ward merging of neighbours in the model's metric, shaped by ``size_power``, ``small_area`` and ``small_power``, each
     merge's cost scaled by the colour edges along the shared border when ``border_sigma`` > 0
     (``hierseg.borders``; ``edge_map``: the view's ``colour_edges`` at that sigma, when already computed)."""
     border = None
@@ -58,7 +58,7 @@ def merge(inputs: TreeInputs, config: TreeConfig, edge_map: np.ndarray | None = 
             edge_map = colour_edges(inputs.view_rgb, config.border_sigma)
         border = region_borders(inputs.view_superpixels, edge_map)
     return ward_tree(inputs.features, inputs.areas, inputs.edges, config.size_power, config.small_area, border,
-                     config.border_eps, config.border_power)
+                     config.border_eps, config.border_power, config.small_power)
 
 
 class MergeTreeReadout(Readout):
