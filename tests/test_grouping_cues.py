@@ -11,7 +11,7 @@ from skimage import data
 
 from hierseg import Segmenter
 from hierseg.readout.merge_tree import TreeInputs
-from training.grouping_cues import inside_share, occlusion_importance, separation_auc, with_cue
+from training.grouping_cues import occlusion_importance, separation_auc, with_cue
 
 
 def test_separation_auc_is_the_share_of_far_near_pairs_in_order():
@@ -70,8 +70,3 @@ def test_occlusion_importance_is_the_recognition_lost_when_a_segment_is_greyed()
     grey = dataclasses.replace(inputs, view_rgb=np.full((8, 16, 3), 127, np.uint8))
     assert np.abs(occlusion_importance(LeftHalfRecognizer(), grey, segments, mean, std)).max() < 0.1
 
-
-def test_inside_share_is_each_superpixels_share_of_the_mask():
-    leaves = np.array([[0, 0, 1, 1], [2, 2, 2, 1]])
-    mask = np.array([[True, False, True, True], [False, False, True, False]])
-    np.testing.assert_allclose(inside_share(leaves, mask, 4), [0.5, 2 / 3, 1 / 3, 0.0])

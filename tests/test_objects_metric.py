@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from hierseg.hierarchy.merge_tree import ward_tree
-from training.metrics.objects import best_union_iou, level_overlaps, nested_nodes, object_ious, segment_ious, tree_ious
+from training.metrics.objects import (
+    best_union_iou, leaf_inside_share, level_overlaps, nested_nodes, object_ious, segment_ious, tree_ious,
+)
 from training.metrics.scorers import ObjectShareScorer, Segmentation
 
 
@@ -155,3 +157,9 @@ def test_display_single_child_counts_parents_of_every_display_level_down_to_the_
     config = TreeConfig(thresholds=(2.5, 1.5))
     single = display_single_child(tree, config.thresholds, config)
     assert (single.hits, single.total) == (3, 5)
+
+
+def test_leaf_inside_share_is_each_leafs_share_of_the_mask():
+    leaves = np.array([[0, 0, 1, 1], [2, 2, 2, 1]])
+    mask = np.array([[True, False, True, True], [False, False, True, False]])
+    np.testing.assert_allclose(leaf_inside_share(leaves, mask, 4), [0.5, 2 / 3, 1 / 3, 0.0])  # leaf 3 has no pixels

@@ -43,11 +43,11 @@ from hierseg.preprocess import normalise
 from hierseg.readout.merge_tree import TreeInputs
 
 from .evaluation.datasets import EVALUATION_SETS, PEOPLE_MIN_COVER
-from .metrics.objects import WHOLE_IOU, object_ious
+from .metrics.objects import WHOLE_IOU, leaf_inside_share
 from .metrics.paired import mcnemar_exact
 from .teacher import TEACHER_MEAN, TEACHER_STD, Teacher
 from .train_grouping import teacher_superpixel_features
-from .tune_tree import build_tree
+from .tune_tree import build_tree, display_object_ious
 
 CUES = ("head", "tokens", "teacher", "occlusion", "position", "figure")
 
@@ -64,12 +64,6 @@ def standardised(values: np.ndarray, areas: np.ndarray) -> np.ndarray:
     """The cue as the merge metric standardises an embedding (``weighted_standardise``, area-weighted)."""
     x = torch.from_numpy(np.asarray(values, np.float64))[None]
     return weighted_standardise(x, torch.from_numpy(np.asarray(areas, np.float64))[None])[0].numpy()
-
-
-def inside_share(leaves: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
-    """(n,) the share of each superpixel's pixels inside ``mask``."""
-    pixels = np.bincount(leaves.ravel(), minlength=n)
-    return np.bincount(leaves.ravel(), mask.ravel().astype(np.float64), n) / np.maximum(pixels, 1)
 
 
 def separation(cue: np.ndarray, inputs: TreeInputs, inside: np.ndarray) -> tuple[float, float]:
@@ -121,7 +115,7 @@ def photo_cues(segmenter: Segmenter, teacher: Teacher, path: Path, mask: np.ndar
     tokens = output.stage_tokens[0][0, :n].float()
     config, edge_maps = segmenter.config.tree, {}
     photo = {"tree": inputs, "leaves": prepared.superpixels, "mask": mask, "edge_maps": edge_maps,
-             "inside": inside_share(prepared.superpixels, mask, n) > 0.5}
+             "inside": leaf_inside_share(prepared.superpixels, mask, n) > 0.5}
     makers: dict[str, Callable[[], np.ndarray]] = {
         "head": lambda: segmenter.model.grouping_head(tokens).double().numpy(),
         "tokens": lambda: torch.nn.functional.layer_norm(tokens, tokens.shape[-1:]).double().numpy(),
@@ -131,7 +125,7 @@ def photo_cues(segmenter: Segmenter, teacher: Teacher, path: Path, mask: np.ndar
                                             config.min_segments, config.split_chains)[-1],
             segmenter.config.input.mean, segmenter.config.input.std),
         "position": lambda: _centroids(inputs.view_superpixels, n),
-        "figure": lambda: inside_share(prepared.superpixels, mask, n)[:, None],
+        "figure": lambda: leaf_inside_share(prepared.superpixels, mask, n)[:, None],
     }
     with torch.no_grad():
         photo["cues"] = {name: makers[name]() for name in names}
@@ -147,9 +141,7 @@ def _centroids(superpixels: np.ndarray, n: int) -> np.ndarray:
 def reach(photo: dict[str, Any], config: TreeConfig, inputs: TreeInputs) -> tuple[bool, bool]:
     """(coarsest display level, anywhere in the tree): one node at IoU >= 0.7 with the photo's object."""
     tree = build_tree({"tree": inputs}, config, photo["edge_maps"])
-    levels = display_levels(tree, config.thresholds, config.min_segments, config.split_chains)
-    maps = [np.unique(level, return_inverse=True)[1][photo["leaves"]] for level in levels] + [photo["leaves"]]
-    ious = object_ious(maps, photo["mask"], tree.merges)
+    ious = display_object_ious(tree, config.thresholds, config, photo["leaves"], photo["mask"])
     return ious["coarse"] >= WHOLE_IOU, ious["tree"] >= WHOLE_IOU
 
 

@@ -68,6 +68,16 @@ def display_single_child(tree: MergeTree, heights: tuple[float, ...], config: Tr
     return sum(single_child_parents(parents_from_nested(levels)), Fraction(0, 0))
 
 
+def display_object_ious(tree: MergeTree, heights: tuple[float, ...], config: TreeConfig, leaves: np.ndarray,
+                        mask: np.ndarray) -> dict[str, float]:
+    """``objects.object_ious`` of one photo's tree cut into display levels at ``heights`` (``leaves``: its
+    superpixels at the photo's size, ``mask``: the object)."""
+    levels = display_levels(tree, heights, config.min_segments, config.split_chains)
+    # The display levels as label maps over the photo (merge-node ids; object_ious needs compact ids).
+    maps = [np.unique(level, return_inverse=True)[1][leaves] for level in levels] + [leaves]
+    return object_ious(maps, mask, tree.merges)
+
+
 def score(config: TreeConfig, bsds: list[dict[str, Any]], objects: dict[str, list[dict[str, Any]]],
           level_counts: tuple[int, ...] | None) -> dict[str, Any]:
     """BSDS ultrametric covering / PRI / VI, the cut heights (calibrated on the same BSDS photos for
@@ -86,10 +96,7 @@ def score(config: TreeConfig, bsds: list[dict[str, Any]], objects: dict[str, lis
         whole: dict[str, list[bool]] = {key: [] for key in QUESTIONS}
         for p in photos:
             tree = build_tree(p, config, p["edge_maps"])
-            levels = display_levels(tree, heights, config.min_segments, config.split_chains)
-            # The display levels as label maps over the photo (merge-node ids; object_ious needs compact ids).
-            maps = [np.unique(level, return_inverse=True)[1][p["leaves"]] for level in levels] + [p["leaves"]]
-            for key, value in object_ious(maps, p["mask"], tree.merges).items():
+            for key, value in display_object_ious(tree, heights, config, p["leaves"], p["mask"]).items():
                 whole[key].append(value >= WHOLE_IOU)
         for key, flags in whole.items():
             out[f"{name}_{key}"] = float(np.mean(flags))

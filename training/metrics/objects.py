@@ -127,6 +127,12 @@ def _levels_pair_iou(label_maps: Sequence[LabelMap], mask: Mask) -> float:
     return best_pair_iou(area, inside, float(mask.sum()), level_overlaps(label_maps))
 
 
+def leaf_inside_share(leaves: LabelMap, mask: Mask, n: int | None = None) -> NDArray[np.float64]:
+    """(n,) the share of each leaf's pixels inside ``mask`` (0 for a leaf without pixels)."""
+    area, inside = _leaf_counts(leaves, mask, n)
+    return np.divide(inside, area, out=np.zeros_like(inside), where=area > 0)
+
+
 def best_union_iou(leaves: LabelMap, mask: Mask) -> float:
     """The highest IoU with ``mask`` of any union of the leaves of ``leaves`` (exact)."""
     area, inside = _leaf_counts(leaves, mask)
