@@ -167,7 +167,14 @@ def test_the_default_config_is_the_shipped_recipe():
     recalibrated = shipped["provenance"]["tree_recalibrated"]["config"]
     assert all(recalibrated[k] == recipe["grouping"][k] == shipped["tree"][k] for k in cost)
     assert recalibrated["qualities"] == recipe["grouping"]["qualities"]
-    assert {name: q["input"]["size"] for name, q in shipped["qualities"].items()} == recipe["grouping"]["qualities"]
+    # Each shipped quality is the recipe's (a bare number: the view size) with the cut heights calibrated for it.
+    overrides = {name: {"input": {"size": spec}} if isinstance(spec, int) else spec
+                 for name, spec in recipe["grouping"]["qualities"].items()}
+    without_heights = {name: {key: rest for key, values in q.items()
+                              if (rest := {k: v for k, v in values.items() if k != "thresholds"})}
+                       for name, q in shipped["qualities"].items()}
+    assert without_heights == overrides
+    assert all(len(q["tree"]["thresholds"]) == len(shipped["tree"]["thresholds"]) for q in shipped["qualities"].values())
     assert labeller_config(shipped["labeller"]) == labeller_config(recipe["labeller"])
     from training.evaluate import parse_only
 

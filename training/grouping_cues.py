@@ -12,6 +12,9 @@ gives every superpixel a vector:
   grouping head's training target, ``train_grouping``);
 * ``occlusion``: the recognizer's own test: the drop of the teacher's top-5 logits when the superpixel's
   segment of the finest display level is greyed out, weighted by their probabilities (one pass per segment);
+* ``ground``: the probability that the superpixel is ground by the photo's frame (``hierseg.figure_ground``,
+  boundary connectivity at the checkpoint's ``figure_sigma``): no learning and no recognizer, what the
+  ``objects`` quality appends;
 * ``position``: the superpixel's centroid (a control: objects are compact, so position alone separates
   far pairs);
 * ``figure``: the share of the superpixel inside the object's mask: an oracle, the best any learned
@@ -36,11 +39,12 @@ import torch
 from scipy.stats import rankdata
 
 from hierseg import Segmenter, load_segmenter
+from hierseg.figure_ground import background_probability
 from hierseg.hierarchy.merge_tree import TreeConfig, display_levels
 from hierseg.imageio import load_image
 from hierseg.model.hybrid.region_merge import weighted_standardise
 from hierseg.preprocess import normalise
-from hierseg.readout.merge_tree import TreeInputs
+from hierseg.readout.merge_tree import TreeInputs, append_cue
 
 from .evaluation.datasets import EVALUATION_SETS, PEOPLE_MIN_COVER
 from .metrics.objects import WHOLE_IOU, leaf_inside_share
@@ -49,7 +53,7 @@ from .teacher import TEACHER_MEAN, TEACHER_STD, Teacher
 from .train_grouping import teacher_superpixel_features
 from .tune_tree import build_tree, display_object_ious
 
-CUES = ("head", "tokens", "teacher", "occlusion", "position", "figure")
+CUES = ("head", "tokens", "teacher", "occlusion", "ground", "position", "figure")
 
 
 def separation_auc(far: np.ndarray, near: np.ndarray) -> float:
@@ -81,12 +85,11 @@ def separation(cue: np.ndarray, inputs: TreeInputs, inside: np.ndarray) -> tuple
 
 def with_cue(inputs: TreeInputs, total_weight: float, cue: np.ndarray, weight: float) -> TreeInputs:
     """The tree's inputs with ``cue`` appended to the metric at ``weight``, exactly as the grouping embedding
-    is appended (``RegionMerging.tree_features``: sqrt(weight) x standardised, all over sqrt(total weight))."""
-    parts = [inputs.features * total_weight**0.5]
-    if weight > 0:
-        parts.append(weight**0.5 * standardised(cue, inputs.areas))
-    features = np.concatenate(parts, 1) / (total_weight + weight) ** 0.5
-    return dataclasses.replace(inputs, features=features)
+    is appended (``RegionMerging.tree_features``: sqrt(weight) x standardised, all over sqrt(total weight)),
+    i.e. at ``weight / total_weight`` of the metric's variance (``append_cue``)."""
+    if weight <= 0:
+        return inputs
+    return dataclasses.replace(inputs, features=append_cue(inputs.features, inputs.areas, cue, weight / total_weight))
 
 
 @torch.no_grad()
@@ -124,6 +127,8 @@ def photo_cues(segmenter: Segmenter, teacher: Teacher, path: Path, mask: np.ndar
             teacher, inputs, display_levels(build_tree(photo, config, edge_maps), config.thresholds,
                                             config.min_segments, config.split_chains)[-1],
             segmenter.config.input.mean, segmenter.config.input.std),
+        "ground": lambda: background_probability(inputs.view_rgb, inputs.view_superpixels, inputs.edges,
+                                                 config.figure_sigma)[:, None],
         "position": lambda: _centroids(inputs.view_superpixels, n),
         "figure": lambda: leaf_inside_share(prepared.superpixels, mask, n)[:, None],
     }

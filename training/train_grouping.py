@@ -28,8 +28,9 @@ here (``GroupingConfig``). Resumable: OUT.work/head.pt.
 
 keeps CHECKPOINT's trained head and only sets the tree's cost settings and recalibrates its cut heights
 (what a change of the merge cost needs: the heights are in the cost's units).
-Both write the named ``qualities`` (name -> view size, e.g. ``qualities='{"fine": 480}'``): the same weights
-and cost at another view size, with cut heights calibrated at that size for the same counts
+Both write the named ``qualities`` (name -> view size or overrides, e.g.
+``qualities='{"fine": 480, "objects": {"tree": {"figure_weight": 0.43}}}'``): the same weights at another
+view size or with other tree settings, with cut heights calibrated under them for the same counts
 (``CheckpointConfig.qualities``; ``load_segmenter("NAME@fine")``).
 Targets are computed per photo rather than per batch of augmented views: at x2 the teacher costs ~4 views,
 and the cache lets 1,500 steps reuse 1,400 photos' targets (~2 min of training on one core).
@@ -86,7 +87,8 @@ class GroupingConfig:
     border_power: float = 1.0
     level_counts: tuple[int, ...] = (4, 10, 25)  # geometric-mean segments per merged level on `calibrate`
     calibrate: str = "images:bsds500/images:train"
-    qualities: dict[str, int] = dataclasses.field(default_factory=dict)  # name -> view size (px), calibrated too
+    # name -> view size (px), or the quality's overrides of "input" / "superpixels" / "tree" settings; calibrated too
+    qualities: dict[str, Any] = dataclasses.field(default_factory=dict)
     threads: int = 1
 
     def replace(self, **changes: str) -> GroupingConfig:
@@ -213,14 +215,15 @@ def heights_for_counts(trees: list[MergeTree], counts: tuple[int, ...]) -> tuple
 
 
 def calibrated_qualities(model: CAST, config: CheckpointConfig, grouping: GroupingConfig, data: Path) -> dict[str, Any]:
-    """``CheckpointConfig.qualities`` for ``grouping.qualities``: per name, its view size and the cut heights
-    that give the same counts at that size (``config.tree``'s cost)."""
+    """``CheckpointConfig.qualities`` for ``grouping.qualities``: per name, its overrides (a bare number is
+    the view size) and the cut heights that give the same counts under them."""
     photos = list_images(grouping.calibrate, data).paths
     qualities = {}
-    for name, size in grouping.qualities.items():
-        view = dataclasses.replace(config, input=dataclasses.replace(config.input, size=int(size)), qualities={})
+    for name, spec in grouping.qualities.items():
+        overrides = {"input": {"size": int(spec)}} if isinstance(spec, (int, float)) else {k: dict(v) for k, v in spec.items()}
+        view = dataclasses.replace(config, qualities={name: overrides}).with_quality(name)
         heights = calibrate_heights(Segmenter(model, view, device="cpu", labeller=None), photos, grouping.level_counts)
-        qualities[name] = {"input": {"size": int(size)}, "tree": {"thresholds": list(heights)}}
+        qualities[name] = {**overrides, "tree": {**overrides.get("tree", {}), "thresholds": list(heights)}}
     return qualities
 
 

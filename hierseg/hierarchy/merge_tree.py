@@ -33,6 +33,9 @@ class TreeConfig:
     ``size_power``, ``small_area`` and ``small_power`` shape the merge cost (``ward_tree``); ``border_sigma``
     (px on the model's view; 0: no border term, the cost of configs written before it), ``border_eps`` and
     ``border_power`` weigh it by the colour edge along the shared border (``hierseg.hierarchy.borders``);
+    ``figure_weight`` (0: none, the cost of configs written before it) appends each superpixel's
+    probability of being ground (``hierseg.figure_ground``, at geodesic scale ``figure_sigma``) to the
+    metric, with that share of the metric's variance (``readout.merge_tree.append_cue``);
     ``thresholds`` are the cut heights of the merged display levels, coarsest first (``display_levels``),
     the same for every photo; ``min_segments`` and ``split_chains`` are the cutting rules.
     """
@@ -46,6 +49,8 @@ class TreeConfig:
     border_sigma: float = 0.0
     border_eps: float = 0.05
     border_power: float = 1.0
+    figure_weight: float = 0.0
+    figure_sigma: float = 14.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
@@ -61,6 +66,8 @@ class TreeConfig:
             raise ValueError(f"small_power must lie in [size_power, 3], got {self.small_power}")
         if self.border_sigma < 0 or self.border_eps <= 0 or self.border_power < 0:
             raise ValueError("border_sigma must be >= 0, border_eps > 0 and border_power >= 0")
+        if not (self.figure_weight >= 0 and self.figure_sigma > 0):
+            raise ValueError("figure_weight must be >= 0 and figure_sigma > 0")
 
     def to_dict(self) -> dict[str, Any]:
         d = {"thresholds": list(self.thresholds), "size_power": self.size_power, "small_area": self.small_area,
@@ -69,6 +76,8 @@ class TreeConfig:
             d["small_power"] = self.small_power
         if self.border_sigma > 0:  # a config without the border term reads and writes as before it existed
             d.update(border_sigma=self.border_sigma, border_eps=self.border_eps, border_power=self.border_power)
+        if self.figure_weight > 0:  # likewise the figure/ground cue
+            d.update(figure_weight=self.figure_weight, figure_sigma=self.figure_sigma)
         return d
 
     @classmethod

@@ -14,9 +14,11 @@ import numpy as np
 import torch
 
 from ..borders import colour_edges, region_borders
+from ..figure_ground import background_probability
 from ..hierarchy import Hierarchy
 from ..hierarchy.build import cut_merge_tree
 from ..hierarchy.merge_tree import MergeTree, TreeConfig, ward_tree
+from ..model.hybrid.region_merge import weighted_standardise
 from .base import Grouping, Readout
 
 if TYPE_CHECKING:
@@ -48,16 +50,31 @@ class TreeInputs:
         return cls(features, areas / areas.sum(), edges, prepared.view.rgb, prepared.view.superpixels)
 
 
+def append_cue(features: np.ndarray, areas: np.ndarray, cue: np.ndarray, weight: float) -> np.ndarray:
+    """(S, D + C) the metric ``features`` (S, D; unit total variance) with ``cue`` (S, C) appended,
+    standardised as the metric's own parts are (``weighted_standardise`` over ``areas``, summing to 1) and
+    given ``weight`` times the metric's variance; the whole again of unit total variance, so cut heights
+    keep their meaning."""
+    z = weighted_standardise(torch.from_numpy(np.asarray(cue, np.float64))[None],
+                             torch.from_numpy(np.asarray(areas, np.float64))[None])[0].numpy()
+    return np.concatenate([features, weight**0.5 * z], 1) / (1 + weight) ** 0.5
+
+
 def merge(inputs: TreeInputs, config: TreeConfig, edge_map: np.ndarray | None = None) -> MergeTree:
     """Ward merging of neighbours in the model's metric, shaped by ``size_power``, ``small_area`` and ``small_power``, each
     merge's cost scaled by the colour edges along the shared border when ``border_sigma`` > 0
-    (``hierseg.borders``; ``edge_map``: the view's ``colour_edges`` at that sigma, when already computed)."""
+    (``hierseg.borders``; ``edge_map``: the view's ``colour_edges`` at that sigma, when already computed),
+    the metric extended by figure/ground when ``figure_weight`` > 0 (``hierseg.figure_ground``)."""
+    features = inputs.features
+    if config.figure_weight > 0:
+        ground = background_probability(inputs.view_rgb, inputs.view_superpixels, inputs.edges, config.figure_sigma)
+        features = append_cue(features, inputs.areas, ground[:, None], config.figure_weight)
     border = None
     if config.border_sigma > 0:
         if edge_map is None:
             edge_map = colour_edges(inputs.view_rgb, config.border_sigma)
         border = region_borders(inputs.view_superpixels, edge_map)
-    return ward_tree(inputs.features, inputs.areas, inputs.edges, config.size_power, config.small_area, border,
+    return ward_tree(features, inputs.areas, inputs.edges, config.size_power, config.small_area, border,
                      config.border_eps, config.border_power, config.small_power)
 
 
