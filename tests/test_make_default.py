@@ -161,7 +161,8 @@ def test_the_default_config_is_the_shipped_recipe():
     assert recipe["train"]["schedule"][-1]["epochs"] == trained["epochs"]
     # The head was trained before the tree read borders; the tree's cost (border and size factor) was set
     # and its cut heights recalibrated after it (issue 23), with the named qualities.
-    cost = ("border_sigma", "border_eps", "border_power", "size_power", "small_area", "small_power")
+    from training.train_grouping import TREE_COST as cost
+
     assert shipped["provenance"]["grouping"]["config"] == {
         k: v for k, v in recipe["grouping"].items() if k not in (*cost, "qualities")} | {"size_power": 0.5, "small_area": 0.02}
     recalibrated = shipped["provenance"]["tree_recalibrated"]["config"]

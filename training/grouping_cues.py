@@ -42,9 +42,8 @@ from hierseg import Segmenter, load_segmenter
 from hierseg.figure_ground import background_probability
 from hierseg.hierarchy.merge_tree import TreeConfig, display_levels
 from hierseg.imageio import load_image
-from hierseg.model.hybrid.region_merge import weighted_standardise
 from hierseg.preprocess import normalise
-from hierseg.readout.merge_tree import TreeInputs, append_cue
+from hierseg.readout.merge_tree import TreeInputs, append_cue, standardise_cue
 
 from .evaluation.datasets import EVALUATION_SETS, PEOPLE_MIN_COVER
 from .metrics.objects import WHOLE_IOU, leaf_inside_share
@@ -64,15 +63,9 @@ def separation_auc(far: np.ndarray, near: np.ndarray) -> float:
     return float((ranks[: len(far)].sum() - len(far) * (len(far) + 1) / 2) / (len(far) * len(near)))
 
 
-def standardised(values: np.ndarray, areas: np.ndarray) -> np.ndarray:
-    """The cue as the merge metric standardises an embedding (``weighted_standardise``, area-weighted)."""
-    x = torch.from_numpy(np.asarray(values, np.float64))[None]
-    return weighted_standardise(x, torch.from_numpy(np.asarray(areas, np.float64))[None])[0].numpy()
-
-
 def separation(cue: np.ndarray, inputs: TreeInputs, inside: np.ndarray) -> tuple[float, float]:
     """(touching pairs, all pairs) AUC that straddling pairs lie farther apart than pairs inside the object."""
-    z = standardised(cue, inputs.areas)
+    z = standardise_cue(cue, inputs.areas)
     a, b = inputs.edges[:, 0], inputs.edges[:, 1]
     touching = np.linalg.norm(z[a] - z[b], axis=1)
     straddle, within = inside[a] != inside[b], inside[a] & inside[b]

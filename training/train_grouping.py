@@ -66,6 +66,10 @@ from .data import list_images
 from .teacher import TEACHER_MEAN, TEACHER_STD, Teacher
 
 
+# The settings of GroupingConfig that are the tree's cost (TreeConfig fields of the same names).
+TREE_COST = ("size_power", "small_area", "small_power", "border_sigma", "border_eps", "border_power")
+
+
 @dataclass(frozen=True)
 class GroupingConfig:
     """A grouping run (plain data; ``key=value`` on the command line overrides a field)."""
@@ -233,8 +237,7 @@ def recalibrate(base: Segmenter, tree: TreeConfig, config: GroupingConfig, args:
         raise SystemExit(f"{args.checkpoint} has no trained grouping head and merge tree to recalibrate")
     serving = Segmenter(base.model, dataclasses.replace(base.config, tree=tree), device="cpu", labeller=None)
     heights = calibrate_heights(serving, list_images(config.calibrate, args.data).paths, config.level_counts)
-    settings = {k: getattr(config, k) for k in ("size_power", "small_area", "small_power", "border_sigma", "border_eps", "border_power",
-                                                "level_counts", "calibrate", "qualities")}
+    settings = {k: getattr(config, k) for k in (*TREE_COST, "level_counts", "calibrate", "qualities")}
     provenance = {**base.config.provenance, "tree_recalibrated": {"command": command, "config": settings}}
     final = dataclasses.replace(base.config, provenance=provenance, tree=dataclasses.replace(tree, thresholds=heights))
     final = dataclasses.replace(final, qualities=calibrated_qualities(base.model, final, config, args.data))
@@ -258,8 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     base = load_segmenter(args.checkpoint, device="cpu")
-    tree = TreeConfig(thresholds=(1.0,), size_power=config.size_power, small_area=config.small_area,
-                      small_power=config.small_power, border_sigma=config.border_sigma, border_eps=config.border_eps, border_power=config.border_power)
+    tree = TreeConfig(thresholds=(1.0,), **{k: getattr(config, k) for k in TREE_COST})
     command = "python -m training.train_grouping " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.recalibrate:
         recalibrate(base, tree, config, args, command)

@@ -50,14 +50,18 @@ class TreeInputs:
         return cls(features, areas / areas.sum(), edges, prepared.view.rgb, prepared.view.superpixels)
 
 
+def standardise_cue(cue: np.ndarray, areas: np.ndarray) -> np.ndarray:
+    """(S, C) float64 ``cue`` standardised as the metric's own parts are: ``weighted_standardise`` over
+    ``areas`` (S,), summing to 1."""
+    return weighted_standardise(torch.from_numpy(np.asarray(cue, np.float64))[None],
+                                torch.from_numpy(np.asarray(areas, np.float64))[None])[0].numpy()
+
+
 def append_cue(features: np.ndarray, areas: np.ndarray, cue: np.ndarray, weight: float) -> np.ndarray:
     """(S, D + C) the metric ``features`` (S, D; unit total variance) with ``cue`` (S, C) appended,
-    standardised as the metric's own parts are (``weighted_standardise`` over ``areas``, summing to 1) and
-    given ``weight`` times the metric's variance; the whole again of unit total variance, so cut heights
-    keep their meaning."""
-    z = weighted_standardise(torch.from_numpy(np.asarray(cue, np.float64))[None],
-                             torch.from_numpy(np.asarray(areas, np.float64))[None])[0].numpy()
-    return np.concatenate([features, weight**0.5 * z], 1) / (1 + weight) ** 0.5
+    standardised (``standardise_cue``) and given ``weight`` times the metric's variance; the whole again
+    of unit total variance, so cut heights keep their meaning."""
+    return np.concatenate([features, weight**0.5 * standardise_cue(cue, areas)], 1) / (1 + weight) ** 0.5
 
 
 def merge(inputs: TreeInputs, config: TreeConfig, edge_map: np.ndarray | None = None) -> MergeTree:
